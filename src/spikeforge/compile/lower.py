@@ -1,0 +1,161 @@
+"""Lower a scheduled network to a Loihi plan: one Lava LIF per population, one synapse per connection.
+
+The plan is plain data (numbers per process), so the Lava runtime, the emulator
+and the file format all share it. Lava's LIF differs from the IR in three ways,
+each handled exactly or refused:
+
+* it resets to 0: a population with ``v_reset != 0`` is shifted (``v' = v - v_reset``,
+  bias ``- dv * v_reset``, initial ``v' = -v_reset``), which is the same dynamics;
+* it takes one threshold, ``du`` and ``dv`` per process: per-neuron thresholds are
+  normalised by scaling each neuron's inputs (exact: the dynamics are linear and
+  reset to 0); per-neuron ``du``/``dv`` are refused with the node named;
+* it cannot subtract the threshold on a spike: subtractive reset is refused.
+
+A constant input current (the bias of an Affine feeding a current-based neuron) is
+delivered by one always-spiking bias neuron, delayed to start at source step 1.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+from spikeforge.compile.network import Network, Population
+from spikeforge.compile.timing import BIAS_SOURCE, Timing
+from spikeforge.errors import UnsupportedError
+
+Precision = Literal["float", "fixed"]
+
+
+@dataclass
+class CorePopulation:
+    """Parameters of one Lava ``LIF`` process.
+
+    Hardware voltage relates to source voltage by ``v_hw = (v - v_reset) * scale``;
+    ``latency`` is how many hardware steps it runs behind the source model.
+    """
+
+    name: str
+    size: int
+    du: float
+    dv: float
+    vth: float
+    bias_mant: np.ndarray
+    bias_exp: np.ndarray
+    v_init: np.ndarray
+    scale: np.ndarray
+    v_reset: np.ndarray
+    spiking: bool
+    latency: int
+
+
+@dataclass
+class Synapses:
+    """One Lava ``Dense`` (``extra_delay == 0``) or ``DelayDense`` process."""
+
+    pre: str
+    post: str
+    weights: np.ndarray
+    weight_exp: int
+    extra_delay: int
+
+
+@dataclass
+class LoihiPlan:
+    """Everything needed to build the Lava process graph, in one precision."""
+
+    precision: Precision
+    inputs: dict[str, int]
+    populations: dict[str, CorePopulation]
+    synapses: list[Synapses]
+    latency: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def uses_bias_source(self) -> bool:
+        return any(s.pre == BIAS_SOURCE for s in self.synapses)
+
+
+def lower(network: Network, timing: Timing) -> LoihiPlan:
+    """The floating-point plan: exact parameters, Lava's process structure."""
+    populations = {
+        name: _core_population(pop, timing.latency[name])
+        for name, pop in network.populations.items()
+    }
+    synapses = []
+    for conn, extra in zip(network.connections, timing.extra_delay):
+        if conn.pre in network.populations and not network.populations[conn.pre].spiking:
+            pre = network.populations[conn.pre]
+            raise UnsupportedError(
+                f"population '{conn.pre}' ({pre.kind}) is non-spiking but feeds '{conn.post}': "
+                "Loihi neurons communicate by spikes, so a leaky integrator can only be an output"
+            )
+        scale = populations[conn.post].scale
+        synapses.append(
+            Synapses(conn.pre, conn.post, scale[:, None] * conn.weight, 0, extra)
+        )
+    for name, pop in network.populations.items():
+        if pop.current_bias.any():
+            weights = (populations[name].scale * pop.current_bias)[:, None]
+            synapses.append(
+                Synapses(BIAS_SOURCE, name, weights, 0, timing.bias_extra_delay(network, name))
+            )
+    return LoihiPlan(
+        precision="float",
+        inputs={name: network.size_of(name) for name in network.inputs},
+        populations=populations,
+        synapses=synapses,
+        latency=dict(timing.latency),
+    )
+
+
+def _uniform(pop: Population, values: np.ndarray, parameter: str) -> float:
+    if not np.all(values == values[0]):
+        raise UnsupportedError(
+            f"population '{pop.name}' ({pop.kind}): {parameter} differs across neurons "
+            f"({values.min():g} .. {values.max():g}); Lava's LIF takes one {parameter} per "
+            "process. Use one time constant per layer, or split the layer"
+        )
+    return float(values[0])
+
+
+def _core_population(pop: Population, latency: int) -> CorePopulation:
+    if pop.reset == "subtract":
+        raise UnsupportedError(
+            f"population '{pop.name}' ({pop.kind}): subtractive reset cannot be lowered; "
+            "Lava's LIF resets the voltage to a value"
+        )
+    du = _uniform(pop, pop.du, "tau_syn (du = dt/tau_syn)")
+    dv = _uniform(pop, pop.dv, "tau_mem (dv = dt/tau_mem)")
+    if pop.v_th is None:
+        scale = np.ones(pop.size)
+        vth = float("inf")
+        v_reset = np.zeros(pop.size)
+    else:
+        v_reset = pop.v_reset
+        distance = pop.v_th - v_reset
+        if (distance <= 0).any():
+            i = int(np.argmin(distance))
+            raise UnsupportedError(
+                f"population '{pop.name}' ({pop.kind}): v_threshold ({pop.v_th[i]:g}) must "
+                f"exceed v_reset ({v_reset[i]:g}) (neuron {i})"
+            )
+        uniform = np.all(distance == distance[0])
+        scale = np.ones(pop.size) if uniform else 1.0 / distance
+        vth = float(distance[0]) if uniform else 1.0
+    bias = scale * (pop.v_bias - dv * v_reset)
+    return CorePopulation(
+        name=pop.name,
+        size=pop.size,
+        du=du,
+        dv=dv,
+        vth=vth,
+        bias_mant=bias,
+        bias_exp=np.zeros(pop.size),
+        v_init=-v_reset * scale,
+        scale=scale,
+        v_reset=v_reset,
+        spiking=pop.spiking,
+        latency=latency,
+    )

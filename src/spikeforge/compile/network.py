@@ -1,0 +1,235 @@
+"""The normalised network: populations joined by delayed synaptic matrices.
+
+This is what every backend executes. It is produced from the IR graph by collapsing
+each chain of stateless maps (Affine, Conv, pooling, Flatten, Scale, Delay) between
+two populations into one weight matrix per (source, delay), folding each
+population's input gain (r, w_in, dt/tau) into the weights and its maps' constant
+terms into a per-neuron bias. Nothing here is approximate: it is the same
+arithmetic, reassociated, in float64.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.sparse as sp
+
+from spikeforge.errors import SpikeforgeError
+from spikeforge.ir import maps
+from spikeforge.ir.nir_import import infer_shapes
+from spikeforge.ir.nodes import (
+    DelayMap,
+    Graph,
+    InputNode,
+    NeuronNode,
+    OutputNode,
+    ResetMode,
+    Shape,
+)
+
+
+@dataclass
+class Population:
+    """One population in the canonical form of :mod:`spikeforge.ir.nodes`, flattened.
+
+    ``current_bias`` is added to ``u`` every step from step ``1 + bias_onset`` on (a
+    bias of an Affine map feeding a population with synaptic current).
+    """
+
+    name: str
+    kind: str
+    shape: Shape
+    du: np.ndarray
+    dv: np.ndarray
+    v_bias: np.ndarray
+    current_bias: np.ndarray
+    bias_onset: int
+    v_th: np.ndarray | None
+    v_reset: np.ndarray
+    reset: ResetMode
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape))
+
+    @property
+    def spiking(self) -> bool:
+        return self.v_th is not None
+
+
+@dataclass
+class Connection:
+    """``post.u += weight @ pre[t - delay]``; ``pre`` is an input or a population."""
+
+    pre: str
+    post: str
+    weight: np.ndarray
+    delay: int
+
+
+@dataclass
+class Readout:
+    """An output: ``sum(weight @ pre[t - delay]) + bias`` over its terms, computed on the host.
+
+    Most outputs are one population passed through unchanged (``direct_source``);
+    a trailing linear readout (e.g. ``Linear`` after the last population) is
+    evaluated on the host from the recorded activity, exactly.
+    """
+
+    name: str
+    shape: Shape
+    terms: list[Connection]
+    bias: np.ndarray
+
+    @property
+    def direct_source(self) -> str | None:
+        if len(self.terms) != 1 or np.any(self.bias):
+            return None
+        term = self.terms[0]
+        n = term.weight.shape[1]
+        if term.delay == 0 and term.weight.shape == (n, n) and np.array_equal(term.weight, np.eye(n)):
+            return term.pre
+        return None
+
+
+@dataclass
+class Network:
+    """A normalised network; ``inputs`` maps each input name to its shape."""
+
+    dt: float
+    inputs: dict[str, Shape]
+    populations: dict[str, Population]
+    connections: list[Connection]
+    readouts: dict[str, Readout]
+    metadata: dict[str, object] = field(default_factory=dict)
+
+    def size_of(self, name: str) -> int:
+        if name in self.inputs:
+            return int(np.prod(self.inputs[name]))
+        return self.populations[name].size
+
+    def incoming(self, post: str) -> list[Connection]:
+        return [c for c in self.connections if c.post == post]
+
+    @property
+    def max_delay(self) -> int:
+        delays = [c.delay for c in self.connections]
+        delays += [t.delay for r in self.readouts.values() for t in r.terms]
+        return max(delays, default=0)
+
+
+@dataclass
+class _Expr:
+    """An affine function of stateful sources: ``sum(W @ src[t - d]) + bias``."""
+
+    terms: dict[tuple[str, int], sp.csr_matrix]
+    bias: np.ndarray
+
+    def shifted(self, delay: int) -> _Expr:
+        if delay == 0:
+            return self
+        return _Expr({(s, d + delay): w for (s, d), w in self.terms.items()}, self.bias)
+
+    def __add__(self, other: _Expr) -> _Expr:
+        terms = dict(self.terms)
+        for key, w in other.terms.items():
+            terms[key] = terms[key] + w if key in terms else w
+        return _Expr(terms, self.bias + other.bias)
+
+
+def normalize(graph: Graph) -> Network:
+    """Collapse the IR graph into populations and delayed connections."""
+    shapes = infer_shapes(graph)
+    memo: dict[str, _Expr] = {}
+
+    def expr(name: str) -> _Expr:
+        if name in memo:
+            return memo[name]
+        node = graph.nodes[name]
+        n = int(np.prod(shapes[name]))
+        if isinstance(node, (InputNode, NeuronNode)):
+            result = _Expr({(name, 0): sp.identity(n, format="csr")}, np.zeros(n))
+        else:
+            total = _sum_inputs(graph, name, expr)
+            in_shape = shapes[graph.in_edges(name)[0].pre]
+            result = total if isinstance(node, OutputNode) else _apply_map(node, in_shape, total)
+        memo[name] = result
+        return result
+
+    populations: dict[str, Population] = {}
+    connections: list[Connection] = []
+    for name, node in graph.neurons().items():
+        incoming = _sum_inputs(graph, name, expr).shifted(node.input_delay)
+        gain = node.gain.ravel()
+        for (pre, delay), w in sorted(incoming.terms.items()):
+            dense = gain[:, None] * w.toarray()
+            if np.any(dense):
+                connections.append(Connection(pre=pre, post=name, weight=dense, delay=delay))
+        populations[name] = _population(name, node, gain * incoming.bias)
+    readouts = {}
+    for name, node in graph.outputs().items():
+        total = _sum_inputs(graph, name, expr)
+        terms = [
+            Connection(pre=pre, post=name, weight=w.toarray(), delay=delay)
+            for (pre, delay), w in sorted(total.terms.items())
+        ]
+        readouts[name] = Readout(name=name, shape=node.shape, terms=terms, bias=total.bias)
+    inputs = {name: node.shape for name, node in graph.inputs().items()}
+    return Network(
+        dt=graph.dt,
+        inputs=inputs,
+        populations=populations,
+        connections=connections,
+        readouts=readouts,
+        metadata=dict(graph.metadata),
+    )
+
+
+def _sum_inputs(graph: Graph, name: str, expr) -> _Expr:
+    edges = graph.in_edges(name)
+    if not edges:
+        raise SpikeforgeError(f"node '{name}' receives no input")
+    total = expr(edges[0].pre).shifted(edges[0].delay)
+    for edge in edges[1:]:
+        total = total + expr(edge.pre).shifted(edge.delay)
+    return total
+
+
+def _apply_map(node, in_shape: Shape, source: _Expr) -> _Expr:
+    if isinstance(node, DelayMap):
+        steps = np.broadcast_to(node.steps.ravel(), source.bias.shape)
+        terms: dict[tuple[str, int], sp.csr_matrix] = {}
+        for extra in np.unique(steps):
+            mask = sp.diags((steps == extra).astype(np.float64)).tocsr()
+            for (src, d), w in source.terms.items():
+                key = (src, d + int(extra))
+                part = mask @ w
+                terms[key] = terms[key] + part if key in terms else part
+        return _Expr(terms, source.bias)
+    mat, bias = maps.matrix(node, in_shape)
+    return _Expr({k: (mat @ w).tocsr() for k, w in source.terms.items()}, mat @ source.bias + bias)
+
+
+def _population(name: str, node: NeuronNode, current_bias: np.ndarray) -> Population:
+    du = node.du.ravel()
+    v_bias = node.v_bias.ravel().copy()
+    onset = node.input_delay
+    # Without current state (du = 1) u is this step's input alone, so a constant
+    # current is exactly a constant voltage bias: no bias source needed.
+    if np.all(du == 1.0) and onset == 0:
+        v_bias = v_bias + current_bias
+        current_bias = np.zeros_like(current_bias)
+    return Population(
+        name=name,
+        kind=node.kind,
+        shape=node.shape,
+        du=du,
+        dv=node.dv.ravel(),
+        v_bias=v_bias,
+        current_bias=current_bias,
+        bias_onset=onset,
+        v_th=None if node.v_th is None else node.v_th.ravel(),
+        v_reset=node.v_reset.ravel(),
+        reset=node.reset,
+    )

@@ -1,0 +1,197 @@
+"""Quantise a floating-point Loihi plan to Loihi's fixed-point formats.
+
+Formats (lava ``PyLifModelBitAcc`` / ``PyDenseModelBitAcc``): du, dv 12-bit with the
+current decaying by ``(4096 - du - 1) / 4096`` and the voltage by ``(4096 - dv) / 4096``;
+vth 17-bit, compared as ``vth << 6``; bias 13-bit mantissa << 3-bit exponent; u, v
+24-bit; weights 8-bit (even values when signs are mixed) << a weight exponent per
+synapse process; synaptic input enters ``u`` as ``a_in << 6``.
+
+Each population gets one scale ``S`` (hardware voltage ``= 64 * S *`` plan voltage).
+Larger ``S`` means finer thresholds and biases; it is capped by the 17-bit
+threshold, by the largest weight representable with exponent 7, by the bias range,
+and by a state-headroom bound (worst-case current from all inputs at once must stay
+within half the 24-bit range). Weight mantissas then use all 8 bits of each synapse
+process. The report states what was lost, per population.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from spikeforge.compile.lower import CorePopulation, LoihiPlan, Synapses
+from spikeforge.compile.timing import BIAS_SOURCE
+
+VTH_MAX = 2**17 - 1
+BIAS_MANT_MAX = 2**12 - 1
+BIAS_EXP_MAX = 7
+WEIGHT_EXP_MIN, WEIGHT_EXP_MAX = -8, 7
+STATE_HALF_RANGE = 2**22
+ACT_SHIFT = 6
+
+
+@dataclass
+class QuantReport:
+    """What quantisation did to one population (relative errors are fractions)."""
+
+    population: str
+    scale: float
+    vth: int
+    threshold_error: float
+    weight_error_rms: float
+    weight_error_max: float
+    weights_zeroed: int
+    weights_total: int
+    bias_error_max: float
+    bias_clipped: int
+    du_error: float
+    dv_error: float
+
+    def as_dict(self) -> dict[str, float | int | str]:
+        return asdict(self)
+
+
+def quantize(plan: LoihiPlan, weight_planes: int = 1) -> tuple[LoihiPlan, list[QuantReport]]:
+    """The fixed-point plan and one report per population.
+
+    ``weight_planes = 2`` represents each weight matrix as two 8-bit synapse
+    processes on the same neurons — the rounded weights and their residual, each
+    with its own exponent — for about 15 bits of precision at twice the synaptic
+    memory. Deep or recurrent networks whose spike timing is sensitive to 8-bit
+    rounding use it to stay spike-for-spike close to the float model.
+    """
+    if weight_planes not in (1, 2):
+        raise ValueError(f"weight_planes must be 1 or 2, got {weight_planes}")
+    if plan.precision != "float":
+        raise ValueError("quantize expects a floating-point plan")
+    incoming: dict[str, list[Synapses]] = {name: [] for name in plan.populations}
+    for syn in plan.synapses:
+        incoming[syn.post].append(syn)
+    populations: dict[str, CorePopulation] = {}
+    synapses: list[Synapses] = []
+    reports: list[QuantReport] = []
+    for name, pop in plan.populations.items():
+        scale = _population_scale(pop, incoming[name])
+        qpop, bias_err, bias_clipped = _quantize_population(pop, scale)
+        populations[name] = qpop
+        w_err_sq = w_norm_sq = 0.0
+        w_err_max = w_max = 0.0
+        zeroed = total = 0
+        for syn in incoming[name]:
+            planes = _quantize_synapses(syn, scale, weight_planes)
+            synapses.extend(planes)
+            approx = sum(p.weights.astype(np.float64) * 2.0**p.weight_exp for p in planes) / scale
+            diff = np.abs(approx - syn.weights)
+            w_err_sq += float((diff**2).sum())
+            w_norm_sq += float((syn.weights**2).sum())
+            w_err_max = max(w_err_max, float(diff.max(initial=0.0)))
+            w_max = max(w_max, float(np.abs(syn.weights).max(initial=0.0)))
+            nonzero = syn.weights != 0
+            total += int(nonzero.sum())
+            zeroed += int((nonzero & (approx == 0)).sum())
+        vth_err = (
+            abs(qpop.vth / scale - pop.vth) / pop.vth if pop.spiking and pop.vth > 0 else 0.0
+        )
+        reports.append(
+            QuantReport(
+                population=name,
+                scale=scale,
+                vth=int(qpop.vth) if pop.spiking else 0,
+                threshold_error=vth_err,
+                weight_error_rms=float(np.sqrt(w_err_sq / w_norm_sq)) if w_norm_sq else 0.0,
+                weight_error_max=w_err_max / w_max if w_max else 0.0,
+                weights_zeroed=zeroed,
+                weights_total=total,
+                bias_error_max=bias_err,
+                bias_clipped=bias_clipped,
+                du_error=abs((qpop.du + 1) / 4096 - pop.du),
+                dv_error=abs(qpop.dv / 4096 - pop.dv),
+            )
+        )
+    fixed = LoihiPlan(
+        precision="fixed",
+        inputs=dict(plan.inputs),
+        populations=populations,
+        synapses=[s for s in synapses if s.pre != BIAS_SOURCE]
+        + [s for s in synapses if s.pre == BIAS_SOURCE],
+        latency=dict(plan.latency),
+    )
+    return fixed, reports
+
+
+def _population_scale(pop: CorePopulation, incoming: list[Synapses]) -> float:
+    """The largest scale that every format and the state headroom allow (module docstring)."""
+    worst_input = sum((np.abs(s.weights).sum(axis=1) for s in incoming), np.zeros(pop.size))
+    u_bound = worst_input / max(pop.du, 1.0 / 4096)
+    bias = np.abs(pop.bias_mant)
+    vth = pop.vth if pop.spiking else 0.0
+    state = float(np.max(u_bound + bias + vth + np.abs(pop.v_init), initial=0.0))
+    limits = [STATE_HALF_RANGE / (2**ACT_SHIFT * state)] if state > 0 else []
+    if pop.spiking:
+        limits.append(VTH_MAX / pop.vth)
+    w_max = max((float(np.abs(s.weights).max(initial=0.0)) for s in incoming), default=0.0)
+    if w_max > 0:
+        limits.append(255 * 2.0**WEIGHT_EXP_MAX / w_max)
+    if bias.max(initial=0.0) > 0:
+        limits.append(BIAS_MANT_MAX * 2.0**BIAS_EXP_MAX / (2**ACT_SHIFT * bias.max()))
+    return float(min(limits)) if limits else 1.0
+
+
+def _quantize_population(
+    pop: CorePopulation, scale: float
+) -> tuple[CorePopulation, float, int]:
+    target = 2**ACT_SHIFT * scale * pop.bias_mant
+    exp = np.zeros(pop.size, dtype=np.int64)
+    magnitude = np.abs(target)
+    while True:
+        too_big = (np.round(magnitude / 2.0**exp) > BIAS_MANT_MAX) & (exp < BIAS_EXP_MAX)
+        if not too_big.any():
+            break
+        exp[too_big] += 1
+    mant = np.round(target / 2.0**exp)
+    clipped = int((np.abs(mant) > BIAS_MANT_MAX).sum())
+    mant = np.clip(mant, -BIAS_MANT_MAX - 1, BIAS_MANT_MAX).astype(np.int64)
+    achieved = mant * 2.0**exp
+    denom = np.abs(target).max(initial=0.0)
+    bias_err = float(np.abs(achieved - target).max(initial=0.0) / denom) if denom else 0.0
+    vth = int(np.clip(np.round(scale * pop.vth), 0, VTH_MAX)) if pop.spiking else VTH_MAX
+    quantized = CorePopulation(
+        name=pop.name,
+        size=pop.size,
+        du=int(np.clip(np.round(pop.du * 4096) - 1, 0, 4095)),
+        dv=int(np.clip(np.round(pop.dv * 4096), 0, 4095)),
+        vth=vth,
+        bias_mant=mant,
+        bias_exp=exp,
+        v_init=np.round(2**ACT_SHIFT * scale * pop.v_init).astype(np.int64),
+        scale=pop.scale * scale * 2**ACT_SHIFT,
+        v_reset=pop.v_reset,
+        spiking=pop.spiking,
+        latency=pop.latency,
+    )
+    return quantized, bias_err, clipped
+
+
+def _quantize_synapses(syn: Synapses, scale: float, planes: int) -> list[Synapses]:
+    """8-bit mantissas and an exponent per plane; each further plane carries the residual."""
+    result = []
+    target = syn.weights * scale
+    for _ in range(planes):
+        weights, exp = _quantize_plane(target)
+        result.append(Synapses(syn.pre, syn.post, weights, exp, syn.extra_delay))
+        target = target - weights * 2.0**exp
+        if not target.any():
+            break
+    return result
+
+
+def _quantize_plane(target: np.ndarray) -> tuple[np.ndarray, int]:
+    """Smallest exponent whose 8-bit mantissas (even when signs mix, as Lava truncates) fit."""
+    mixed = target.min(initial=0.0) < 0 < target.max(initial=0.0)
+    step, low, high = (2, -256, 254) if mixed else (1, -255, 255)
+    for exp in range(WEIGHT_EXP_MIN, WEIGHT_EXP_MAX + 1):
+        q = step * np.round(target / 2.0**exp / step)
+        if q.min(initial=0) >= low and q.max(initial=0) <= high:
+            break
+    return np.clip(q, low, high).astype(np.int64), exp

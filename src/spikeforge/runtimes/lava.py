@@ -1,0 +1,182 @@
+"""Run a Loihi plan on Lava's CPU simulator (``Loihi2SimCfg``, floating or fixed point).
+
+Lava runs every process as an OS process and cannot reset state between runs, so
+each sample gets a freshly built process graph. Outputs come back either aligned
+to source time (each population read ``latency`` steps later) or raw.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+
+import numpy as np
+from lava.magma.core.run_conditions import RunSteps
+from lava.magma.core.run_configs import Loihi2SimCfg
+from lava.proc.dense.process import Dense, DelayDense
+from lava.proc.io.sink import RingBuffer as SinkBuffer
+from lava.proc.io.source import RingBuffer as SourceBuffer
+from lava.proc.lif.process import LIF
+from lava.proc.monitor.process import Monitor
+from lava.utils.weightutils import determine_sign_mode
+
+from spikeforge.compile.compiled import CompiledNet
+from spikeforge.compile.lower import LoihiPlan
+from spikeforge.compile.timing import BIAS_SOURCE
+from spikeforge.errors import SpikeforgeError
+from spikeforge.progress import progress
+from spikeforge.runtimes.result import (
+    RunResult,
+    compute_readouts,
+    prepare_inputs,
+    readout_sources,
+    squeeze_batch,
+)
+
+_TAGS = {"float": "floating_pt", "fixed": "fixed_pt"}
+
+
+def run_lava(
+    compiled: CompiledNet,
+    inputs: np.ndarray | Mapping[str, np.ndarray],
+    precision: str = "float",
+    record: Iterable[str] = (),
+    raw_timing: bool = False,
+    show_progress: bool = False,
+) -> RunResult:
+    """Run every sample on the Lava simulator; see :class:`RunResult` for the layout."""
+    network = compiled.network
+    plan = compiled.plan(precision)
+    record = list(record)
+    for name in record:
+        if name not in network.populations:
+            raise SpikeforgeError(
+                f"cannot record '{name}': not a population (populations: {sorted(network.populations)})"
+            )
+    flat, added_batch = prepare_inputs(network, inputs)
+    for name, arr in flat.items():
+        if not np.isin(arr, (0.0, 1.0)).all():
+            raise SpikeforgeError(
+                f"input '{name}': the Lava backend feeds inputs as spikes, so values must be 0 or 1"
+            )
+    batch, steps = next(iter(flat.values())).shape[:2]
+    watch = sorted(readout_sources(network) | set(record))
+    total_steps = steps + max((plan.latency[n] for n in watch), default=0)
+    spikes = {n: np.zeros((batch, total_steps, plan.populations[n].size)) for n in watch}
+    volts = {n: np.zeros((batch, total_steps, plan.populations[n].size)) for n in watch}
+    for b in progress(range(batch), desc=f"lava {precision}", enabled=show_progress):
+        sample = {name: arr[b] for name, arr in flat.items()}
+        s, v = _run_sample(plan, sample, total_steps, watch, record)
+        for n in watch:
+            spikes[n][b] = s[n]
+            if n in v:
+                volts[n][b] = v[n]
+    signals: dict[str, np.ndarray] = {}
+    decoded_v: dict[str, np.ndarray] = {}
+    for n in watch:
+        pop = plan.populations[n]
+        start = 0 if raw_timing else pop.latency
+        length = total_steps if raw_timing else steps
+        volt = volts[n][:, start : start + length] / pop.scale + pop.v_reset
+        signals[n] = spikes[n][:, start : start + length] if pop.spiking else volt
+        decoded_v[n] = volt
+    signals.update(flat if not raw_timing else _pad(flat, total_steps))
+    outputs = compute_readouts(network, signals)
+    shapes = {n: network.populations[n].shape for n in record}
+    length = total_steps if raw_timing else steps
+    result = RunResult(
+        outputs=outputs,
+        spikes={
+            n: signals[n].reshape(batch, length, *shapes[n])
+            for n in record
+            if plan.populations[n].spiking
+        },
+        v={n: decoded_v[n].reshape(batch, length, *shapes[n]) for n in record},
+        steps=total_steps,
+    )
+    return squeeze_batch(result) if added_batch else result
+
+
+def _pad(flat: dict[str, np.ndarray], steps: int) -> dict[str, np.ndarray]:
+    return {
+        n: np.concatenate([a, np.zeros((a.shape[0], steps - a.shape[1], a.shape[2]))], axis=1)
+        for n, a in flat.items()
+    }
+
+
+def _run_sample(
+    plan: LoihiPlan,
+    sample: dict[str, np.ndarray],
+    steps: int,
+    watch: list[str],
+    record_v: list[str],
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Build the process graph for one sample, run it, read spikes and voltages back."""
+    fixed = plan.precision == "fixed"
+    sources = {}
+    for name, size in plan.inputs.items():
+        data = np.zeros((size, steps))
+        data[:, : sample[name].shape[0]] = sample[name].T
+        sources[name] = SourceBuffer(data=data.astype(np.int32) if fixed else data)
+    neurons = {name: _lif(pop, fixed) for name, pop in plan.populations.items()}
+    if plan.uses_bias_source:
+        neurons[BIAS_SOURCE] = _bias_neuron(fixed)
+    for syn in plan.synapses:
+        kwargs = {"weights": syn.weights.astype(np.int32) if fixed else syn.weights}
+        if fixed:
+            kwargs.update(
+                weight_exp=syn.weight_exp,
+                num_weight_bits=8,
+                sign_mode=determine_sign_mode(syn.weights),
+            )
+        if syn.extra_delay:
+            proc = DelayDense(delays=np.full(syn.weights.shape, syn.extra_delay), **kwargs)
+        else:
+            proc = Dense(**kwargs)
+        pre = sources.get(syn.pre) or neurons[syn.pre]
+        pre.s_out.connect(proc.s_in)
+        proc.a_out.connect(neurons[syn.post].a_in)
+    sinks = {}
+    monitors = {}
+    for name in watch:
+        if plan.populations[name].spiking:
+            sinks[name] = SinkBuffer(shape=(plan.populations[name].size,), buffer=steps)
+            neurons[name].s_out.connect(sinks[name].a_in)
+        if name in record_v or not plan.populations[name].spiking:
+            monitors[name] = Monitor()
+            monitors[name].probe(neurons[name].v, steps)
+    anchor = next(iter(neurons.values()))
+    config = Loihi2SimCfg(select_tag=_TAGS[plan.precision])
+    logging.getLogger("lava").setLevel(logging.WARNING)
+    try:
+        anchor.run(condition=RunSteps(num_steps=steps), run_cfg=config)
+        spikes = {n: sink.data.get().T.astype(np.float64) for n, sink in sinks.items()}
+        volts = {
+            n: np.asarray(mon.get_data()[neurons[n].name]["v"], dtype=np.float64)
+            for n, mon in monitors.items()
+        }
+    finally:
+        anchor.stop()
+    return spikes, volts
+
+
+def _lif(pop, fixed: bool) -> LIF:
+    cast = (lambda a: np.asarray(a).astype(np.int32)) if fixed else (lambda a: np.asarray(a, float))
+    vth = pop.vth if (fixed or np.isfinite(pop.vth)) else np.finfo(np.float64).max
+    return LIF(
+        shape=(pop.size,),
+        du=pop.du,
+        dv=pop.dv,
+        vth=vth,
+        bias_mant=cast(pop.bias_mant),
+        bias_exp=cast(pop.bias_exp),
+        v=cast(pop.v_init),
+        name=pop.name,
+    )
+
+
+def _bias_neuron(fixed: bool) -> LIF:
+    """A single neuron that spikes on every step: v = bias > vth, reset, repeat."""
+    if fixed:
+        return LIF(shape=(1,), du=0, dv=0, vth=0, bias_mant=1, bias_exp=0, name=BIAS_SOURCE)
+    return LIF(shape=(1,), du=0.0, dv=1.0, vth=0.5, bias_mant=1.0, name=BIAS_SOURCE)

@@ -1,0 +1,116 @@
+"""The ground truth: the normalised network simulated in float64 torch, exactly as written.
+
+Every other stage (Lava float, Lava fixed point, the emulator) is measured against
+this; for a norse export it equals running the norse module itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+import numpy as np
+import torch
+
+from spikeforge.compile.network import Network
+from spikeforge.errors import SpikeforgeError
+from spikeforge.runtimes.result import (
+    RunResult,
+    compute_readouts,
+    prepare_inputs,
+    readout_sources,
+    squeeze_batch,
+)
+
+
+def evaluation_order(network: Network) -> list[str]:
+    """Populations ordered so that zero-delay sources are computed first within a step."""
+    deps = {name: set() for name in network.populations}
+    for conn in network.connections:
+        if conn.delay == 0 and conn.pre in network.populations:
+            deps[conn.post].add(conn.pre)
+    order: list[str] = []
+    done: set[str] = set()
+    while deps:
+        ready = [n for n, d in deps.items() if d <= done]
+        if not ready:
+            raise SpikeforgeError(
+                f"populations {sorted(deps)} feed each other with zero delay (algebraic loop)"
+            )
+        for name in ready:
+            order.append(name)
+            done.add(name)
+            del deps[name]
+    return order
+
+
+def run_reference(
+    network: Network,
+    inputs: np.ndarray | Mapping[str, np.ndarray],
+    record: Iterable[str] = (),
+) -> RunResult:
+    """Simulate ``network`` on ``[batch, time, *shape]`` inputs; record the named populations."""
+    record = list(record)
+    for name in record:
+        if name not in network.populations:
+            raise SpikeforgeError(
+                f"cannot record '{name}': not a population (populations: {sorted(network.populations)})"
+            )
+    flat, added_batch = prepare_inputs(network, inputs)
+    batch, steps = next(iter(flat.values())).shape[:2]
+    keep = readout_sources(network) | set(record)
+    order = evaluation_order(network)
+    history = network.max_delay + 1
+
+    def tensor(a: np.ndarray) -> torch.Tensor:
+        return torch.as_tensor(np.asarray(a, dtype=np.float64))
+
+    pops = network.populations
+    signal = {n: torch.zeros(history, batch, network.size_of(n), dtype=torch.float64) for n in [*flat, *pops]}
+    u = {n: torch.zeros(batch, p.size, dtype=torch.float64) for n, p in pops.items()}
+    v = {n: torch.zeros(batch, p.size, dtype=torch.float64) for n, p in pops.items()}
+    incoming = {n: [(c.pre, c.delay, tensor(c.weight).T) for c in network.incoming(n)] for n in pops}
+    params = {
+        n: {
+            "du": tensor(p.du), "dv": tensor(p.dv), "v_bias": tensor(p.v_bias),
+            "i_bias": tensor(p.current_bias),
+            "v_th": None if p.v_th is None else tensor(p.v_th), "v_reset": tensor(p.v_reset),
+        }
+        for n, p in pops.items()
+    }  # fmt: skip
+    trace_s = {n: np.zeros((batch, steps, pops[n].size)) for n in keep if n in pops}
+    trace_v = {n: np.zeros((batch, steps, pops[n].size)) for n in record}
+    for t in range(steps):
+        slot = t % history
+        for name, arr in flat.items():
+            signal[name][slot] = tensor(arr[:, t])
+        for name in order:
+            p, pop = params[name], pops[name]
+            x = torch.zeros(batch, pop.size, dtype=torch.float64)
+            for pre, delay, w_t in incoming[name]:
+                if delay <= t:
+                    x = x + signal[pre][(t - delay) % history] @ w_t
+            if t >= pop.bias_onset:
+                x = x + p["i_bias"]
+            u[name] = (1 - p["du"]) * u[name] + x
+            v[name] = (1 - p["dv"]) * v[name] + u[name] + p["v_bias"]
+            if p["v_th"] is None:
+                out = v[name]
+            else:
+                out = (v[name] > p["v_th"]).to(torch.float64)
+                after = p["v_reset"] if pop.reset == "to_value" else v[name] - p["v_th"]
+                v[name] = torch.where(out.bool(), after, v[name])
+            signal[name][slot] = out
+            if name in trace_s:
+                trace_s[name][:, t] = out.numpy()
+            if name in trace_v:
+                trace_v[name][:, t] = v[name].numpy()
+    signals = {**{n: a for n, a in flat.items()}, **trace_s}
+    outputs = compute_readouts(network, signals)
+    result = RunResult(
+        outputs=outputs,
+        spikes={n: trace_s[n].reshape(batch, steps, *pops[n].shape) for n in record if pops[n].spiking},
+        v={n: trace_v[n].reshape(batch, steps, *pops[n].shape) for n in record},
+        steps=steps,
+    )
+    return squeeze_batch(result) if added_batch else result
+

@@ -1,0 +1,120 @@
+"""What every backend returns, and the host-side pieces they share (input checks, readouts)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from spikeforge.compile.network import Network
+from spikeforge.errors import SpikeforgeError
+
+
+@dataclass
+class RunResult:
+    """Arrays are ``[batch, time, *shape]``, aligned to source time unless ``raw_timing``.
+
+    ``spikes`` and ``v`` hold the recorded populations (``v`` in source units);
+    ``steps`` is the number of hardware steps each sample took.
+    """
+
+    outputs: dict[str, np.ndarray]
+    spikes: dict[str, np.ndarray] = field(default_factory=dict)
+    v: dict[str, np.ndarray] = field(default_factory=dict)
+    steps: int = 0
+
+    @property
+    def output(self) -> np.ndarray:
+        """The single output of a one-output network."""
+        if len(self.outputs) != 1:
+            raise SpikeforgeError(f"network has outputs {sorted(self.outputs)}; pick one by name")
+        return next(iter(self.outputs.values()))
+
+
+def prepare_inputs(
+    network: Network, data: np.ndarray | Mapping[str, np.ndarray]
+) -> tuple[dict[str, np.ndarray], bool]:
+    """Check and flatten inputs to ``{name: [batch, time, n]}`` float64.
+
+    Accepts ``[batch, time, *shape]`` or ``[time, *shape]`` (returned flag: whether a
+    batch axis was added, so results can drop it again).
+    """
+    if not isinstance(data, Mapping):
+        if len(network.inputs) != 1:
+            raise SpikeforgeError(
+                f"network has inputs {sorted(network.inputs)}; pass a dict keyed by input name"
+            )
+        data = {next(iter(network.inputs)): data}
+    unknown = set(data) - set(network.inputs)
+    missing = set(network.inputs) - set(data)
+    if unknown or missing:
+        raise SpikeforgeError(
+            f"inputs given {sorted(data)} do not match the network's inputs {sorted(network.inputs)}"
+        )
+    flat: dict[str, np.ndarray] = {}
+    added_batch = False
+    lengths = set()
+    for name, shape in network.inputs.items():
+        arr = np.asarray(data[name])
+        if not np.issubdtype(arr.dtype, np.number) and arr.dtype != bool:
+            raise SpikeforgeError(f"input '{name}': expected numbers, got dtype {arr.dtype}")
+        arr = arr.astype(np.float64)
+        if arr.shape[1:] == shape and arr.ndim == len(shape) + 1:
+            arr = arr[None]
+            added_batch = True
+        if arr.ndim != len(shape) + 2 or arr.shape[2:] != shape:
+            raise SpikeforgeError(
+                f"input '{name}': expected shape [batch, time, {', '.join(map(str, shape))}] "
+                f"or [time, {', '.join(map(str, shape))}], got {list(np.asarray(data[name]).shape)}"
+            )
+        if not np.isfinite(arr).all():
+            raise SpikeforgeError(f"input '{name}': contains NaN or infinite values")
+        if arr.shape[1] == 0:
+            raise SpikeforgeError(f"input '{name}': has zero time steps")
+        lengths.add(arr.shape[:2])
+        flat[name] = arr.reshape(arr.shape[0], arr.shape[1], -1)
+    if len(lengths) > 1:
+        raise SpikeforgeError(f"inputs disagree in [batch, time]: {sorted(lengths)}")
+    return flat, added_batch
+
+
+def delayed(signal: np.ndarray, delay: int) -> np.ndarray:
+    """``signal[:, t - delay]`` along time, zero before the first step."""
+    if delay == 0:
+        return signal
+    out = np.zeros_like(signal)
+    if delay < signal.shape[1]:
+        out[:, delay:] = signal[:, :-delay]
+    return out
+
+
+def compute_readouts(network: Network, signals: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Evaluate every readout from recorded ``[batch, time, n]`` signals (host side, float64)."""
+    outputs = {}
+    for name, readout in network.readouts.items():
+        source = readout.direct_source
+        if source is not None:
+            total = signals[source]
+        else:
+            total = readout.bias.astype(np.float64)
+            for term in readout.terms:
+                total = total + delayed(signals[term.pre], term.delay) @ term.weight.T
+        batch, time = total.shape[:2]
+        outputs[name] = np.asarray(total).reshape(batch, time, *readout.shape)
+    return outputs
+
+
+def readout_sources(network: Network) -> set[str]:
+    """Populations whose activity the readouts need."""
+    return {t.pre for r in network.readouts.values() for t in r.terms if t.pre in network.populations}
+
+
+def squeeze_batch(result: RunResult) -> RunResult:
+    """Drop the batch axis that was added for an unbatched input."""
+    return RunResult(
+        outputs={k: a[0] for k, a in result.outputs.items()},
+        spikes={k: a[0] for k, a in result.spikes.items()},
+        v={k: a[0] for k, a in result.v.items()},
+        steps=result.steps,
+    )
