@@ -35,14 +35,17 @@ class CompiledNet:
     timing: Timing
     precision: Precision = "fixed"
     allow_timing_divergence: bool = False
-    weight_planes: int = 1
+    weight_planes: int = 2
+    peaks: dict[str, np.ndarray] | None = None
     float_plan: LoihiPlan = field(init=False)
     fixed_plan: LoihiPlan = field(init=False)
     quant_report: list[QuantReport] = field(init=False)
 
     def __post_init__(self) -> None:
         self.float_plan = lower(self.network, self.timing)
-        self.fixed_plan, self.quant_report = quantize(self.float_plan, self.weight_planes)
+        self.fixed_plan, self.quant_report = quantize(
+            self.float_plan, self.weight_planes, self.peaks
+        )
 
     def plan(self, precision: str | None = None) -> LoihiPlan:
         precision = precision or self.precision
@@ -64,14 +67,22 @@ def compile_network(
     source: Graph | Network,
     precision: Precision = "fixed",
     allow_timing_divergence: bool = False,
-    weight_planes: int = 1,
+    weight_planes: int = 2,
+    calibration: np.ndarray | dict[str, np.ndarray] | None = None,
 ) -> CompiledNet:
-    """Run the passes: normalise (if given a graph), schedule, lower, quantise."""
+    """Run the passes: normalise (if given a graph), schedule, lower, quantise.
+
+    ``calibration`` inputs (``[batch, time, *shape]``) are run through the reference
+    simulation first; quantisation then scales each population to its observed
+    state range instead of the worst case (see :func:`spikeforge.compile.quantize.quantize`).
+    """
     from spikeforge.compile.network import normalize
+    from spikeforge.runtimes.reference import run_reference
 
     network = normalize(source) if isinstance(source, Graph) else source
     timing = schedule(network, allow_divergence=allow_timing_divergence)
-    return CompiledNet(network, timing, precision, allow_timing_divergence, weight_planes)
+    peaks = None if calibration is None else run_reference(network, calibration).peaks
+    return CompiledNet(network, timing, precision, allow_timing_divergence, weight_planes, peaks)
 
 
 def save(compiled: CompiledNet, path: str | Path) -> None:
@@ -126,6 +137,9 @@ def save(compiled: CompiledNet, path: str | Path) -> None:
             }
             for i, r in enumerate(net.readouts.values())
         ],
+        "peaks": None
+        if compiled.peaks is None
+        else {name: put(f"peaks/{i}", p) for i, (name, p) in enumerate(compiled.peaks.items())},
         "timing": {
             "latency": compiled.timing.latency,
             "extra_delay": compiled.timing.extra_delay,
@@ -203,6 +217,7 @@ def _from_header(header: dict, arrays: dict[str, np.ndarray]) -> CompiledNet:
         header["precision"],
         header["allow_timing_divergence"],
         header["weight_planes"],
+        None if header["peaks"] is None else {k: get(v) for k, v in header["peaks"].items()},
     )
 
 

@@ -33,8 +33,8 @@ from spikeforge.ir.nodes import (
 class Population:
     """One population in the canonical form of :mod:`spikeforge.ir.nodes`, flattened.
 
-    ``current_bias`` is added to ``u`` every step from step ``1 + bias_onset`` on (a
-    bias of an Affine map feeding a population with synaptic current).
+    ``current_bias`` is added to ``u`` every step from step ``bias_onset`` on (steps
+    counted from 0): the bias of an Affine map feeding the population.
     """
 
     name: str
@@ -215,11 +215,11 @@ def _population(name: str, node: NeuronNode, current_bias: np.ndarray) -> Popula
     du = node.du.ravel()
     v_bias = node.v_bias.ravel().copy()
     onset = node.input_delay
-    # Without current state (du = 1) u is this step's input alone, so a constant
-    # current is exactly a constant voltage bias: no bias source needed.
-    if np.all(du == 1.0) and onset == 0:
-        v_bias = v_bias + current_bias
-        current_bias = np.zeros_like(current_bias)
+    # A constant input current stays a current even where du = 1 (where folding it
+    # into v_bias would be exact in source time): on Loihi every population runs
+    # ``latency`` >= 1 hardware steps before its source step 0, and a voltage bias
+    # acts during those steps too, so the neuron would enter source time already
+    # charged. The bias source delivers the current from step ``bias_onset`` exactly.
     return Population(
         name=name,
         kind=node.kind,

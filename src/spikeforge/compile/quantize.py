@@ -7,11 +7,12 @@ vth 17-bit, compared as ``vth << 6``; bias 13-bit mantissa << 3-bit exponent; u,
 synapse process; synaptic input enters ``u`` as ``a_in << 6``.
 
 Each population gets one scale ``S`` (hardware voltage ``= 64 * S *`` plan voltage).
-Larger ``S`` means finer thresholds and biases; it is capped by the 17-bit
-threshold, by the largest weight representable with exponent 7, by the bias range,
-and by a state-headroom bound (worst-case current from all inputs at once must stay
-within half the 24-bit range). Weight mantissas then use all 8 bits of each synapse
-process. The report states what was lost, per population.
+Synaptic input arrives in whole units of ``a_in``, i.e. steps of ``1/S`` in plan
+units, so a larger ``S`` means finer synaptic resolution as well as finer thresholds
+and biases. It is capped by the 17-bit threshold, by the largest weight
+representable with exponent 7, by the bias range, and by the 24-bit state range
+(see :func:`_population_scale`). Weight mantissas then use all 8 bits of each
+synapse process. The report states what was lost, per population.
 """
 
 from __future__ import annotations
@@ -26,9 +27,16 @@ from spikeforge.compile.timing import BIAS_SOURCE
 VTH_MAX = 2**17 - 1
 BIAS_MANT_MAX = 2**12 - 1
 BIAS_EXP_MAX = 7
-WEIGHT_EXP_MIN, WEIGHT_EXP_MAX = -8, 7
+#: Lava applies a negative weight exponent as an arithmetic right shift of the summed
+#: input, which floors: a systematic -1/2 LSB per step that u and v integrate. Weights
+#: below one unit of a_in are therefore not represented by shifting but by the scale.
+WEIGHT_EXP_MIN, WEIGHT_EXP_MAX = 0, 7
 STATE_HALF_RANGE = 2**22
 ACT_SHIFT = 6
+#: Head-room over the calibration run's peak state (u and v must stay within 24 bits).
+CALIBRATION_MARGIN = 4.0
+#: A spiking population's voltage window, in thresholds either side of the reset value.
+V_WINDOW = 4.0
 
 
 @dataclass
@@ -52,7 +60,11 @@ class QuantReport:
         return asdict(self)
 
 
-def quantize(plan: LoihiPlan, weight_planes: int = 1) -> tuple[LoihiPlan, list[QuantReport]]:
+def quantize(
+    plan: LoihiPlan,
+    weight_planes: int = 1,
+    peaks: dict[str, np.ndarray] | None = None,
+) -> tuple[LoihiPlan, list[QuantReport]]:
     """The fixed-point plan and one report per population.
 
     ``weight_planes = 2`` represents each weight matrix as two 8-bit synapse
@@ -72,7 +84,8 @@ def quantize(plan: LoihiPlan, weight_planes: int = 1) -> tuple[LoihiPlan, list[Q
     synapses: list[Synapses] = []
     reports: list[QuantReport] = []
     for name, pop in plan.populations.items():
-        scale = _population_scale(pop, incoming[name])
+        observed = None if peaks is None else peaks.get(name)
+        scale = _population_scale(pop, incoming[name], observed)
         qpop, bias_err, bias_clipped = _quantize_population(pop, scale)
         populations[name] = qpop
         w_err_sq = w_norm_sq = 0.0
@@ -120,14 +133,29 @@ def quantize(plan: LoihiPlan, weight_planes: int = 1) -> tuple[LoihiPlan, list[Q
     return fixed, reports
 
 
-def _population_scale(pop: CorePopulation, incoming: list[Synapses]) -> float:
-    """The largest scale that every format and the state headroom allow (module docstring)."""
-    worst_input = sum((np.abs(s.weights).sum(axis=1) for s in incoming), np.zeros(pop.size))
-    u_bound = worst_input / max(pop.du, 1.0 / 4096)
+def _population_scale(
+    pop: CorePopulation, incoming: list[Synapses], observed: np.ndarray | None
+) -> float:
+    """The largest scale that every format and the state headroom allow (module docstring).
+
+    The current ``u`` wraps around at 24 bits, so its range is sized for the worst
+    case (or the calibrated peak). The voltage only saturates, so a spiking
+    population gets a window of +-:data:`V_WINDOW` thresholds: below that ``v``
+    clips, which only shortens how long a deeply inhibited neuron stays silent.
+    A non-spiking population's voltage is its output and gets its full range.
+    """
     bias = np.abs(pop.bias_mant)
-    vth = pop.vth if pop.spiking else 0.0
-    state = float(np.max(u_bound + bias + vth + np.abs(pop.v_init), initial=0.0))
-    limits = [STATE_HALF_RANGE / (2**ACT_SHIFT * state)] if state > 0 else []
+    if observed is not None:
+        u_range = CALIBRATION_MARGIN * float(np.max(observed[0] * pop.scale, initial=0.0))
+        v_range = CALIBRATION_MARGIN * float(np.max(observed[1] * pop.scale, initial=0.0))
+    else:
+        worst_input = sum((np.abs(s.weights).sum(axis=1) for s in incoming), np.zeros(pop.size))
+        u_range = float(np.max(worst_input / max(pop.du, 1.0 / 4096), initial=0.0))
+        v_range = float(np.max((u_range + bias) / max(pop.dv, 1.0 / 16), initial=0.0))
+    if pop.spiking:
+        v_range = V_WINDOW * pop.vth
+    state = max(u_range, v_range, float(np.max(np.abs(pop.v_init), initial=0.0)))
+    limits = [STATE_HALF_RANGE * 2 / (2**ACT_SHIFT * state)] if state > 0 else []
     if pop.spiking:
         limits.append(VTH_MAX / pop.vth)
     w_max = max((float(np.abs(s.weights).max(initial=0.0)) for s in incoming), default=0.0)
@@ -179,6 +207,8 @@ def _quantize_synapses(syn: Synapses, scale: float, planes: int) -> list[Synapse
     target = syn.weights * scale
     for _ in range(planes):
         weights, exp = _quantize_plane(target)
+        if not weights.any():
+            break
         result.append(Synapses(syn.pre, syn.post, weights, exp, syn.extra_delay))
         target = target - weights * 2.0**exp
         if not target.any():

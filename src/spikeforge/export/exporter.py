@@ -52,8 +52,9 @@ def to_nir(module: torch.nn.Module, sample_input: torch.Tensor, dt: float) -> ni
     ``sample_input`` is one time step of one sample, unbatched (e.g. ``(10,)`` or
     ``(C, H, W)``). A batched ``(batch, *shape)`` sample is also accepted when the first
     layer fixes the input rank (``Linear``, ``Conv2d``, pooling, ``LIFRecurrentCell``).
-    The network is run once on the sample (norse cells are stateless between calls, so
-    this changes nothing) to learn every layer's shape.
+    The network is run once on the sample, under ``torch.no_grad``, to learn every
+    layer's shape. norse cells keep no state between calls, so this has no effect beyond
+    what any norse forward has (``IAFCell`` sets ``requires_grad`` on its ``p.v_reset``).
 
     Raises:
         SpikeforgeError: for any module that cannot be exported exactly, naming its path
@@ -64,6 +65,9 @@ def to_nir(module: torch.nn.Module, sample_input: torch.Tensor, dt: float) -> ni
         raise SpikeforgeError(
             f"sample_input must be a torch.Tensor, got {type(sample_input).__name__}"
         )
+    parameter = next(module.parameters(), None)
+    if parameter is not None:
+        sample_input = sample_input.to(parameter.device)
     if not sample_input.is_floating_point():
         sample_input = sample_input.to(torch.float32)  # e.g. bool/int spike tensors
     if type(module) in MODULE_MAP:
@@ -298,20 +302,22 @@ def _rewire_edges(
 
     entries: dict[str, list[str]] = {}  # sub-graph -> nodes its Input feeds
     exits: dict[str, list[str]] = {}  # sub-graph -> nodes feeding its Output
-    edges: list[tuple[str, str]] = []
+    internal: dict[str, list[tuple[str, str]]] = {}  # sub-graph -> its own edges
     for name, node in renamed.items():
         if not isinstance(node, nir.NIRGraph):
             continue
         inner = node.nodes
         entries[name] = [f"{name}.{b}" for a, b in node.edges if isinstance(inner[a], nir.Input)]
         exits[name] = [f"{name}.{a}" for a, b in node.edges if isinstance(inner[b], nir.Output)]
-        edges += [
+        internal[name] = [
             (f"{name}.{a}", f"{name}.{b}")
             for a, b in node.edges
             if not isinstance(inner[a], nir.Input) and not isinstance(inner[b], nir.Output)
         ]
 
+    edges: list[tuple[str, str]] = []
     for a, b in traced.edges:
         src, dst = names[a], names[b]
         edges += [(s, d) for s in exits.get(src, [src]) for d in entries.get(dst, [dst])]
+        edges += internal.pop(dst, [])  # a sub-graph's cycle right after the edge into it
     return list(dict.fromkeys(edges))  # nirtorch may repeat an edge; NIR rejects duplicates

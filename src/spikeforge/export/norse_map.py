@@ -98,7 +98,7 @@ def _per_neuron(
     """``value`` broadcast to one float64 entry per neuron of ``shape``."""
     array = _float64(value)
     try:
-        return array
+        return np.broadcast_to(array, shape).copy()
     except ValueError:
         raise _refuse(
             module, ctx, f"{what} of shape {array.shape} does not broadcast to the layer {shape}"

@@ -134,13 +134,8 @@ def infer_shapes(graph: Graph) -> dict[str, Shape]:
                     raise SpikeforgeError(f"Input node '{name}' has incoming edges")
                 shapes[name] = node.shape
             elif isinstance(node, NeuronNode):
-                known = [shapes[e.pre] for e in sources if e.pre in shapes]
-                for shape in known:
-                    if shape != node.shape:
-                        raise SpikeforgeError(
-                            f"node '{name}' ({node.kind}) has {node.size} neurons of shape "
-                            f"{node.shape} but receives input of shape {shape}"
-                        )
+                # Its own shape is known up front (that is what breaks loops); the
+                # shapes of its inputs are checked once all are known, below.
                 shapes[name] = node.shape
             else:
                 if not sources:
@@ -171,8 +166,17 @@ def infer_shapes(graph: Graph) -> dict[str, Shape]:
                 "loop) or are not reachable from an Input"
             )
     for name, node in graph.nodes.items():
-        if isinstance(node, NeuronNode) and not graph.in_edges(name):
+        if not isinstance(node, NeuronNode):
+            continue
+        if not graph.in_edges(name):
             raise SpikeforgeError(f"node '{name}' ({node.kind}) receives no input")
+        for edge in graph.in_edges(name):
+            if shapes[edge.pre] != node.shape:
+                raise SpikeforgeError(
+                    f"node '{name}' ({node.kind}) has {node.size} neurons of shape "
+                    f"{node.shape} but receives input of shape {shapes[edge.pre]} "
+                    f"from node '{edge.pre}'"
+                )
     return shapes
 
 
@@ -181,8 +185,8 @@ def _check_node_types(path: Path) -> None:
     try:
         with h5py.File(path, "r") as f:
             _check_group(f["node"], prefix="")
-    except SpikeforgeError:
-        raise
+    except SpikeforgeError as exc:
+        raise type(exc)(f"{path}: {exc}") from None
     except Exception as exc:
         raise SpikeforgeError(f"{path}: not a readable NIR file ({_describe(exc)})") from None
 

@@ -79,6 +79,7 @@ def run_reference(
     }  # fmt: skip
     trace_s = {n: np.zeros((batch, steps, pops[n].size)) for n in keep if n in pops}
     trace_v = {n: np.zeros((batch, steps, pops[n].size)) for n in record}
+    peaks = {n: torch.zeros(2, p.size, dtype=torch.float64) for n, p in pops.items()}
     for t in range(steps):
         slot = t % history
         for name, arr in flat.items():
@@ -93,6 +94,10 @@ def run_reference(
                 x = x + p["i_bias"]
             u[name] = (1 - p["du"]) * u[name] + x
             v[name] = (1 - p["dv"]) * v[name] + u[name] + p["v_bias"]
+            peaks[name] = torch.maximum(
+                peaks[name],
+                torch.stack([u[name].abs(), (v[name] - p["v_reset"]).abs()]).amax(dim=1),
+            )
             if p["v_th"] is None:
                 out = v[name]
             else:
@@ -111,6 +116,7 @@ def run_reference(
         spikes={n: trace_s[n].reshape(batch, steps, *pops[n].shape) for n in record if pops[n].spiking},
         v={n: trace_v[n].reshape(batch, steps, *pops[n].shape) for n in record},
         steps=steps,
+        peaks={n: t.numpy() for n, t in peaks.items()},
     )
     return squeeze_batch(result) if added_batch else result
 

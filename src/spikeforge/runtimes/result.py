@@ -16,13 +16,16 @@ class RunResult:
     """Arrays are ``[batch, time, *shape]``, aligned to source time unless ``raw_timing``.
 
     ``spikes`` and ``v`` hold the recorded populations (``v`` in source units);
-    ``steps`` is the number of hardware steps each sample took.
+    ``steps`` is the number of hardware steps each sample took. ``peaks`` (reference
+    only) is, per population, each neuron's largest ``|u|`` (row 0) and ``|v - v_reset|``
+    (row 1) over the run, which quantisation uses to calibrate its scales.
     """
 
     outputs: dict[str, np.ndarray]
     spikes: dict[str, np.ndarray] = field(default_factory=dict)
     v: dict[str, np.ndarray] = field(default_factory=dict)
     steps: int = 0
+    peaks: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def output(self) -> np.ndarray:
@@ -117,4 +120,5 @@ def squeeze_batch(result: RunResult) -> RunResult:
         spikes={k: a[0] for k, a in result.spikes.items()},
         v={k: a[0] for k, a in result.v.items()},
         steps=result.steps,
+        peaks=result.peaks,
     )

@@ -1,0 +1,240 @@
+"""The ``spikeforge`` command: export, compile, run.
+
+Every user error ends in one line on stderr and a non-zero exit, never a
+traceback (set ``SPIKEFORGE_DEBUG=1`` to see one), and no output file is left
+behind: artefacts are written atomically, only after everything succeeded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from spikeforge.atomic import atomic_path
+from spikeforge.errors import SpikeforgeError
+
+EXIT_USER_ERROR = 2
+EXIT_INTERNAL_ERROR = 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.handler(args)
+    except SpikeforgeError as exc:
+        print(f"spikeforge {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("spikeforge: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        if os.environ.get("SPIKEFORGE_DEBUG"):
+            raise
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        print(
+            f"spikeforge {args.command}: internal error: {type(exc).__name__}: {first} "
+            "(set SPIKEFORGE_DEBUG=1 for the traceback)",
+            file=sys.stderr,
+        )
+        return EXIT_INTERNAL_ERROR
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="spikeforge",
+        description="Deploy spiking networks from norse / NIR to Loihi 2 through Lava.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    export = sub.add_parser(
+        "export",
+        help="export a norse checkpoint to NIR",
+        description="Export a norse checkpoint (spikeforge.checkpoint.save_checkpoint) to NIR.",
+    )
+    export.add_argument("checkpoint", type=Path, help="checkpoint: factory, kwargs and state_dict")
+    export.add_argument("-o", "--output", type=Path, required=True, help="NIR file to write")
+    export.add_argument(
+        "--input-shape",
+        required=True,
+        help="shape of one time step of one sample, e.g. 20 or 1,8,8",
+    )
+    export.add_argument("--dt", type=float, default=None, help="time step in seconds (default: the cells' dt)")
+    export.set_defaults(handler=_cmd_export)
+
+    comp = sub.add_parser(
+        "compile",
+        help="compile a NIR graph for Loihi 2",
+        description="Import a NIR graph, schedule, lower and quantise it; write a .sfnet.",
+    )
+    comp.add_argument("graph", type=Path, help="NIR file")
+    comp.add_argument("-o", "--output", type=Path, required=True, help=".sfnet file to write")
+    _import_options(comp)
+    comp.add_argument(
+        "--precision",
+        choices=("float", "fixed"),
+        default="fixed",
+        help="default precision when the network is run (both plans are kept)",
+    )
+    _compile_options(comp)
+    comp.set_defaults(handler=_cmd_compile)
+
+    run = sub.add_parser(
+        "run",
+        help="run a NIR graph or compiled network",
+        description="Run on the reference simulator or Lava; write outputs (and recordings) to .npz.",
+    )
+    run.add_argument("network", type=Path, help="NIR file or .sfnet")
+    run.add_argument(
+        "--input", type=Path, required=True, help=".npy of shape [batch, time, *shape] or [time, *shape]"
+    )
+    run.add_argument("-o", "--output", type=Path, required=True, help=".npz file to write")
+    run.add_argument("--backend", choices=("reference", "lava"), default="reference")
+    run.add_argument("--precision", choices=("float", "fixed"), default=None)
+    run.add_argument(
+        "--record", nargs="+", default=[], metavar="NODE", help="populations whose spikes and v to save"
+    )
+    run.add_argument(
+        "--raw-timing", action="store_true", help="keep hardware steps instead of aligning to source time"
+    )
+    _import_options(run)
+    _compile_options(run)
+    run.set_defaults(handler=_cmd_run)
+    return parser
+
+
+def _import_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dt", type=float, default=None, help="time step in seconds, if the graph has none")
+    parser.add_argument(
+        "--cuba-order",
+        choices=("new", "previous"),
+        default="new",
+        help="CubaLIF integrates v with the new (norse, snnTorch) or previous (NIR reference) current",
+    )
+    parser.add_argument(
+        "--reset",
+        choices=("to_value", "subtract"),
+        default="to_value",
+        help="how the graph's neurons reset (NIR: to v_reset)",
+    )
+
+
+def _compile_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--weight-planes",
+        type=int,
+        choices=(1, 2),
+        default=2,
+        help="8-bit synapse processes per weight matrix (2: ~15-bit weights, twice the memory)",
+    )
+    parser.add_argument(
+        "--calibrate", type=Path, default=None, help=".npy input to calibrate fixed-point scales on"
+    )
+    parser.add_argument(
+        "--allow-timing-divergence",
+        action="store_true",
+        help="compile loops with zero-delay edges, one step late (reported)",
+    )
+
+
+def _load_array(path: Path, what: str) -> np.ndarray:
+    if not path.is_file():
+        raise SpikeforgeError(f"{what} {path}: no such file")
+    try:
+        return np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as exc:
+        raise SpikeforgeError(f"{what} {path}: not a readable .npy array ({exc})") from None
+
+
+def _compiled(args: argparse.Namespace, precision: str = "fixed"):
+    from spikeforge.compile import load_or_compile
+
+    calibration = _load_array(args.calibrate, "calibration input") if args.calibrate else None
+    return load_or_compile(
+        args.graph if hasattr(args, "graph") else args.network,
+        dt=args.dt,
+        cuba_order=args.cuba_order,
+        reset=args.reset,
+        precision=precision,
+        weight_planes=args.weight_planes,
+        calibration=calibration,
+        allow_timing_divergence=args.allow_timing_divergence,
+    )
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    import torch
+
+    from spikeforge.checkpoint import load_checkpoint
+    from spikeforge.export import to_nir, write_nir
+
+    try:
+        shape = tuple(int(s) for s in args.input_shape.split(","))
+    except ValueError:
+        raise SpikeforgeError(f"--input-shape {args.input_shape!r}: expected integers like 1,8,8") from None
+    module = load_checkpoint(args.checkpoint)
+    dt = args.dt if args.dt is not None else _module_dt(module)
+    graph = to_nir(module, torch.zeros(shape), dt=dt)
+    write_nir(graph, args.output)
+    print(f"wrote {args.output}: {len(graph.nodes)} nodes, dt = {dt:g} s")
+    return 0
+
+
+def _module_dt(module) -> float:
+    steps = {float(m.dt) for m in module.modules() if isinstance(getattr(m, "dt", None), (int, float))}
+    if len(steps) > 1:
+        raise SpikeforgeError(f"the module's cells use different dt values {sorted(steps)}; pass --dt")
+    if not steps:
+        raise SpikeforgeError("the module has no cell with a dt; pass --dt SECONDS")
+    return steps.pop()
+
+
+def _cmd_compile(args: argparse.Namespace) -> int:
+    from spikeforge.compile import save
+    from spikeforge.compile.summary import summarize
+
+    if args.graph.suffix == ".sfnet":
+        raise SpikeforgeError(f"{args.graph} is already compiled; compile takes a NIR graph")
+    compiled = _compiled(args, precision=args.precision)
+    save(compiled, args.output)
+    print(summarize(compiled))
+    print(f"wrote {args.output}")
+    return 0
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from spikeforge.runtimes import run
+
+    inputs = _load_array(args.input, "input")
+    compiled = _compiled(args)
+    result = run(
+        compiled,
+        inputs,
+        backend=args.backend,
+        precision=args.precision,
+        record=args.record,
+        raw_timing=args.raw_timing,
+        show_progress=True,
+    )
+    arrays = {"output": result.output} if len(result.outputs) == 1 else {}
+    arrays.update({f"output.{k}": v for k, v in result.outputs.items()} if len(result.outputs) > 1 else {})
+    arrays.update({f"{k}.spikes": v for k, v in result.spikes.items()})
+    arrays.update({f"{k}.v": v for k, v in result.v.items()})
+    with atomic_path(args.output) as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, **arrays)
+    spikes = int(np.sum(result.output)) if len(result.outputs) == 1 else None
+    print(
+        f"wrote {args.output}: {', '.join(f'{k} {list(v.shape)}' for k, v in arrays.items())}"
+        + (f"; {spikes} output spikes" if spikes is not None else "")
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,51 @@
+"""The human summary ``spikeforge compile`` prints: what was built and what quantisation cost."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from spikeforge.compile.compiled import CompiledNet
+
+
+def summarize(compiled: CompiledNet) -> str:
+    net = compiled.network
+    fixed = {r.population: r for r in compiled.quant_report}
+    synapses_in: dict[str, int] = {name: 0 for name in net.populations}
+    for conn in net.connections:
+        synapses_in[conn.post] += int(np.count_nonzero(conn.weight))
+    lines = [
+        f"dt = {net.dt:g} s; inputs: "
+        + ", ".join(f"{k} {tuple(v)}" for k, v in net.inputs.items()),
+        "",
+        f"{'population':<20} {'type':<8} {'neurons':>8} {'synapses':>9} {'latency':>7}"
+        f" {'w err rms':>10} {'vth err':>9} {'w zeroed':>9}",
+    ]
+    for name, pop in net.populations.items():
+        r = fixed[name]
+        lines.append(
+            f"{name:<20} {pop.kind:<8} {pop.size:>8} {synapses_in[name]:>9} "
+            f"{compiled.timing.latency[name]:>7} {r.weight_error_rms:>10.2%} "
+            f"{r.threshold_error:>9.3%} {r.weights_zeroed:>9}"
+        )
+    neurons = sum(p.size for p in net.populations.values())
+    synapses = sum(synapses_in.values())
+    lines += [
+        "",
+        f"total: {len(net.populations)} populations, {neurons} neurons, {synapses} synapses",
+        "output latency (hardware steps behind source): "
+        + ", ".join(f"{k} {v}" for k, v in compiled.output_latency.items()),
+        f"fixed point: weight planes {compiled.weight_planes}, scales "
+        + ("calibrated on sample input" if compiled.peaks is not None else "from worst-case bounds"),
+    ]
+    clipped = [r.population for r in compiled.quant_report if r.bias_clipped]
+    if clipped:
+        lines.append(f"warning: bias clipped to 13-bit range in {', '.join(clipped)}")
+    if compiled.timing.late:
+        late = [net.connections[i] for i in compiled.timing.late]
+        lines.append(
+            "warning: source timing NOT reproduced; one step late on "
+            + ", ".join(f"{c.pre}->{c.post}" for c in late)
+        )
+    else:
+        lines.append("timing: source timing reproduced exactly (outputs aligned by latency)")
+    return "\n".join(lines)
