@@ -77,7 +77,7 @@ def test_paths_of_different_latency_get_compensating_delay():
     assert (latency["a"], latency["b"], latency["c"]) == (1, 2, 3)
     by_edge = {
         (c.pre, c.post): extra
-        for c, extra in zip(compiled.network.connections, compiled.timing.extra_delay)
+        for c, extra in zip(compiled.network.connections, compiled.timing.extra_delay, strict=True)
     }
     assert by_edge[("input", "c")] == 2  # waits for the two-synapse path
     assert by_edge[("b", "c")] == 0

@@ -22,7 +22,10 @@ KEYS = ("factory", "kwargs", "state_dict")
 def save_checkpoint(
     module: torch.nn.Module, factory: str, kwargs: dict[str, Any], path: str | Path
 ) -> None:
-    """Write ``{factory, kwargs, state_dict}`` atomically; ``factory(**kwargs)`` must rebuild ``module``."""
+    """Write ``{factory, kwargs, state_dict}`` atomically.
+
+    ``factory(**kwargs)`` must rebuild ``module``'s architecture.
+    """
     with atomic_path(path) as tmp:
         torch.save({"factory": factory, "kwargs": kwargs, "state_dict": module.state_dict()}, tmp)
 
@@ -52,9 +55,13 @@ def load_checkpoint(path: str | Path) -> torch.nn.Module:
 
 def _resolve(path: Path, spec: object):
     if not isinstance(spec, str) or ":" not in spec:
-        raise SpikeforgeError(f"checkpoint {path}: factory must be 'package.module:function', got {spec!r}")
+        raise SpikeforgeError(
+            f"checkpoint {path}: factory must be 'package.module:function', got {spec!r}"
+        )
     module_name, _, attr = spec.partition(":")
     try:
         return getattr(importlib.import_module(module_name), attr)
     except (ImportError, AttributeError) as exc:
-        raise SpikeforgeError(f"checkpoint {path}: factory {spec!r} cannot be imported ({exc})") from None
+        raise SpikeforgeError(
+            f"checkpoint {path}: factory {spec!r} cannot be imported ({exc})"
+        ) from None

@@ -12,6 +12,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
 import numpy as np
 
@@ -45,8 +46,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERNAL_ERROR
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line too (no usage block above it)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USER_ERROR, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="spikeforge",
         description="Deploy spiking networks from norse / NIR to Loihi 2 through Lava.",
     )
@@ -64,7 +72,9 @@ def _parser() -> argparse.ArgumentParser:
         required=True,
         help="shape of one time step of one sample, e.g. 20 or 1,8,8",
     )
-    export.add_argument("--dt", type=float, default=None, help="time step in seconds (default: the cells' dt)")
+    export.add_argument(
+        "--dt", type=float, default=None, help="time step in seconds (default: the cells' dt)"
+    )
     export.set_defaults(handler=_cmd_export)
 
     comp = sub.add_parser(
@@ -87,20 +97,29 @@ def _parser() -> argparse.ArgumentParser:
     run = sub.add_parser(
         "run",
         help="run a NIR graph or compiled network",
-        description="Run on the reference simulator or Lava; write outputs (and recordings) to .npz.",
+        description="Run on the reference simulator or Lava; write outputs to .npz.",
     )
     run.add_argument("network", type=Path, help="NIR file or .sfnet")
     run.add_argument(
-        "--input", type=Path, required=True, help=".npy of shape [batch, time, *shape] or [time, *shape]"
+        "--input",
+        type=Path,
+        required=True,
+        help=".npy of shape [batch, time, *shape] or [time, *shape]",
     )
     run.add_argument("-o", "--output", type=Path, required=True, help=".npz file to write")
     run.add_argument("--backend", choices=("reference", "lava"), default="reference")
     run.add_argument("--precision", choices=("float", "fixed"), default=None)
     run.add_argument(
-        "--record", nargs="+", default=[], metavar="NODE", help="populations whose spikes and v to save"
+        "--record",
+        nargs="+",
+        default=[],
+        metavar="NODE",
+        help="populations whose spikes and v to save",
     )
     run.add_argument(
-        "--raw-timing", action="store_true", help="keep hardware steps instead of aligning to source time"
+        "--raw-timing",
+        action="store_true",
+        help="keep hardware steps instead of aligning to source time",
     )
     _import_options(run)
     _compile_options(run)
@@ -109,12 +128,14 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _import_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--dt", type=float, default=None, help="time step in seconds, if the graph has none")
+    parser.add_argument(
+        "--dt", type=float, default=None, help="time step in seconds, if the graph has none"
+    )
     parser.add_argument(
         "--cuba-order",
         choices=("new", "previous"),
         default="new",
-        help="CubaLIF integrates v with the new (norse, snnTorch) or previous (NIR reference) current",
+        help="CubaLIF integrates v with the new (norse, snnTorch) or previous (NIR ref.) current",
     )
     parser.add_argument(
         "--reset",
@@ -176,7 +197,9 @@ def _cmd_export(args: argparse.Namespace) -> int:
     try:
         shape = tuple(int(s) for s in args.input_shape.split(","))
     except ValueError:
-        raise SpikeforgeError(f"--input-shape {args.input_shape!r}: expected integers like 1,8,8") from None
+        raise SpikeforgeError(
+            f"--input-shape {args.input_shape!r}: expected integers like 1,8,8"
+        ) from None
     module = load_checkpoint(args.checkpoint)
     dt = args.dt if args.dt is not None else _module_dt(module)
     graph = to_nir(module, torch.zeros(shape), dt=dt)
@@ -186,9 +209,13 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 
 def _module_dt(module) -> float:
-    steps = {float(m.dt) for m in module.modules() if isinstance(getattr(m, "dt", None), (int, float))}
+    steps = {
+        float(m.dt) for m in module.modules() if isinstance(getattr(m, "dt", None), (int, float))
+    }
     if len(steps) > 1:
-        raise SpikeforgeError(f"the module's cells use different dt values {sorted(steps)}; pass --dt")
+        raise SpikeforgeError(
+            f"the module's cells use different dt values {sorted(steps)}; pass --dt"
+        )
     if not steps:
         raise SpikeforgeError("the module has no cell with a dt; pass --dt SECONDS")
     return steps.pop()
@@ -222,12 +249,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
         show_progress=True,
     )
     arrays = {"output": result.output} if len(result.outputs) == 1 else {}
-    arrays.update({f"output.{k}": v for k, v in result.outputs.items()} if len(result.outputs) > 1 else {})
+    arrays.update(
+        {f"output.{k}": v for k, v in result.outputs.items()} if len(result.outputs) > 1 else {}
+    )
     arrays.update({f"{k}.spikes": v for k, v in result.spikes.items()})
     arrays.update({f"{k}.v": v for k, v in result.v.items()})
-    with atomic_path(args.output) as tmp:
-        with open(tmp, "wb") as fh:
-            np.savez(fh, **arrays)
+    with atomic_path(args.output) as tmp, open(tmp, "wb") as fh:
+        np.savez(fh, **arrays)
     spikes = int(np.sum(result.output)) if len(result.outputs) == 1 else None
     print(
         f"wrote {args.output}: {', '.join(f'{k} {list(v.shape)}' for k, v in arrays.items())}"

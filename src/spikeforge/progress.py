@@ -11,8 +11,10 @@ from tqdm import tqdm
 T = TypeVar("T")
 
 
-def progress(items: Iterable[T], desc: str, enabled: bool = True, total: int | None = None) -> Iterator[T]:
-    """Iterate with a bar on stderr when enabled and stderr is a terminal or forced by the caller."""
+def progress(
+    items: Iterable[T], desc: str, enabled: bool = True, total: int | None = None
+) -> Iterator[T]:
+    """Iterate with a bar on stderr when enabled (the CLI enables it; tests do not)."""
     if not enabled:
         yield from items
         return

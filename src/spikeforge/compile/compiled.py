@@ -146,9 +146,8 @@ def save(compiled: CompiledNet, path: str | Path) -> None:
             "late": compiled.timing.late,
         },
     }
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as fh:
-            np.savez_compressed(fh, __header__=np.array(json.dumps(header)), **arrays)
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.savez_compressed(fh, __header__=np.array(json.dumps(header)), **arrays)
 
 
 def load(path: str | Path) -> CompiledNet:
@@ -196,7 +195,9 @@ def _from_header(header: dict, arrays: dict[str, np.ndarray]) -> CompiledNet:
         r["name"]: Readout(
             name=r["name"],
             shape=tuple(r["shape"]),
-            terms=[Connection(t["pre"], r["name"], get(t["weight"]), t["delay"]) for t in r["terms"]],
+            terms=[
+                Connection(t["pre"], r["name"], get(t["weight"]), t["delay"]) for t in r["terms"]
+            ],
             bias=get(r["bias"]),
         )
         for r in header["readouts"]

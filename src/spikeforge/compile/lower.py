@@ -1,4 +1,4 @@
-"""Lower a scheduled network to a Loihi plan: one Lava LIF per population, one synapse per connection.
+"""Lower a scheduled network to a Loihi plan: one Lava LIF per population, one synapse each.
 
 The plan is plain data (numbers per process), so the Lava runtime, the emulator
 and the file format all share it. Lava's LIF differs from the IR in three ways,
@@ -84,7 +84,7 @@ def lower(network: Network, timing: Timing) -> LoihiPlan:
         for name, pop in network.populations.items()
     }
     synapses = []
-    for conn, extra in zip(network.connections, timing.extra_delay):
+    for conn, extra in zip(network.connections, timing.extra_delay, strict=True):
         if conn.pre in network.populations and not network.populations[conn.pre].spiking:
             pre = network.populations[conn.pre]
             raise UnsupportedError(
@@ -92,9 +92,7 @@ def lower(network: Network, timing: Timing) -> LoihiPlan:
                 "Loihi neurons communicate by spikes, so a leaky integrator can only be an output"
             )
         scale = populations[conn.post].scale
-        synapses.append(
-            Synapses(conn.pre, conn.post, scale[:, None] * conn.weight, 0, extra)
-        )
+        synapses.append(Synapses(conn.pre, conn.post, scale[:, None] * conn.weight, 0, extra))
     for name, pop in network.populations.items():
         if pop.current_bias.any():
             weights = (populations[name].scale * pop.current_bias)[:, None]

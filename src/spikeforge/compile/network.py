@@ -88,7 +88,11 @@ class Readout:
             return None
         term = self.terms[0]
         n = term.weight.shape[1]
-        if term.delay == 0 and term.weight.shape == (n, n) and np.array_equal(term.weight, np.eye(n)):
+        if (
+            term.delay == 0
+            and term.weight.shape == (n, n)
+            and np.array_equal(term.weight, np.eye(n))
+        ):
             return term.pre
         return None
 

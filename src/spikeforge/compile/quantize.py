@@ -103,9 +103,7 @@ def quantize(
             nonzero = syn.weights != 0
             total += int(nonzero.sum())
             zeroed += int((nonzero & (approx == 0)).sum())
-        vth_err = (
-            abs(qpop.vth / scale - pop.vth) / pop.vth if pop.spiking and pop.vth > 0 else 0.0
-        )
+        vth_err = abs(qpop.vth / scale - pop.vth) / pop.vth if pop.spiking and pop.vth > 0 else 0.0
         reports.append(
             QuantReport(
                 population=name,
@@ -166,9 +164,7 @@ def _population_scale(
     return float(min(limits)) if limits else 1.0
 
 
-def _quantize_population(
-    pop: CorePopulation, scale: float
-) -> tuple[CorePopulation, float, int]:
+def _quantize_population(pop: CorePopulation, scale: float) -> tuple[CorePopulation, float, int]:
     target = 2**ACT_SHIFT * scale * pop.bias_mant
     exp = np.zeros(pop.size, dtype=np.int64)
     magnitude = np.abs(target)

@@ -35,7 +35,9 @@ def summarize(compiled: CompiledNet) -> str:
         "output latency (hardware steps behind source): "
         + ", ".join(f"{k} {v}" for k, v in compiled.output_latency.items()),
         f"fixed point: weight planes {compiled.weight_planes}, scales "
-        + ("calibrated on sample input" if compiled.peaks is not None else "from worst-case bounds"),
+        + (
+            "calibrated on sample input" if compiled.peaks is not None else "from worst-case bounds"
+        ),
     ]
     clipped = [r.population for r in compiled.quant_report if r.bias_clipped]
     if clipped:

@@ -68,12 +68,13 @@ def schedule(network: Network, allow_divergence: bool = False) -> Timing:
         )
     effective = [c.delay + (i in late) for i, c in enumerate(network.connections)]
     extra = []
-    for conn, delay in zip(network.connections, effective):
+    for conn, delay in zip(network.connections, effective, strict=True):
         value = delay + latency[conn.post] - latency[conn.pre] - 1
         if value > MAX_EXTRA_DELAY:
             raise SpikeforgeError(
                 f"connection {conn.pre} -> {conn.post} needs a delay of {value} steps; "
-                f"Loihi synapses allow at most {MAX_EXTRA_DELAY} (exceeded by {value - MAX_EXTRA_DELAY})"
+                f"Loihi synapses allow at most {MAX_EXTRA_DELAY} "
+                f"(exceeded by {value - MAX_EXTRA_DELAY})"
             )
         extra.append(value)
     timing = Timing(latency=latency, extra_delay=extra, late=sorted(late))
@@ -92,7 +93,7 @@ def _latencies(network: Network, delays: list[int]) -> dict[str, int] | None:
     latency.update({name: 1 for name in network.populations})
     for _ in range(len(network.populations) + 1):
         changed = False
-        for conn, delay in zip(network.connections, delays):
+        for conn, delay in zip(network.connections, delays, strict=True):
             need = latency[conn.pre] + 1 - delay
             if need > latency[conn.post]:
                 latency[conn.post] = need
@@ -120,9 +121,7 @@ def _late_connections(network: Network) -> set[int]:
     return {
         i
         for i, c in enumerate(network.connections)
-        if c.delay == 0
-        and c.pre in network.populations
-        and component[c.pre] == component[c.post]
+        if c.delay == 0 and c.pre in network.populations and component[c.pre] == component[c.post]
     }
 
 

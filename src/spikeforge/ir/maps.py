@@ -27,7 +27,7 @@ from spikeforge.ir.nodes import (
 
 
 def output_shape(name: str, node: MapNode, in_shape: Shape) -> Shape:
-    """The output shape of ``node`` for an input of ``in_shape``; a clear error if they do not fit."""
+    """The output shape of ``node`` for an input of ``in_shape``; a clear error if they misfit."""
     if isinstance(node, AffineMap):
         n_out, n_in = node.weight.shape
         if in_shape != (n_in,):

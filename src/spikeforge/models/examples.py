@@ -42,7 +42,9 @@ def lif_mlp(n_in: int = 20, n_hidden: int = 30, n_out: int = 5, seed: int = 0) -
     )
 
 
-def lifbox_mlp(n_in: int = 20, n_hidden: int = 30, n_out: int = 5, seed: int = 1) -> torch.nn.Module:
+def lifbox_mlp(
+    n_in: int = 20, n_hidden: int = 30, n_out: int = 5, seed: int = 1
+) -> torch.nn.Module:
     """Linear -> LIFBoxCell (no synaptic current) -> Linear -> LIFBoxCell."""
     _seeded(seed)
     params = norse.LIFBoxParameters(tau_mem_inv=torch.tensor(TAU_MEM_INV), v_th=torch.tensor(0.1))

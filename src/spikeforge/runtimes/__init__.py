@@ -33,7 +33,9 @@ def run(
         if precision not in (None, "float"):
             raise SpikeforgeError("the reference backend simulates in float64; drop --precision")
         if raw_timing:
-            raise SpikeforgeError("the reference backend runs in source time; --raw-timing applies to lava")
+            raise SpikeforgeError(
+                "the reference backend runs in source time; --raw-timing applies to lava"
+            )
         return run_reference(compiled.network, inputs, record)
     if backend == "lava":
         from spikeforge.runtimes.lava import run_lava

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 import numpy as np
 from lava.magma.core.run_conditions import RunSteps
 from lava.magma.core.run_configs import Loihi2SimCfg
-from lava.proc.dense.process import Dense, DelayDense
+from lava.proc.dense.process import DelayDense, Dense
 from lava.proc.io.sink import RingBuffer as SinkBuffer
 from lava.proc.io.source import RingBuffer as SourceBuffer
 from lava.proc.lif.process import LIF
@@ -27,6 +27,7 @@ from spikeforge.errors import SpikeforgeError
 from spikeforge.progress import progress
 from spikeforge.runtimes.result import (
     RunResult,
+    checked_record,
     compute_readouts,
     prepare_inputs,
     readout_sources,
@@ -47,12 +48,7 @@ def run_lava(
     """Run every sample on the Lava simulator; see :class:`RunResult` for the layout."""
     network = compiled.network
     plan = compiled.plan(precision)
-    record = list(record)
-    for name in record:
-        if name not in network.populations:
-            raise SpikeforgeError(
-                f"cannot record '{name}': not a population (populations: {sorted(network.populations)})"
-            )
+    record = checked_record(network, record)
     flat, added_batch = prepare_inputs(network, inputs)
     for name, arr in flat.items():
         if not np.isin(arr, (0.0, 1.0)).all():

@@ -15,6 +15,7 @@ from spikeforge.compile.network import Network
 from spikeforge.errors import SpikeforgeError
 from spikeforge.runtimes.result import (
     RunResult,
+    checked_record,
     compute_readouts,
     prepare_inputs,
     readout_sources,
@@ -49,12 +50,7 @@ def run_reference(
     record: Iterable[str] = (),
 ) -> RunResult:
     """Simulate ``network`` on ``[batch, time, *shape]`` inputs; record the named populations."""
-    record = list(record)
-    for name in record:
-        if name not in network.populations:
-            raise SpikeforgeError(
-                f"cannot record '{name}': not a population (populations: {sorted(network.populations)})"
-            )
+    record = checked_record(network, record)
     flat, added_batch = prepare_inputs(network, inputs)
     batch, steps = next(iter(flat.values())).shape[:2]
     keep = readout_sources(network) | set(record)
@@ -65,10 +61,15 @@ def run_reference(
         return torch.as_tensor(np.asarray(a, dtype=np.float64))
 
     pops = network.populations
-    signal = {n: torch.zeros(history, batch, network.size_of(n), dtype=torch.float64) for n in [*flat, *pops]}
+    signal = {
+        n: torch.zeros(history, batch, network.size_of(n), dtype=torch.float64)
+        for n in [*flat, *pops]
+    }
     u = {n: torch.zeros(batch, p.size, dtype=torch.float64) for n, p in pops.items()}
     v = {n: torch.zeros(batch, p.size, dtype=torch.float64) for n, p in pops.items()}
-    incoming = {n: [(c.pre, c.delay, tensor(c.weight).T) for c in network.incoming(n)] for n in pops}
+    incoming = {
+        n: [(c.pre, c.delay, tensor(c.weight).T) for c in network.incoming(n)] for n in pops
+    }
     params = {
         n: {
             "du": tensor(p.du), "dv": tensor(p.dv), "v_bias": tensor(p.v_bias),
@@ -113,10 +114,11 @@ def run_reference(
     outputs = compute_readouts(network, signals)
     result = RunResult(
         outputs=outputs,
-        spikes={n: trace_s[n].reshape(batch, steps, *pops[n].shape) for n in record if pops[n].spiking},
+        spikes={
+            n: trace_s[n].reshape(batch, steps, *pops[n].shape) for n in record if pops[n].spiking
+        },
         v={n: trace_v[n].reshape(batch, steps, *pops[n].shape) for n in record},
         steps=steps,
         peaks={n: t.numpy() for n, t in peaks.items()},
     )
     return squeeze_batch(result) if added_batch else result
-

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -53,7 +53,8 @@ def prepare_inputs(
     missing = set(network.inputs) - set(data)
     if unknown or missing:
         raise SpikeforgeError(
-            f"inputs given {sorted(data)} do not match the network's inputs {sorted(network.inputs)}"
+            f"inputs given {sorted(data)} do not match the network's inputs "
+            f"{sorted(network.inputs)}"
         )
     flat: dict[str, np.ndarray] = {}
     added_batch = False
@@ -80,6 +81,18 @@ def prepare_inputs(
     if len(lengths) > 1:
         raise SpikeforgeError(f"inputs disagree in [batch, time]: {sorted(lengths)}")
     return flat, added_batch
+
+
+def checked_record(network: Network, record: Iterable[str]) -> list[str]:
+    """The populations to record, refusing names that are not populations."""
+    names = list(record)
+    for name in names:
+        if name not in network.populations:
+            raise SpikeforgeError(
+                f"cannot record '{name}': not a population "
+                f"(populations: {', '.join(sorted(network.populations))})"
+            )
+    return names
 
 
 def delayed(signal: np.ndarray, delay: int) -> np.ndarray:
@@ -110,7 +123,9 @@ def compute_readouts(network: Network, signals: Mapping[str, np.ndarray]) -> dic
 
 def readout_sources(network: Network) -> set[str]:
     """Populations whose activity the readouts need."""
-    return {t.pre for r in network.readouts.values() for t in r.terms if t.pre in network.populations}
+    return {
+        t.pre for r in network.readouts.values() for t in r.terms if t.pre in network.populations
+    }
 
 
 def squeeze_batch(result: RunResult) -> RunResult:
