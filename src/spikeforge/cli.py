@@ -29,7 +29,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.handler(args)
     except SpikeforgeError as exc:
-        print(f"spikeforge {args.command}: error: {exc}", file=sys.stderr)
+        # One line, even when the message embeds a multi-line one (torch's load_state_dict).
+        message = " ".join(str(exc).split())
+        print(f"spikeforge {args.command}: error: {message}", file=sys.stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
         print("spikeforge: interrupted", file=sys.stderr)
@@ -254,8 +256,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
     )
     arrays.update({f"{k}.spikes": v for k, v in result.spikes.items()})
     arrays.update({f"{k}.v": v for k, v in result.v.items()})
-    with atomic_path(args.output) as tmp, open(tmp, "wb") as fh:
-        np.savez(fh, **arrays)
+    try:
+        with atomic_path(args.output) as tmp, open(tmp, "wb") as fh:
+            np.savez(fh, **arrays)
+    except OSError as exc:
+        raise SpikeforgeError(f"cannot write {args.output}: {exc}") from exc
     spikes = int(np.sum(result.output)) if len(result.outputs) == 1 else None
     print(
         f"wrote {args.output}: {', '.join(f'{k} {list(v.shape)}' for k, v in arrays.items())}"

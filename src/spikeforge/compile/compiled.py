@@ -10,7 +10,6 @@ produce a different plan, so an old file is refused instead of silently changing
 from __future__ import annotations
 
 import json
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,7 +23,7 @@ from spikeforge.errors import SpikeforgeError
 from spikeforge.ir.nodes import Graph
 
 FORMAT = "spikeforge.sfnet"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 
 @dataclass
@@ -146,8 +145,11 @@ def save(compiled: CompiledNet, path: str | Path) -> None:
             "late": compiled.timing.late,
         },
     }
-    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
-        np.savez_compressed(fh, __header__=np.array(json.dumps(header)), **arrays)
+    try:
+        with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+            np.savez_compressed(fh, __header__=np.array(json.dumps(header)), **arrays)
+    except OSError as exc:
+        raise SpikeforgeError(f"cannot write compiled network to {path}: {exc}") from exc
 
 
 def load(path: str | Path) -> CompiledNet:
@@ -159,19 +161,21 @@ def load(path: str | Path) -> CompiledNet:
         with np.load(path, allow_pickle=False) as data:
             header = json.loads(str(data["__header__"]))
             arrays = {k: data[k] for k in data.files if k != "__header__"}
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile, json.JSONDecodeError) as exc:
-        raise SpikeforgeError(f"{path}: not a spikeforge compiled network ({exc})") from None
-    if header.get("format") != FORMAT:
+    except Exception as exc:  # zipfile, zlib, numpy and json each raise their own types
+        raise SpikeforgeError(
+            f"{path}: not a spikeforge compiled network ({type(exc).__name__}: {exc})"
+        ) from None
+    if not isinstance(header, dict) or header.get("format") != FORMAT:
         raise SpikeforgeError(f"{path}: not a spikeforge compiled network")
     if header.get("version") != FORMAT_VERSION:
         raise SpikeforgeError(
-            f"{path}: written in .sfnet format version {header.get('version')}, this spikeforge "
+            f"{path}: written in .sfnet format version {header.get('version')!r}, this spikeforge "
             f"reads version {FORMAT_VERSION}; compile the source graph again"
         )
     try:
         return _from_header(header, arrays)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise SpikeforgeError(f"{path}: corrupt compiled network ({exc})") from None
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
+        raise SpikeforgeError(f"{path}: corrupt compiled network ({exc!r})") from None
 
 
 def _from_header(header: dict, arrays: dict[str, np.ndarray]) -> CompiledNet:

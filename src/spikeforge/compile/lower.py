@@ -94,8 +94,9 @@ def lower(network: Network, timing: Timing) -> LoihiPlan:
         scale = populations[conn.post].scale
         synapses.append(Synapses(conn.pre, conn.post, scale[:, None] * conn.weight, 0, extra))
     for name, pop in network.populations.items():
-        if pop.current_bias.any():
-            weights = (populations[name].scale * pop.current_bias)[:, None]
+        drive = pop.current_bias + _pipeline_safe_leak(pop)
+        if drive.any():
+            weights = (populations[name].scale * drive)[:, None]
             synapses.append(
                 Synapses(BIAS_SOURCE, name, weights, 0, timing.bias_extra_delay(network, name))
             )
@@ -105,6 +106,26 @@ def lower(network: Network, timing: Timing) -> LoihiPlan:
         populations=populations,
         synapses=synapses,
         latency=dict(timing.latency),
+    )
+
+
+def _pipeline_safe_leak(pop: Population) -> np.ndarray:
+    """The leak drive ``v_bias``, as a current delivered from source step 0 on.
+
+    A population runs ``latency`` hardware steps before its source step 0; a Lava
+    voltage bias would act during those steps and start the neuron charged. Without
+    synaptic current (du = 1) u is just this step's input, so the leak can travel
+    through the delayed bias neuron instead, exactly. With a synaptic current it
+    cannot, and is refused rather than approximated.
+    """
+    if not pop.v_bias.any():
+        return np.zeros(pop.size)
+    if np.all(pop.du == 1.0):
+        return pop.v_bias
+    raise UnsupportedError(
+        f"population '{pop.name}' ({pop.kind}): v_leak != 0 with a synaptic current cannot "
+        "start exactly at source step 0 on Loihi (the leak would act during the pipeline-fill "
+        "steps); use v_leak = 0 (shift thresholds and resets instead)"
     )
 
 
@@ -142,7 +163,10 @@ def _core_population(pop: Population, latency: int) -> CorePopulation:
         uniform = np.all(distance == distance[0])
         scale = np.ones(pop.size) if uniform else 1.0 / distance
         vth = float(distance[0]) if uniform else 1.0
-    bias = scale * (pop.v_bias - dv * v_reset)
+    # Only the reset shift stays a voltage bias: -v_reset is its fixed point, so it
+    # is inert during the pipeline-fill steps before source step 0 (see
+    # _pipeline_safe_leak for the leak term).
+    bias = scale * (-dv * v_reset)
     return CorePopulation(
         name=pop.name,
         size=pop.size,
