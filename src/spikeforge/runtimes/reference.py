@@ -110,7 +110,7 @@ def run_reference(
                 trace_s[name][:, t] = out.numpy()
             if name in trace_v:
                 trace_v[name][:, t] = v[name].numpy()
-    signals = {**{n: a for n, a in flat.items()}, **trace_s}
+    signals = {**flat, **trace_s}
     outputs = compute_readouts(network, signals)
     result = RunResult(
         outputs=outputs,
