@@ -1,4 +1,8 @@
-"""The ``spikeforge`` command: export, compile, run.
+"""The ``spikeforge`` command: export, compile, run, and the subcommands of other packages.
+
+Subcommands living elsewhere (profiling, the model zoo, netx) are modules listed in
+``COMMAND_MODULES``; each has ``register(subparsers)`` that adds its parsers and sets
+``handler`` with ``set_defaults``. They reuse the option groups and loaders below.
 
 Every user error ends in one line on stderr and a non-zero exit, never a
 traceback (set ``SPIKEFORGE_DEBUG=1`` to see one), and no output file is left
@@ -8,6 +12,7 @@ behind: artefacts are written atomically, only after everything succeeded.
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
 from collections.abc import Sequence
@@ -18,9 +23,13 @@ import numpy as np
 
 from spikeforge.atomic import atomic_path
 from spikeforge.errors import SpikeforgeError
+from spikeforge.runtimes.names import BACKENDS
 
 EXIT_USER_ERROR = 2
 EXIT_INTERNAL_ERROR = 1
+
+#: Modules that add subcommands through ``register(subparsers)``.
+COMMAND_MODULES: tuple[str, ...] = ()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -86,14 +95,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     comp.add_argument("graph", type=Path, help="NIR file")
     comp.add_argument("-o", "--output", type=Path, required=True, help=".sfnet file to write")
-    _import_options(comp)
+    add_import_options(comp)
     comp.add_argument(
         "--precision",
         choices=("float", "fixed"),
         default="fixed",
         help="default precision when the network is run (both plans are kept)",
     )
-    _compile_options(comp)
+    add_compile_options(comp)
     comp.set_defaults(handler=_cmd_compile)
 
     run = sub.add_parser(
@@ -109,7 +118,7 @@ def _parser() -> argparse.ArgumentParser:
         help=".npy of shape [batch, time, *shape] or [time, *shape]",
     )
     run.add_argument("-o", "--output", type=Path, required=True, help=".npz file to write")
-    run.add_argument("--backend", choices=("reference", "lava"), default="reference")
+    run.add_argument("--backend", choices=BACKENDS, default="reference")
     run.add_argument("--precision", choices=("float", "fixed"), default=None)
     run.add_argument(
         "--record",
@@ -123,13 +132,15 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="keep hardware steps instead of aligning to source time",
     )
-    _import_options(run)
-    _compile_options(run)
+    add_import_options(run)
+    add_compile_options(run)
     run.set_defaults(handler=_cmd_run)
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
     return parser
 
 
-def _import_options(parser: argparse.ArgumentParser) -> None:
+def add_import_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--dt", type=float, default=None, help="time step in seconds, if the graph has none"
     )
@@ -147,7 +158,7 @@ def _import_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _compile_options(parser: argparse.ArgumentParser) -> None:
+def add_compile_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--weight-planes",
         type=int,
@@ -165,7 +176,7 @@ def _compile_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _load_array(path: Path, what: str) -> np.ndarray:
+def load_array(path: Path, what: str) -> np.ndarray:
     if not path.is_file():
         raise SpikeforgeError(f"{what} {path}: no such file")
     try:
@@ -174,10 +185,10 @@ def _load_array(path: Path, what: str) -> np.ndarray:
         raise SpikeforgeError(f"{what} {path}: not a readable .npy array ({exc})") from None
 
 
-def _compiled(args: argparse.Namespace, precision: str = "fixed"):
+def compiled_from_args(args: argparse.Namespace, precision: str = "fixed"):
     from spikeforge.compile import load_or_compile
 
-    calibration = _load_array(args.calibrate, "calibration input") if args.calibrate else None
+    calibration = load_array(args.calibrate, "calibration input") if args.calibrate else None
     return load_or_compile(
         args.graph if hasattr(args, "graph") else args.network,
         dt=args.dt,
@@ -229,7 +240,7 @@ def _cmd_compile(args: argparse.Namespace) -> int:
 
     if args.graph.suffix == ".sfnet":
         raise SpikeforgeError(f"{args.graph} is already compiled; compile takes a NIR graph")
-    compiled = _compiled(args, precision=args.precision)
+    compiled = compiled_from_args(args, precision=args.precision)
     save(compiled, args.output)
     print(summarize(compiled))
     print(f"wrote {args.output}")
@@ -239,8 +250,8 @@ def _cmd_compile(args: argparse.Namespace) -> int:
 def _cmd_run(args: argparse.Namespace) -> int:
     from spikeforge.runtimes import run
 
-    inputs = _load_array(args.input, "input")
-    compiled = _compiled(args)
+    inputs = load_array(args.input, "input")
+    compiled = compiled_from_args(args)
     result = run(
         compiled,
         inputs,

@@ -8,9 +8,8 @@ import numpy as np
 
 from spikeforge.compile.compiled import CompiledNet
 from spikeforge.errors import SpikeforgeError
+from spikeforge.runtimes.names import BACKENDS
 from spikeforge.runtimes.result import RunResult
-
-BACKENDS = ("reference", "lava")
 
 
 def run(
