@@ -28,10 +28,9 @@ from spikeforge.progress import progress
 from spikeforge.runtimes.result import (
     RunResult,
     checked_record,
-    compute_readouts,
+    hardware_result,
     prepare_inputs,
     readout_sources,
-    squeeze_batch,
 )
 
 _TAGS = {"float": "floating_pt", "fixed": "fixed_pt"}
@@ -59,45 +58,17 @@ def run_lava(
     watch = sorted(readout_sources(network) | set(record))
     total_steps = steps + max((plan.latency[n] for n in watch), default=0)
     spikes = {n: np.zeros((batch, total_steps, plan.populations[n].size)) for n in watch}
-    volts = {n: np.zeros((batch, total_steps, plan.populations[n].size)) for n in watch}
+    volts: dict[str, np.ndarray] = {}
     for b in progress(range(batch), desc=f"lava {precision}", enabled=show_progress):
         sample = {name: arr[b] for name, arr in flat.items()}
         s, v = _run_sample(plan, sample, total_steps, watch, record)
         for n in watch:
             spikes[n][b] = s[n]
-            if n in v:
-                volts[n][b] = v[n]
-    signals: dict[str, np.ndarray] = {}
-    decoded_v: dict[str, np.ndarray] = {}
-    for n in watch:
-        pop = plan.populations[n]
-        start = 0 if raw_timing else pop.latency
-        length = total_steps if raw_timing else steps
-        volt = volts[n][:, start : start + length] / pop.scale + pop.v_reset
-        signals[n] = spikes[n][:, start : start + length] if pop.spiking else volt
-        decoded_v[n] = volt
-    signals.update(flat if not raw_timing else _pad(flat, total_steps))
-    outputs = compute_readouts(network, signals)
-    shapes = {n: network.populations[n].shape for n in record}
-    length = total_steps if raw_timing else steps
-    result = RunResult(
-        outputs=outputs,
-        spikes={
-            n: signals[n].reshape(batch, length, *shapes[n])
-            for n in record
-            if plan.populations[n].spiking
-        },
-        v={n: decoded_v[n].reshape(batch, length, *shapes[n]) for n in record},
-        steps=total_steps,
+        for n, trace in v.items():
+            volts.setdefault(n, np.zeros((batch, total_steps, plan.populations[n].size)))[b] = trace
+    return hardware_result(
+        network, plan, flat, spikes, volts, total_steps, record, raw_timing, added_batch
     )
-    return squeeze_batch(result) if added_batch else result
-
-
-def _pad(flat: dict[str, np.ndarray], steps: int) -> dict[str, np.ndarray]:
-    return {
-        n: np.concatenate([a, np.zeros((a.shape[0], steps - a.shape[1], a.shape[2]))], axis=1)
-        for n, a in flat.items()
-    }
 
 
 def _run_sample(

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from spikeforge.compile.lower import LoihiPlan
 from spikeforge.compile.network import Network
 from spikeforge.errors import SpikeforgeError
 
@@ -137,3 +138,56 @@ def squeeze_batch(result: RunResult) -> RunResult:
         steps=result.steps,
         peaks=result.peaks,
     )
+
+
+def hardware_result(
+    network: Network,
+    plan: LoihiPlan,
+    flat: Mapping[str, np.ndarray],
+    spikes: Mapping[str, np.ndarray],
+    volts: Mapping[str, np.ndarray],
+    total_steps: int,
+    record: list[str],
+    raw_timing: bool,
+    added_batch: bool,
+) -> RunResult:
+    """Turn raw hardware-step activity into a :class:`RunResult`.
+
+    Shared by every backend that runs the Loihi plan (Lava, the emulator, the chip),
+    so they decode voltages and align outputs identically. ``spikes`` and ``volts``
+    are ``[batch, total_steps, n]`` in hardware units (spiking populations need
+    spikes, non-spiking ones volts); each population is read
+    ``latency`` steps late unless ``raw_timing``.
+    """
+    batch, steps = next(iter(flat.values())).shape[:2]
+    length = total_steps if raw_timing else steps
+    signals: dict[str, np.ndarray] = {}
+    decoded_v: dict[str, np.ndarray] = {}
+    for name in set(spikes) | set(volts):
+        pop = plan.populations[name]
+        start = 0 if raw_timing else pop.latency
+        if name in volts:
+            decoded_v[name] = volts[name][:, start : start + length] / pop.scale + pop.v_reset
+        signals[name] = (
+            spikes[name][:, start : start + length] if pop.spiking else decoded_v[name]
+        )
+    signals.update(flat if not raw_timing else _pad_time(flat, total_steps))
+    shapes = {n: network.populations[n].shape for n in record}
+    result = RunResult(
+        outputs=compute_readouts(network, signals),
+        spikes={
+            n: signals[n].reshape(batch, length, *shapes[n])
+            for n in record
+            if plan.populations[n].spiking
+        },
+        v={n: decoded_v[n].reshape(batch, length, *shapes[n]) for n in record if n in decoded_v},
+        steps=total_steps,
+    )
+    return squeeze_batch(result) if added_batch else result
+
+
+def _pad_time(flat: Mapping[str, np.ndarray], steps: int) -> dict[str, np.ndarray]:
+    return {
+        n: np.concatenate([a, np.zeros((a.shape[0], steps - a.shape[1], a.shape[2]))], axis=1)
+        for n, a in flat.items()
+    }
