@@ -9,7 +9,7 @@ import numpy as np
 from spikeforge.compile.compiled import CompiledNet
 from spikeforge.errors import SpikeforgeError
 from spikeforge.runtimes.names import BACKENDS
-from spikeforge.runtimes.result import RunResult
+from spikeforge.runtimes.result import RunResult, StepObserver
 
 
 def run(
@@ -20,12 +20,21 @@ def run(
     record: Iterable[str] = (),
     raw_timing: bool = False,
     show_progress: bool = False,
+    counter: StepObserver | None = None,
+    device: str | None = None,
 ) -> RunResult:
     """Run ``compiled`` on ``inputs`` (``[batch, time, *shape]`` or ``[time, *shape]``).
 
     ``reference`` is the float64 ground truth and has no hardware timing;
-    ``lava`` is Lava's CPU simulator at ``precision`` (default: the compiled one).
+    ``lava`` is Lava's CPU simulator at ``precision`` (default: the compiled one);
+    ``emulator`` reproduces Lava's process models batched in torch (``device``: cpu or
+    cuda, default cuda when available). ``counter`` (e.g. a
+    :class:`spikeforge.profile.ActivityCounter`) is called once per step with every
+    spike source's ``[batch, n]`` spikes: hardware steps on the Loihi backends,
+    source steps on the reference.
     """
+    if device is not None and backend != "emulator":
+        raise SpikeforgeError(f"--device applies to the emulator backend, not {backend}")
     if backend == "reference":
         from spikeforge.runtimes.reference import run_reference
 
@@ -35,7 +44,9 @@ def run(
             raise SpikeforgeError(
                 "the reference backend runs in source time; --raw-timing applies to lava"
             )
-        return run_reference(compiled.network, inputs, record)
+        return run_reference(
+            compiled.network, inputs, record, counter, compiled.float_plan.uses_bias_source
+        )
     if backend == "lava":
         from spikeforge.runtimes.lava import run_lava
 
@@ -46,6 +57,20 @@ def run(
             record,
             raw_timing,
             show_progress,
+            counter,
+        )
+    if backend == "emulator":
+        from spikeforge.runtimes.emulator import run_emulator
+
+        return run_emulator(
+            compiled,
+            inputs,
+            precision or compiled.precision,
+            record,
+            raw_timing,
+            show_progress,
+            device=device,
+            on_step=counter,
         )
     raise SpikeforgeError(f"unknown backend {backend!r} (choose from {', '.join(BACKENDS)})")
 

@@ -23,14 +23,16 @@ from lava.utils.weightutils import determine_sign_mode
 from spikeforge.compile.compiled import CompiledNet
 from spikeforge.compile.lower import LoihiPlan
 from spikeforge.compile.timing import BIAS_SOURCE
-from spikeforge.errors import SpikeforgeError
 from spikeforge.progress import progress
 from spikeforge.runtimes.result import (
     RunResult,
+    StepObserver,
     checked_record,
     hardware_result,
     prepare_inputs,
     readout_sources,
+    replay_steps,
+    require_spikes,
 )
 
 _TAGS = {"float": "floating_pt", "fixed": "fixed_pt"}
@@ -43,19 +45,23 @@ def run_lava(
     record: Iterable[str] = (),
     raw_timing: bool = False,
     show_progress: bool = False,
+    on_step: StepObserver | None = None,
 ) -> RunResult:
-    """Run every sample on the Lava simulator; see :class:`RunResult` for the layout."""
+    """Run every sample on the Lava simulator; see :class:`RunResult` for the layout.
+
+    ``on_step`` sees every hardware step's spikes after the run (Lava cannot call
+    back during one), which needs every spiking population's raster.
+    """
     network = compiled.network
     plan = compiled.plan(precision)
     record = checked_record(network, record)
     flat, added_batch = prepare_inputs(network, inputs)
-    for name, arr in flat.items():
-        if not np.isin(arr, (0.0, 1.0)).all():
-            raise SpikeforgeError(
-                f"input '{name}': the Lava backend feeds inputs as spikes, so values must be 0 or 1"
-            )
+    require_spikes(flat, "Lava")
     batch, steps = next(iter(flat.values())).shape[:2]
-    watch = sorted(readout_sources(network) | set(record))
+    watch = readout_sources(network) | set(record)
+    if on_step is not None:
+        watch |= {n for n, p in plan.populations.items() if p.spiking}
+    watch = sorted(watch)
     total_steps = steps + max((plan.latency[n] for n in watch), default=0)
     spikes = {n: np.zeros((batch, total_steps, plan.populations[n].size)) for n in watch}
     volts: dict[str, np.ndarray] = {}
@@ -66,6 +72,9 @@ def run_lava(
             spikes[n][b] = s[n]
         for n, trace in v.items():
             volts.setdefault(n, np.zeros((batch, total_steps, plan.populations[n].size)))[b] = trace
+    if on_step is not None:
+        spiking = {n: s for n, s in spikes.items() if plan.populations[n].spiking}
+        replay_steps(flat, spiking, total_steps, plan.uses_bias_source, on_step)
     return hardware_result(
         network, plan, flat, spikes, volts, total_steps, record, raw_timing, added_batch
     )

@@ -15,10 +15,12 @@ from spikeforge.compile.network import Network
 from spikeforge.errors import SpikeforgeError
 from spikeforge.runtimes.result import (
     RunResult,
+    StepObserver,
     checked_record,
     compute_readouts,
     prepare_inputs,
     readout_sources,
+    replay_steps,
     squeeze_batch,
 )
 
@@ -48,12 +50,21 @@ def run_reference(
     network: Network,
     inputs: np.ndarray | Mapping[str, np.ndarray],
     record: Iterable[str] = (),
+    on_step: StepObserver | None = None,
+    bias_source: bool = False,
 ) -> RunResult:
-    """Simulate ``network`` on ``[batch, time, *shape]`` inputs; record the named populations."""
+    """Simulate ``network`` on ``[batch, time, *shape]`` inputs; record the named populations.
+
+    ``on_step`` is replayed every source step's spikes after the run, with an
+    always-on ``BIAS_SOURCE`` when ``bias_source`` (the compiled plan has one), so the
+    float model's activity is counted like the hardware's.
+    """
     record = checked_record(network, record)
     flat, added_batch = prepare_inputs(network, inputs)
     batch, steps = next(iter(flat.values())).shape[:2]
     keep = readout_sources(network) | set(record)
+    if on_step is not None:
+        keep |= {n for n, p in network.populations.items() if p.spiking}
     order = evaluation_order(network)
     history = network.max_delay + 1
 
@@ -110,6 +121,9 @@ def run_reference(
                 trace_s[name][:, t] = out.numpy()
             if name in trace_v:
                 trace_v[name][:, t] = v[name].numpy()
+    if on_step is not None:
+        spiking = {n: trace for n, trace in trace_s.items() if pops[n].spiking}
+        replay_steps(flat, spiking, steps, bias_source, on_step)
     signals = {**flat, **trace_s}
     outputs = compute_readouts(network, signals)
     result = RunResult(

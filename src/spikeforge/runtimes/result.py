@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 from spikeforge.compile.lower import LoihiPlan
 from spikeforge.compile.network import Network
+from spikeforge.compile.timing import BIAS_SOURCE
 from spikeforge.errors import SpikeforgeError
+
+#: Sees one step's spikes, ``[batch, n]`` per spike source (inputs, the bias neuron,
+#: spiking populations) as numpy arrays or torch tensors (the emulator's stay on its
+#: device); how profiling counts activity on every backend.
+StepObserver = Callable[[Mapping[str, Any]], None]
 
 
 @dataclass
@@ -82,6 +89,16 @@ def prepare_inputs(
     if len(lengths) > 1:
         raise SpikeforgeError(f"inputs disagree in [batch, time]: {sorted(lengths)}")
     return flat, added_batch
+
+
+def require_spikes(flat: Mapping[str, np.ndarray], backend: str) -> None:
+    """Loihi takes spikes: refuse graded inputs instead of binarising them silently."""
+    for name, arr in flat.items():
+        if not np.isin(arr, (0.0, 1.0)).all():
+            raise SpikeforgeError(
+                f"input '{name}': the {backend} backend feeds inputs as spikes, "
+                "so values must be 0 or 1"
+            )
 
 
 def checked_record(network: Network, record: Iterable[str]) -> list[str]:
@@ -191,3 +208,25 @@ def _pad_time(flat: Mapping[str, np.ndarray], steps: int) -> dict[str, np.ndarra
         n: np.concatenate([a, np.zeros((a.shape[0], steps - a.shape[1], a.shape[2]))], axis=1)
         for n, a in flat.items()
     }
+
+
+def replay_steps(
+    flat: Mapping[str, np.ndarray],
+    spikes: Mapping[str, np.ndarray],
+    total_steps: int,
+    uses_bias_source: bool,
+    on_step: StepObserver,
+) -> None:
+    """Feed recorded ``[batch, time, n]`` rasters to ``on_step`` one step at a time.
+
+    For backends that cannot call back during the run (Lava, the reference), so
+    that profiling sees the same stream as the emulator produces live.
+    """
+    batch = next(iter(flat.values())).shape[0]
+    inputs = _pad_time(flat, total_steps)
+    for t in range(total_steps):
+        step = {name: arr[:, t] for name, arr in inputs.items()}
+        if uses_bias_source:
+            step[BIAS_SOURCE] = np.ones((batch, 1))
+        step.update({name: arr[:, t] for name, arr in spikes.items()})
+        on_step(step)

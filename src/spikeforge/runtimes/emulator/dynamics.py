@@ -1,0 +1,113 @@
+"""Lava's LIF process models, batched: ``PyLifModelBitAcc`` bit for bit, ``PyLifModelFloat``.
+
+The fixed-point update copies the order and widths of
+``lava.proc.lif.models.AbstractPyLifModelFixed``: 12-bit decays applied with a
+sign-magnitude right shift, synaptic input MSB-aligned by 6 bits, int32 arithmetic,
+``u`` wrapped once into 24 bits (Lava's asymmetric rule: ``x > 2^23`` loses 2^24,
+``x <= -2^23`` gains it), ``v`` clipped to ``±(2^23 - 1)``, spike when ``v > vth << 6``,
+reset to 0. Every parameter is a per-neuron tensor over the concatenated populations.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from spikeforge.compile.lower import LoihiPlan
+
+DECAY_SHIFT = 12
+DECAY_UNITY = 1 << DECAY_SHIFT
+ACT_SHIFT = 6
+VTH_SHIFT = 6
+UV_HALF = 1 << 23
+
+
+def wrap_int32(x: torch.Tensor) -> torch.Tensor:
+    """Two's-complement int32 overflow of an int64 tensor (what numpy's int32 cast does)."""
+    return ((x + (1 << 31)) & ((1 << 32) - 1)) - (1 << 31)
+
+
+def _toward_zero_shift(x: torch.Tensor, shift: int) -> torch.Tensor:
+    return torch.sign(x) * (x.abs() >> shift)
+
+
+@dataclass
+class FixedLif:
+    """Per-neuron constants of the bit-accurate model; state is int64 ``[batch, n]``."""
+
+    u_keep: torch.Tensor
+    v_keep: torch.Tensor
+    bias: torch.Tensor
+    vth: torch.Tensor
+    v_init: torch.Tensor
+
+    def step(
+        self, u: torch.Tensor, v: torch.Tensor, a_in: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        decayed = wrap_int32(_toward_zero_shift(u * self.u_keep, DECAY_SHIFT))
+        x = wrap_int32(decayed + wrap_int32(a_in << ACT_SHIFT))
+        wrapped_low = torch.where(x <= -UV_HALF, x + 2 * UV_HALF, x)
+        u = torch.where(x > UV_HALF, x - 2 * UV_HALF, wrapped_low)
+        decayed_v = wrap_int32(_toward_zero_shift(v * self.v_keep, DECAY_SHIFT))
+        v = torch.clamp(wrap_int32(decayed_v + u + self.bias), -(UV_HALF - 1), UV_HALF - 1)
+        spikes = v > self.vth
+        return u, torch.where(spikes, torch.zeros_like(v), v), spikes
+
+
+@dataclass
+class FloatLif:
+    """Per-neuron constants of the floating-point model; state is float64 ``[batch, n]``."""
+
+    u_keep: torch.Tensor
+    v_keep: torch.Tensor
+    bias: torch.Tensor
+    vth: torch.Tensor
+    v_init: torch.Tensor
+
+    def step(
+        self, u: torch.Tensor, v: torch.Tensor, a_in: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        u = u * self.u_keep + a_in
+        v = v * self.v_keep + u + self.bias
+        spikes = v > self.vth
+        return u, torch.where(spikes, torch.zeros_like(v), v), spikes
+
+
+def neuron_model(plan: LoihiPlan, device: torch.device) -> FixedLif | FloatLif:
+    """Concatenate the plan's populations (in plan order) into one model."""
+    pops = list(plan.populations.values())
+
+    def per_neuron(values, dtype) -> torch.Tensor:
+        parts = [
+            np.broadcast_to(np.asarray(value), (pop.size,))
+            for pop, value in zip(pops, values, strict=True)
+        ]
+        flat = np.concatenate(parts) if parts else np.zeros(0)
+        return torch.as_tensor(flat, device=device).to(dtype)
+
+    if plan.precision == "fixed":
+        as_int = [np.asarray(p.bias_mant).astype(np.int32).astype(np.int64) for p in pops]
+        exps = [np.asarray(p.bias_exp).astype(np.int32).astype(np.int64) for p in pops]
+        bias = [
+            np.where(e >= 0, m << np.maximum(e, 0), m >> np.maximum(-e, 0))
+            for m, e in zip(as_int, exps, strict=True)
+        ]
+        return FixedLif(
+            u_keep=per_neuron([DECAY_UNITY - (int(p.du) + 1) for p in pops], torch.int64),
+            v_keep=per_neuron([DECAY_UNITY - int(p.dv) for p in pops], torch.int64),
+            bias=per_neuron(bias, torch.int64),
+            vth=per_neuron([int(p.vth) << VTH_SHIFT for p in pops], torch.int64),
+            v_init=per_neuron([np.asarray(p.v_init).astype(np.int32) for p in pops], torch.int64),
+        )
+    return FloatLif(
+        u_keep=per_neuron([1.0 - p.du for p in pops], torch.float64),
+        v_keep=per_neuron([1.0 - p.dv for p in pops], torch.float64),
+        bias=per_neuron([np.asarray(p.bias_mant, np.float64) for p in pops], torch.float64),
+        vth=per_neuron(
+            [p.vth if np.isfinite(p.vth) else np.finfo(np.float64).max for p in pops],
+            torch.float64,
+        ),
+        v_init=per_neuron([np.asarray(p.v_init, np.float64) for p in pops], torch.float64),
+    )

@@ -1,0 +1,142 @@
+"""Fold a Loihi plan into a few large tensors, so one emulated step is a handful of ops.
+
+Lava runs one OS process per LIF and per synapse process; the emulator instead
+concatenates every population into one neuron axis and every spike source
+(inputs, the bias neuron, spiking populations) into one sender axis, and merges
+synapse processes that can be summed before they reach the neurons:
+
+* all processes with the same post population and the same extra delay, and a
+  non-negative weight exponent, become one matrix: ``(w·s) << e == (w·2^e)·s``
+  exactly, so the exponent folds into the weights;
+* a process with a negative exponent keeps its own matrix, because Lava floors each
+  process's sum separately (``floor(a/2^k) + floor(b/2^k) != floor((a+b)/2^k)``).
+
+Integer sums are carried in float32 while they cannot exceed 2^24 (exact), in
+float64 otherwise; plans whose activations could leave Lava's int32 message range
+are refused rather than emulated approximately.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from lava.utils.weightutils import clip_weights, determine_sign_mode, truncate_weights
+
+from spikeforge.compile.lower import LoihiPlan, Synapses
+from spikeforge.compile.timing import BIAS_SOURCE
+from spikeforge.errors import UnsupportedError
+
+FLOAT32_EXACT = 2**24
+INT32_LIMIT = 2**31
+
+
+@dataclass
+class Projection:
+    """Synapses into one population that arrive together and are summed exactly."""
+
+    post: str
+    rows: slice
+    cols: torch.Tensor
+    weight: torch.Tensor
+    delay: int
+    right_shift: int
+
+
+@dataclass
+class Layout:
+    """Index spaces and merged synapses of one plan, on one device."""
+
+    neurons: dict[str, slice]
+    senders: dict[str, slice]
+    projections: list[Projection]
+    max_delay: int
+
+    @property
+    def n_neurons(self) -> int:
+        return max((s.stop for s in self.neurons.values()), default=0)
+
+    @property
+    def n_senders(self) -> int:
+        return max((s.stop for s in self.senders.values()), default=0)
+
+
+def build_layout(plan: LoihiPlan, device: torch.device) -> Layout:
+    neurons = _ranges({name: pop.size for name, pop in plan.populations.items()})
+    sizes = dict(plan.inputs)
+    if plan.uses_bias_source:
+        sizes[BIAS_SOURCE] = 1
+    sizes.update({name: pop.size for name, pop in plan.populations.items() if pop.spiking})
+    senders = _ranges(sizes)
+    fixed = plan.precision == "fixed"
+    groups: dict[tuple, list[tuple[Synapses, np.ndarray]]] = {}
+    for index, syn in enumerate(plan.synapses):
+        weights = _lava_weights(syn) if fixed else np.asarray(syn.weights, np.float64)
+        exp = syn.weight_exp if fixed else 0
+        if exp >= 0:
+            key = (syn.post, syn.extra_delay, 0, -1)
+            weights = weights * 2.0**exp
+        else:
+            key = (syn.post, syn.extra_delay, -exp, index)
+        groups.setdefault(key, []).append((syn, weights))
+    projections = [
+        _projection(post, delay, shift, members, neurons, senders, fixed, device)
+        for (post, delay, shift, _), members in groups.items()
+    ]
+    return Layout(
+        neurons=neurons,
+        senders=senders,
+        projections=projections,
+        max_delay=max((p.delay for p in projections), default=0),
+    )
+
+
+def _ranges(sizes: dict[str, int]) -> dict[str, slice]:
+    out, start = {}, 0
+    for name, size in sizes.items():
+        out[name] = slice(start, start + size)
+        start += size
+    return out
+
+
+def _lava_weights(syn: Synapses) -> np.ndarray:
+    """The integer weights Lava's bit-accurate Dense actually uses (clipped, truncated)."""
+    sign_mode = determine_sign_mode(syn.weights)
+    weights = clip_weights(np.asarray(syn.weights).astype(np.int32), sign_mode, num_bits=8)
+    return truncate_weights(weights, sign_mode, 8).astype(np.float64)
+
+
+def _projection(
+    post: str,
+    delay: int,
+    right_shift: int,
+    members: list[tuple[Synapses, np.ndarray]],
+    neurons: dict[str, slice],
+    senders: dict[str, slice],
+    fixed: bool,
+    device: torch.device,
+) -> Projection:
+    cols = np.concatenate(
+        [np.arange(senders[s.pre].start, senders[s.pre].stop) for s, _ in members]
+    )
+    weight = np.concatenate([w for _, w in members], axis=1)
+    dtype = torch.float64
+    if fixed:
+        reach = float(np.abs(weight).sum(axis=1).max(initial=0.0))
+        if reach >= INT32_LIMIT:
+            raise UnsupportedError(
+                f"synapses into '{post}': a step's summed input can reach {reach:.3g}, beyond "
+                "Lava's int32 activation messages (2^31); the emulator does not reproduce "
+                "that overflow"
+            )
+        if reach < FLOAT32_EXACT:
+            dtype = torch.float32
+    return Projection(
+        post=post,
+        rows=neurons[post],
+        cols=torch.as_tensor(cols, device=device),
+        weight=torch.as_tensor(weight, dtype=dtype, device=device),
+        delay=delay,
+        right_shift=right_shift,
+    )
