@@ -72,6 +72,12 @@ def run(
             device=device,
             on_step=counter,
         )
+    if backend == "loihi2":
+        from spikeforge.runtimes.loihi2 import run_loihi2
+
+        return run_loihi2(
+            compiled, inputs, precision or "fixed", record, raw_timing, show_progress, counter
+        )
     raise SpikeforgeError(f"unknown backend {backend!r} (choose from {', '.join(BACKENDS)})")
 
 

@@ -8,9 +8,11 @@ to source time (each population read ``latency`` steps later) or raw.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 
 import numpy as np
+from lava.magma.core.process.ports.ports import InPort
 from lava.magma.core.run_conditions import RunSteps
 from lava.magma.core.run_configs import Loihi2SimCfg
 from lava.proc.dense.process import DelayDense, Dense
@@ -36,6 +38,12 @@ from spikeforge.runtimes.result import (
 )
 
 _TAGS = {"float": "floating_pt", "fixed": "fixed_pt"}
+#: Runs one sample ``(plan, {input: [time, n]}, steps, watch, record_v)`` and returns
+#: ``(spikes, voltages)``, each ``{population: [steps, n]}`` in raw hardware steps.
+SampleRunner = Callable[
+    [LoihiPlan, dict[str, np.ndarray], int, list[str], list[str]],
+    tuple[dict[str, np.ndarray], dict[str, np.ndarray]],
+]
 
 
 def run_lava(
@@ -52,11 +60,32 @@ def run_lava(
     ``on_step`` sees every hardware step's spikes after the run (Lava cannot call
     back during one), which needs every spiking population's raster.
     """
+    return run_samples(
+        compiled, inputs, precision, record, raw_timing, show_progress, on_step, _run_sample, "Lava"
+    )
+
+
+def run_samples(
+    compiled: CompiledNet,
+    inputs: np.ndarray | Mapping[str, np.ndarray],
+    precision: str,
+    record: Iterable[str],
+    raw_timing: bool,
+    show_progress: bool,
+    on_step: StepObserver | None,
+    run_sample: SampleRunner,
+    label: str,
+) -> RunResult:
+    """Run each sample with ``run_sample`` (a fresh process graph each) and align the outputs.
+
+    Shared by the simulator and the chip (:mod:`spikeforge.runtimes.loihi2`), which
+    differ only in how one sample's process graph is connected to the host and run.
+    """
     network = compiled.network
     plan = compiled.plan(precision)
     record = checked_record(network, record)
     flat, added_batch = prepare_inputs(network, inputs)
-    require_spikes(flat, "Lava")
+    require_spikes(flat, label)
     batch, steps = next(iter(flat.values())).shape[:2]
     watch = readout_sources(network) | set(record)
     if on_step is not None:
@@ -65,9 +94,9 @@ def run_lava(
     total_steps = steps + max((plan.latency[n] for n in watch), default=0)
     spikes = {n: np.zeros((batch, total_steps, plan.populations[n].size)) for n in watch}
     volts: dict[str, np.ndarray] = {}
-    for b in progress(range(batch), desc=f"lava {precision}", enabled=show_progress):
+    for b in progress(range(batch), desc=f"{label} {precision}", enabled=show_progress):
         sample = {name: arr[b] for name, arr in flat.items()}
-        s, v = _run_sample(plan, sample, total_steps, watch, record)
+        s, v = run_sample(plan, sample, total_steps, watch, record)
         for n in watch:
             spikes[n][b] = s[n]
         for n, trace in v.items():
@@ -88,15 +117,79 @@ def _run_sample(
     record_v: list[str],
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Build the process graph for one sample, run it, read spikes and voltages back."""
+    graph = build_process_graph(plan)
+    neurons = graph.neurons
+    for name, ports in graph.input_ports.items():
+        source = SourceBuffer(data=input_buffer(plan, sample[name], steps))
+        for port in ports:
+            source.s_out.connect(port)
+    sinks = {}
+    monitors = {}
+    for name in watch:
+        if plan.populations[name].spiking:
+            sinks[name] = SinkBuffer(shape=(plan.populations[name].size,), buffer=steps)
+            neurons[name].s_out.connect(sinks[name].a_in)
+        if name in record_v or not plan.populations[name].spiking:
+            monitors[name] = Monitor()
+            monitors[name].probe(neurons[name].v, steps)
+    config = Loihi2SimCfg(select_tag=_TAGS[plan.precision])
+    logging.getLogger("lava").setLevel(logging.WARNING)
+    spikes: dict[str, np.ndarray] = {}
+    volts: dict[str, np.ndarray] = {}
+    # Lava compiles only the processes connected to the one it is asked to run, so
+    # each connected part of the network runs on its own (they cannot interact).
+    for component in _components(plan):
+        anchor = neurons[component[0]]
+        try:
+            anchor.run(condition=RunSteps(num_steps=steps), run_cfg=config)
+            for n in component:
+                if n in sinks:
+                    spikes[n] = sinks[n].data.get().T.astype(np.float64)
+                if n in monitors:
+                    data = monitors[n].get_data()[neurons[n].name]["v"]
+                    volts[n] = np.asarray(data, dtype=np.float64)
+        finally:
+            anchor.stop()
+    return spikes, volts
+
+
+def _components(plan: LoihiPlan) -> list[list[str]]:
+    """The plan's populations grouped into parts that synapses (or a shared source) connect."""
+    parent = {name: name for name in [*plan.populations, *plan.inputs, BIAS_SOURCE]}
+
+    def root(name: str) -> str:
+        while parent[name] != name:
+            name = parent[name]
+        return name
+
+    for syn in plan.synapses:
+        parent[root(syn.pre)] = root(syn.post)
+    groups: dict[str, list[str]] = {}
+    for name in plan.populations:
+        groups.setdefault(root(name), []).append(name)
+    return list(groups.values())
+
+
+@dataclass
+class ProcessGraph:
+    """A plan as Lava processes: one LIF per population (and the bias neuron), synapses wired.
+
+    Network inputs are left open: ``input_ports[name]`` are the synapse ports input
+    ``name`` drives, so each runtime attaches its own source (a ring buffer on the
+    simulator, a ring buffer behind an embedded-I/O adapter on the chip).
+    """
+
+    neurons: dict[str, LIF]
+    input_ports: dict[str, list[InPort]]
+
+
+def build_process_graph(plan: LoihiPlan) -> ProcessGraph:
+    """The processes of ``plan``, at its precision (fixed: Lava's bit-accurate formats)."""
     fixed = plan.precision == "fixed"
-    sources = {}
-    for name, size in plan.inputs.items():
-        data = np.zeros((size, steps))
-        data[:, : sample[name].shape[0]] = sample[name].T
-        sources[name] = SourceBuffer(data=data.astype(np.int32) if fixed else data)
     neurons = {name: _lif(pop, fixed) for name, pop in plan.populations.items()}
     if plan.uses_bias_source:
         neurons[BIAS_SOURCE] = _bias_neuron(fixed)
+    input_ports: dict[str, list[InPort]] = {name: [] for name in plan.inputs}
     for syn in plan.synapses:
         kwargs = {"weights": syn.weights.astype(np.int32) if fixed else syn.weights}
         if fixed:
@@ -109,31 +202,19 @@ def _run_sample(
             proc = DelayDense(delays=np.full(syn.weights.shape, syn.extra_delay), **kwargs)
         else:
             proc = Dense(**kwargs)
-        pre = sources.get(syn.pre) or neurons[syn.pre]
-        pre.s_out.connect(proc.s_in)
+        if syn.pre in input_ports:
+            input_ports[syn.pre].append(proc.s_in)
+        else:
+            neurons[syn.pre].s_out.connect(proc.s_in)
         proc.a_out.connect(neurons[syn.post].a_in)
-    sinks = {}
-    monitors = {}
-    for name in watch:
-        if plan.populations[name].spiking:
-            sinks[name] = SinkBuffer(shape=(plan.populations[name].size,), buffer=steps)
-            neurons[name].s_out.connect(sinks[name].a_in)
-        if name in record_v or not plan.populations[name].spiking:
-            monitors[name] = Monitor()
-            monitors[name].probe(neurons[name].v, steps)
-    anchor = next(iter(neurons.values()))
-    config = Loihi2SimCfg(select_tag=_TAGS[plan.precision])
-    logging.getLogger("lava").setLevel(logging.WARNING)
-    try:
-        anchor.run(condition=RunSteps(num_steps=steps), run_cfg=config)
-        spikes = {n: sink.data.get().T.astype(np.float64) for n, sink in sinks.items()}
-        volts = {
-            n: np.asarray(mon.get_data()[neurons[n].name]["v"], dtype=np.float64)
-            for n, mon in monitors.items()
-        }
-    finally:
-        anchor.stop()
-    return spikes, volts
+    return ProcessGraph(neurons, input_ports)
+
+
+def input_buffer(plan: LoihiPlan, spikes: np.ndarray, steps: int) -> np.ndarray:
+    """A source ring buffer's data for one input's ``[time, n]`` spikes: ``[n, steps]``."""
+    data = np.zeros((spikes.shape[1], steps))
+    data[:, : spikes.shape[0]] = spikes.T
+    return data.astype(np.int32) if plan.precision == "fixed" else data
 
 
 def _lif(pop, fixed: bool) -> LIF:
