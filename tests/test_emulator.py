@@ -205,9 +205,46 @@ def test_random_plans_are_bit_exact(case):
     names = list(plan.populations)
     steps = spikes.shape[0]
     lava_s, lava_v = _run_sample(plan, {"in": spikes}, steps, names, names)
-    emu_s, emu_v = Emulator(plan, torch.device("cpu")).run(
-        {"in": spikes[None]}, steps, names, names
+    emulator = Emulator(plan, torch.device("cpu"))
+    # Both arithmetic paths: int32 casts skipped where provably inert, and applied.
+    for int32_overflow in (emulator.neurons.int32_overflow, True):
+        emulator.neurons.int32_overflow = int32_overflow
+        emu_s, emu_v = emulator.run({"in": spikes[None]}, steps, names, names)
+        for name in names:
+            np.testing.assert_array_equal(emu_s[name][0], lava_s[name], err_msg=f"{name} spikes")
+            np.testing.assert_array_equal(emu_v[name][0], lava_v[name], err_msg=f"{name} v")
+
+
+def test_int32_overflow_of_the_current_is_reproduced():
+    """600 inputs x 255 << 7 push ``u`` past Lava's single 24-bit wrap into int32 overflow."""
+    n_in = 600
+    plan = LoihiPlan(
+        precision="fixed",
+        inputs={"in": n_in},
+        populations={
+            "p": CorePopulation(
+                name="p",
+                size=2,
+                du=0,
+                dv=0,
+                vth=2**17 - 1,
+                bias_mant=np.zeros(2),
+                bias_exp=np.zeros(2),
+                v_init=np.zeros(2),
+                scale=np.ones(2),
+                v_reset=np.zeros(2),
+                spiking=True,
+                latency=0,
+            )
+        },
+        synapses=[Synapses("in", "p", np.stack([np.full(n_in, 255), np.full(n_in, -255)]), 7, 0)],
+        latency={"p": 0},
     )
-    for name in names:
-        np.testing.assert_array_equal(emu_s[name][0], lava_s[name], err_msg=f"{name} spikes")
-        np.testing.assert_array_equal(emu_v[name][0], lava_v[name], err_msg=f"{name} v")
+    spikes = np.ones((6, n_in))
+    lava_s, lava_v = _run_sample(plan, {"in": spikes}, 6, ["p"], ["p"])
+    emulator = Emulator(plan, torch.device("cpu"))
+    assert emulator.neurons.int32_overflow
+    emu_s, emu_v = emulator.run({"in": spikes[None]}, 6, ["p"], ["p"])
+    assert np.abs(lava_v["p"]).max() == 2**23 - 1, "the corner was not reached"
+    np.testing.assert_array_equal(emu_s["p"][0], lava_s["p"])
+    np.testing.assert_array_equal(emu_v["p"][0], lava_v["p"])

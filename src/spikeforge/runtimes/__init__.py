@@ -42,7 +42,8 @@ def run(
             raise SpikeforgeError("the reference backend simulates in float64; drop --precision")
         if raw_timing:
             raise SpikeforgeError(
-                "the reference backend runs in source time; --raw-timing applies to lava"
+                "the reference backend runs in source time; --raw-timing applies to the "
+                "hardware backends (lava, emulator, loihi2)"
             )
         return run_reference(
             compiled.network, inputs, record, counter, compiled.float_plan.uses_bias_source

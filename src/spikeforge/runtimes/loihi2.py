@@ -5,14 +5,19 @@ The chip runs the very process graph the simulator runtime builds
 change. Following Lava's documented approach for Loihi 2 I/O, host ring buffers feed
 the chip through ``lava.proc.embedded_io.spike.PyToNxAdapter`` and spikes come back
 through ``NxToPyAdapter``; voltages are read with ``lava.utils.loihi2_state_probes.
-StateProbe``. Outputs are aligned exactly as the simulator's are (the same
-``latency`` per population), after removing the adapters' own delay,
-:data:`IO_ADAPTER_LATENCY`, which hw_tests/ checks on the chip.
+StateProbe``. The ring buffers run on the host in fixed point, every other process
+on neuro cores (no ``select_tag``: that would let a Python model win). Outputs are
+aligned exactly as the simulator's are (the same ``latency`` per population), after
+removing the adapters' own delays (:data:`INPUT_ADAPTER_LATENCY`,
+:data:`OUTPUT_ADAPTER_LATENCY`), which hw_tests/ checks on the chip.
 
 lava-loihi's profilers (``lava.utils.loihi2_profiler``: ``Loihi2Power``,
 ``Loihi2ExecutionTime``, ``Loihi2Activity``, ``Loihi2Memory``) run with every sample;
-their figures come back as :class:`ChipMeasurement` (every quantity ``kind =
-"measured"``), beside the spikes, in a :class:`MeasuredRunResult`.
+their figures come back per sample as :class:`ChipMeasurement`, beside the spikes, in
+a :class:`MeasuredRunResult`, whose :meth:`~MeasuredRunResult.figures` are the
+profile report's :class:`~spikeforge.profile.energy.Figure` with ``kind = "measured"``.
+A ``counter`` passed to :func:`spikeforge.runtimes.run` sees the chip's spikes step by
+step as on every backend, so the hardware model's estimate can sit beside them.
 
 lava-loihi is distributed only to members of Intel's Neuromorphic Research
 Community; without it this backend fails at once, saying so (:func:`require_lava_loihi`).
@@ -30,7 +35,7 @@ import numpy as np
 from spikeforge.compile.compiled import CompiledNet
 from spikeforge.compile.lower import LoihiPlan
 from spikeforge.errors import SpikeforgeError
-from spikeforge.profile.hardware import Quantity
+from spikeforge.profile.energy import Figure
 from spikeforge.runtimes.result import RunResult, StepObserver
 
 #: What lava-loihi provides that this backend uses; the first is what Lava's own
@@ -49,10 +54,11 @@ MISSING_LAVA_LOIHI = (
     "beside lava-nc. Without a chip, --backend lava runs the same process graph "
     "bit-accurately on Lava's CPU simulator (--precision fixed)"
 )
-#: Hardware steps the host -> chip -> host adapters add to a spike's round trip,
-#: removed from the raw output so that it lines up with the simulator's steps.
-IO_ADAPTER_LATENCY = 0
-_PROFILER_SOURCE = "lava-loihi lava.utils.loihi2_profiler"
+#: Steps ``PyToNxAdapter`` delays input spikes (so every state on the chip), and
+#: steps ``NxToPyAdapter`` adds on the way back: removed from the raw records so that
+#: they line up with the simulator's steps (hw_tests/test_loihi2.py checks both).
+INPUT_ADAPTER_LATENCY = 0
+OUTPUT_ADAPTER_LATENCY = 0
 
 
 def lava_loihi_missing() -> str | None:
@@ -74,16 +80,18 @@ def require_lava_loihi() -> None:
 
 @dataclass(frozen=True)
 class ChipMeasurement:
-    """What lava-loihi's profilers measured for one sample on the chip.
+    """What lava-loihi's profilers measured for one sample: seconds, watts, counts.
 
-    Counts are summed over the neuro cores in use (the profilers report per core);
-    ``memory_utilisation`` is the mean fraction of a used core's memory.
+    ``time_per_step`` is ``Loihi2ExecutionTime.avg_time_per_step``, ``total_power`` the
+    mean of ``Loihi2Power.total_power`` and ``static_power`` its ``static_total_power``;
+    counts are ``Loihi2Activity``'s, summed over the cores in use, and
+    ``memory_utilisation`` is the mean of ``Loihi2Memory.total_mpds`` over those cores.
     """
 
     steps: int
-    time_per_step: Quantity
-    total_power: Quantity
-    static_power: Quantity
+    time_per_step: float
+    total_power: float
+    static_power: float
     synaptic_ops: int
     neuron_updates: int
     spikes_out: int
@@ -91,34 +99,16 @@ class ChipMeasurement:
     memory_utilisation: float
 
     @property
-    def time_per_inference(self) -> Quantity:
-        return _derived(self.time_per_step.value * self.steps, "s", "execution time x steps")
+    def time_per_inference(self) -> float:
+        return self.time_per_step * self.steps
 
     @property
-    def energy_per_inference(self) -> Quantity:
-        joules = self.total_power.value * self.time_per_inference.value
-        return _derived(joules, "J", "mean total power x execution time")
+    def energy_per_inference(self) -> float:
+        return self.total_power * self.time_per_inference
 
     @property
-    def dynamic_energy_per_inference(self) -> Quantity:
-        watts = self.total_power.value - self.static_power.value
-        return _derived(watts * self.time_per_inference.value, "J", "(total - static) x time")
-
-    def as_dict(self) -> dict[str, object]:
-        return {
-            "steps": self.steps,
-            "time_per_step": self.time_per_step.as_dict(),
-            "time_per_inference": self.time_per_inference.as_dict(),
-            "total_power": self.total_power.as_dict(),
-            "static_power": self.static_power.as_dict(),
-            "energy_per_inference": self.energy_per_inference.as_dict(),
-            "dynamic_energy_per_inference": self.dynamic_energy_per_inference.as_dict(),
-            "synaptic_ops": self.synaptic_ops,
-            "neuron_updates": self.neuron_updates,
-            "spikes_out": self.spikes_out,
-            "cores": self.cores,
-            "memory_utilisation": self.memory_utilisation,
-        }
+    def dynamic_energy_per_inference(self) -> float:
+        return (self.total_power - self.static_power) * self.time_per_inference
 
 
 @dataclass
@@ -126,6 +116,25 @@ class MeasuredRunResult(RunResult):
     """A :class:`RunResult` from the chip, with one :class:`ChipMeasurement` per sample."""
 
     measurements: list[ChipMeasurement] = field(default_factory=list)
+
+    def figures(self) -> dict[str, Figure]:
+        """Per inference, averaged over the samples, as the profile report's figures."""
+
+        def mean(values: Iterable[float]) -> float:
+            return float(np.mean(list(values)))
+
+        runs = self.measurements
+        return {
+            "energy_per_inference": Figure(
+                mean(m.energy_per_inference for m in runs), "J", "measured"
+            ),
+            "dynamic_energy_per_inference": Figure(
+                mean(m.dynamic_energy_per_inference for m in runs), "J", "measured"
+            ),
+            "time_per_inference": Figure(mean(m.time_per_inference for m in runs), "s", "measured"),
+            "time_per_step": Figure(mean(m.time_per_step for m in runs), "s", "measured"),
+            "power": Figure(mean(m.total_power for m in runs), "W", "measured"),
+        }
 
 
 def run_loihi2(
@@ -172,14 +181,18 @@ class _ChipRunner:
         from lava.magma.core.run_conditions import RunSteps
         from lava.magma.core.run_configs import Loihi2HwCfg
         from lava.proc.embedded_io.spike import NxToPyAdapter, PyToNxAdapter
+        from lava.proc.io.sink import PyReceiveModelFixed
         from lava.proc.io.sink import RingBuffer as SinkBuffer
+        from lava.proc.io.source import PySendModelFixed
         from lava.proc.io.source import RingBuffer as SourceBuffer
         from lava.utils import loihi2_profiler
         from lava.utils.loihi2_state_probes import StateProbe
 
         from spikeforge.runtimes.lava import _components, build_process_graph, input_buffer
 
-        run_steps = steps + IO_ADAPTER_LATENCY
+        skip_v = INPUT_ADAPTER_LATENCY
+        skip_spikes = INPUT_ADAPTER_LATENCY + OUTPUT_ADAPTER_LATENCY
+        run_steps = steps + skip_spikes
         graph = build_process_graph(plan)
         for name, ports in graph.input_ports.items():
             source = SourceBuffer(data=input_buffer(plan, sample[name], run_steps))
@@ -211,7 +224,10 @@ class _ChipRunner:
             memory = loihi2_profiler.Loihi2Memory()
             own_probes = [probes[n] for n in component if n in probes]
             config = Loihi2HwCfg(
-                select_tag="fixed_pt",
+                exception_proc_model_map={
+                    SourceBuffer: PySendModelFixed,
+                    SinkBuffer: PyReceiveModelFixed,
+                },
                 callback_fxs=[*own_probes, power, runtime, activity, memory],
             )
             anchor = graph.neurons[component[0]]
@@ -220,26 +236,27 @@ class _ChipRunner:
                 for n in component:
                     if n in sinks:
                         raw = sinks[n].data.get().T.astype(np.float64)
-                        spikes[n] = raw[IO_ADAPTER_LATENCY:]
+                        spikes[n] = raw[skip_spikes:]
             finally:
                 anchor.stop()
             for n in component:
                 if n in probes:
                     series = np.asarray(probes[n].time_series, dtype=np.float64)
-                    volts[n] = series.reshape(plan.populations[n].size, -1).T[:steps]
+                    trace = series.reshape(plan.populations[n].size, -1).T
+                    volts[n] = trace[skip_v : skip_v + steps]
             parts.append(_measurement(steps, power, runtime, activity, memory))
         self.measurements.append(_combined(parts))
         return spikes, volts
 
 
 def _measurement(steps: int, power, runtime, activity, memory) -> ChipMeasurement:
-    """Collect the profilers' figures (attribute names as in lava-dl's netx benchmarks)."""
+    """The profilers' figures (attribute names as in lava-dl's netx benchmark tutorials)."""
     used = np.asarray(memory.total_mpds, dtype=np.float64)
     return ChipMeasurement(
         steps=steps,
-        time_per_step=_measured(runtime.avg_time_per_step * 1e-6, "s", "Loihi2ExecutionTime"),
-        total_power=_measured(float(np.mean(power.total_power)), "W", "Loihi2Power"),
-        static_power=_measured(float(power.static_total_power), "W", "Loihi2Power"),
+        time_per_step=float(runtime.avg_time_per_step) * 1e-6,  # reported in microseconds
+        total_power=float(np.mean(power.total_power)),
+        static_power=float(power.static_total_power),
         synaptic_ops=int(np.sum(activity.syn_ops)),
         neuron_updates=int(np.sum(activity.dendrite_updates)),
         spikes_out=int(np.sum(activity.axon_out)),
@@ -252,28 +269,16 @@ def _combined(parts: list[ChipMeasurement]) -> ChipMeasurement:
     """One sample run as several separate parts: times, energies and counts add up."""
     if len(parts) == 1:
         return parts[0]
+    time = sum(p.time_per_step for p in parts)
     cores = sum(p.cores for p in parts)
     return ChipMeasurement(
         steps=parts[0].steps,
-        time_per_step=_derived(sum(p.time_per_step.value for p in parts), "s", "sum over parts"),
-        total_power=_derived(
-            sum(p.total_power.value * p.time_per_step.value for p in parts)
-            / sum(p.time_per_step.value for p in parts),
-            "W",
-            "time-weighted mean over parts",
-        ),
-        static_power=_derived(max(p.static_power.value for p in parts), "W", "largest part"),
+        time_per_step=time,
+        total_power=sum(p.total_power * p.time_per_step for p in parts) / time,
+        static_power=sum(p.static_power * p.time_per_step for p in parts) / time,
         synaptic_ops=sum(p.synaptic_ops for p in parts),
         neuron_updates=sum(p.neuron_updates for p in parts),
         spikes_out=sum(p.spikes_out for p in parts),
         cores=cores,
         memory_utilisation=sum(p.memory_utilisation * p.cores for p in parts) / max(cores, 1),
     )
-
-
-def _measured(value: float, unit: str, profiler: str) -> Quantity:
-    return Quantity(float(value), unit, "measured", f"{_PROFILER_SOURCE}.{profiler}")
-
-
-def _derived(value: float, unit: str, how: str) -> Quantity:
-    return Quantity(float(value), unit, "measured", _PROFILER_SOURCE, note=f"derived: {how}")

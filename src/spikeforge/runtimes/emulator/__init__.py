@@ -55,7 +55,7 @@ def run_emulator(
     require_spikes(flat, "emulator")
     if chunk < 1:
         raise SpikeforgeError(f"chunk must be a positive number of samples, got {chunk}")
-    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    device = _device(device)
     emulator = Emulator(plan, device)
     batch, steps = next(iter(flat.values())).shape[:2]
     watch = set(readout_sources(network)) | set(record)
@@ -91,6 +91,20 @@ def run_emulator(
         raw_timing,
         added_batch,
     )
+
+
+def _device(name: str | torch.device | None) -> torch.device:
+    if name is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise SpikeforgeError(f"device {name!r}: not a torch device (try cpu or cuda)") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise SpikeforgeError(f"device {name!r}: torch sees no CUDA device on this machine")
+    if device.type not in ("cpu", "cuda"):
+        raise SpikeforgeError(f"device {name!r}: the emulator runs on cpu or cuda")
+    return device
 
 
 __all__ = ["Emulator", "run_emulator"]

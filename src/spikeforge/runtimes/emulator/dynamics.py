@@ -22,6 +22,12 @@ DECAY_UNITY = 1 << DECAY_SHIFT
 ACT_SHIFT = 6
 VTH_SHIFT = 6
 UV_HALF = 1 << 23
+#: |input| below this keeps |decayed u + input << 6| and |v + u + bias| inside int32.
+INPUT_WITHOUT_OVERFLOW = 1 << 24
+
+
+def _identity(x: torch.Tensor) -> torch.Tensor:
+    return x
 
 
 def wrap_int32(x: torch.Tensor) -> torch.Tensor:
@@ -29,8 +35,9 @@ def wrap_int32(x: torch.Tensor) -> torch.Tensor:
     return ((x + (1 << 31)) & ((1 << 32) - 1)) - (1 << 31)
 
 
-def _toward_zero_shift(x: torch.Tensor, shift: int) -> torch.Tensor:
-    return torch.sign(x) * (x.abs() >> shift)
+def _decay(x: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+    """``sign(x·keep) * (|x·keep| >> 12)``: Lava's sign-magnitude shift truncates toward 0."""
+    return torch.div(x * keep, DECAY_UNITY, rounding_mode="trunc")
 
 
 @dataclass
@@ -42,16 +49,20 @@ class FixedLif:
     bias: torch.Tensor
     vth: torch.Tensor
     v_init: torch.Tensor
+    #: Whether int32 arithmetic can overflow at all: only when a step's input can
+    #: reach 2^24 (``<< 6`` then nears 2^31). Below that every int32 cast is the
+    #: identity and is skipped; above it each one is applied as Lava's numpy does.
+    int32_overflow: bool = True
 
     def step(
         self, u: torch.Tensor, v: torch.Tensor, a_in: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        decayed = wrap_int32(_toward_zero_shift(u * self.u_keep, DECAY_SHIFT))
-        x = wrap_int32(decayed + wrap_int32(a_in << ACT_SHIFT))
+        wrap = wrap_int32 if self.int32_overflow else _identity
+        x = wrap(wrap(_decay(u, self.u_keep)) + wrap(a_in << ACT_SHIFT))
         wrapped_low = torch.where(x <= -UV_HALF, x + 2 * UV_HALF, x)
         u = torch.where(x > UV_HALF, x - 2 * UV_HALF, wrapped_low)
-        decayed_v = wrap_int32(_toward_zero_shift(v * self.v_keep, DECAY_SHIFT))
-        v = torch.clamp(wrap_int32(decayed_v + u + self.bias), -(UV_HALF - 1), UV_HALF - 1)
+        decayed_v = wrap(_decay(v, self.v_keep))
+        v = torch.clamp(wrap(decayed_v + u + self.bias), -(UV_HALF - 1), UV_HALF - 1)
         spikes = v > self.vth
         return u, torch.where(spikes, torch.zeros_like(v), v), spikes
 
@@ -75,8 +86,13 @@ class FloatLif:
         return u, torch.where(spikes, torch.zeros_like(v), v), spikes
 
 
-def neuron_model(plan: LoihiPlan, device: torch.device) -> FixedLif | FloatLif:
-    """Concatenate the plan's populations (in plan order) into one model."""
+def neuron_model(
+    plan: LoihiPlan, device: torch.device, max_input: float = float("inf")
+) -> FixedLif | FloatLif:
+    """Concatenate the plan's populations (in plan order) into one model.
+
+    ``max_input`` bounds any neuron's summed synaptic input in one step.
+    """
     pops = list(plan.populations.values())
 
     def per_neuron(values, dtype) -> torch.Tensor:
@@ -100,6 +116,7 @@ def neuron_model(plan: LoihiPlan, device: torch.device) -> FixedLif | FloatLif:
             bias=per_neuron(bias, torch.int64),
             vth=per_neuron([int(p.vth) << VTH_SHIFT for p in pops], torch.int64),
             v_init=per_neuron([np.asarray(p.v_init).astype(np.int32) for p in pops], torch.int64),
+            int32_overflow=max_input >= INPUT_WITHOUT_OVERFLOW,
         )
     return FloatLif(
         u_keep=per_neuron([1.0 - p.du for p in pops], torch.float64),

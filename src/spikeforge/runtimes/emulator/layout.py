@@ -39,19 +39,26 @@ class Projection:
     post: str
     rows: slice
     cols: torch.Tensor
-    weight: torch.Tensor
+    weight_t: torch.Tensor
     delay: int
     right_shift: int
 
 
 @dataclass
 class Layout:
-    """Index spaces and merged synapses of one plan, on one device."""
+    """Index spaces and merged synapses of one plan, on one device.
+
+    Senders are ordered inputs, bias neuron, then every neuron in neuron order, so one
+    step's spikes are written with two slice copies. Non-spiking populations take
+    sender slots too; no synapse reads them (the compiler refuses that).
+    """
 
     neurons: dict[str, slice]
     senders: dict[str, slice]
     projections: list[Projection]
     max_delay: int
+    #: Bound on any neuron's summed input in one step (sum of |weight| · 2^exp).
+    max_input: float
 
     @property
     def n_neurons(self) -> int:
@@ -59,7 +66,12 @@ class Layout:
 
     @property
     def n_senders(self) -> int:
-        return max((s.stop for s in self.senders.values()), default=0)
+        return self.neurons_start + self.n_neurons
+
+    @property
+    def neurons_start(self) -> int:
+        """Sender index of the first neuron: inputs and the bias neuron come first."""
+        return self.senders[next(iter(self.neurons))].start if self.neurons else 0
 
 
 def build_layout(plan: LoihiPlan, device: torch.device) -> Layout:
@@ -67,7 +79,7 @@ def build_layout(plan: LoihiPlan, device: torch.device) -> Layout:
     sizes = dict(plan.inputs)
     if plan.uses_bias_source:
         sizes[BIAS_SOURCE] = 1
-    sizes.update({name: pop.size for name, pop in plan.populations.items() if pop.spiking})
+    sizes.update({name: pop.size for name, pop in plan.populations.items()})
     senders = _ranges(sizes)
     fixed = plan.precision == "fixed"
     groups: dict[tuple, list[tuple[Synapses, np.ndarray]]] = {}
@@ -84,11 +96,15 @@ def build_layout(plan: LoihiPlan, device: torch.device) -> Layout:
         _projection(post, delay, shift, members, neurons, senders, fixed, device)
         for (post, delay, shift, _), members in groups.items()
     ]
+    reach = np.zeros(sum(pop.size for pop in plan.populations.values()))
+    for proj in projections:
+        reach[proj.rows] += proj.weight_t.abs().sum(dim=0).cpu().numpy()
     return Layout(
         neurons=neurons,
         senders=senders,
         projections=projections,
         max_delay=max((p.delay for p in projections), default=0),
+        max_input=float(reach.max(initial=0.0)),
     )
 
 
@@ -136,7 +152,7 @@ def _projection(
         post=post,
         rows=neurons[post],
         cols=torch.as_tensor(cols, device=device),
-        weight=torch.as_tensor(weight, dtype=dtype, device=device),
+        weight_t=torch.as_tensor(weight.T.copy(), dtype=dtype, device=device),
         delay=delay,
         right_shift=right_shift,
     )
