@@ -501,11 +501,48 @@ def test_record_unknown_node(good_nir: Path, spikes_npy: Path, tmp_path: Path, c
         assert data["lif.v"].shape == (2, 10, N)
 
 
+def test_run_emulator_equals_lava_fixed(
+    pipeline: dict, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    np.save(tmp_path / "x.npy", _spikes((2, 20, 20), seed=3, p=0.4))
+    net, x = str(pipeline["sfnet"]), str(tmp_path / "x.npy")
+    outs = {}
+    for backend in ("lava", "emulator"):
+        outs[backend] = tmp_path / f"{backend}.npz"
+        argv = ["run", net, "--input", x, "-o", str(outs[backend]), "--backend", backend]
+        _ok(capsys, [*argv, "--record", "1", "--raw-timing"])
+    with np.load(outs["lava"]) as a, np.load(outs["emulator"]) as b:
+        assert a.files == b.files
+        assert a["output"].sum() > 0
+        for key in a.files:
+            np.testing.assert_array_equal(b[key], a[key], err_msg=key)
+
+
+@pytest.mark.parametrize(
+    ("device", "expected"),
+    [("gpu0", "device 'gpu0': not a torch device"), ("meta", "runs on cpu or cuda")],
+)
+def test_run_emulator_bad_device(
+    good_nir: Path, spikes_npy: Path, tmp_path: Path, capsys, device, expected
+) -> None:
+    out = tmp_path / "out.npz"
+    argv = ["run", str(good_nir), "--input", str(spikes_npy), "-o", str(out), "--backend"]
+    assert expected in _user_error(capsys, [*argv, "emulator", "--device", device], out)
+
+
+def test_device_is_refused_off_the_emulator(
+    good_nir: Path, spikes_npy: Path, tmp_path: Path, capsys
+) -> None:
+    out = tmp_path / "out.npz"
+    argv = ["run", str(good_nir), "--input", str(spikes_npy), "-o", str(out), "--device", "cpu"]
+    assert "--device applies to the emulator backend" in _user_error(capsys, argv, out)
+
+
 @pytest.mark.parametrize(
     ("extra", "expected"),
     [
         (["--precision", "fixed"], "the reference backend simulates in float64"),
-        (["--raw-timing"], "--raw-timing applies to lava"),
+        (["--raw-timing"], "--raw-timing applies to the hardware backends"),
     ],
 )
 def test_reference_rejects_hardware_options(

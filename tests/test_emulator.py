@@ -8,6 +8,9 @@ anywhere fails the test.
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -248,3 +251,23 @@ def test_int32_overflow_of_the_current_is_reproduced():
     assert np.abs(lava_v["p"]).max() == 2**23 - 1, "the corner was not reached"
     np.testing.assert_array_equal(emu_s["p"][0], lava_s["p"])
     np.testing.assert_array_equal(emu_v["p"][0], lava_v["p"])
+
+
+def test_a_progress_bar_before_lava_does_not_break_lava():
+    """tqdm's default multiprocessing lock would fix the start method Lava sets on import."""
+    script = """
+import numpy as np, torch
+from spikeforge.compile import compile_network
+from spikeforge.export import to_nir
+from spikeforge.ir import from_nir
+from spikeforge.models.examples import EXAMPLES
+from spikeforge.runtimes import run
+factory, shape = EXAMPLES["lif_mlp"]
+compiled = compile_network(from_nir(to_nir(factory(), torch.zeros(shape), dt=1e-3)))
+x = (np.random.default_rng(0).random((1, 10, *shape)) < 0.3).astype(float)
+a = run(compiled, x, backend="emulator", show_progress=True)
+b = run(compiled, x, backend="lava", precision="fixed")
+assert np.array_equal(a.output, b.output)
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]

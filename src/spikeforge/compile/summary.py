@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from spikeforge.compile.compiled import CompiledNet
+from spikeforge.profile.placement import placement_summary
 
 
 def summarize(compiled: CompiledNet) -> str:
@@ -50,4 +51,5 @@ def summarize(compiled: CompiledNet) -> str:
         )
     else:
         lines.append("timing: source timing reproduced exactly (outputs aligned by latency)")
+    lines += ["", placement_summary(compiled.fixed_plan)]
     return "\n".join(lines)

@@ -92,18 +92,21 @@ def run_samples(
         watch |= {n for n, p in plan.populations.items() if p.spiking}
     watch = sorted(watch)
     total_steps = steps + max((plan.latency[n] for n in watch), default=0)
-    spikes = {n: np.zeros((batch, total_steps, plan.populations[n].size)) for n in watch}
+    spikes = {
+        n: np.zeros((batch, total_steps, plan.populations[n].size))
+        for n in watch
+        if plan.populations[n].spiking
+    }
     volts: dict[str, np.ndarray] = {}
     for b in progress(range(batch), desc=f"{label} {precision}", enabled=show_progress):
         sample = {name: arr[b] for name, arr in flat.items()}
         s, v = run_sample(plan, sample, total_steps, watch, record)
-        for n in watch:
+        for n in spikes:
             spikes[n][b] = s[n]
         for n, trace in v.items():
             volts.setdefault(n, np.zeros((batch, total_steps, plan.populations[n].size)))[b] = trace
     if on_step is not None:
-        spiking = {n: s for n, s in spikes.items() if plan.populations[n].spiking}
-        replay_steps(flat, spiking, total_steps, plan.uses_bias_source, on_step)
+        replay_steps(flat, spikes, total_steps, plan.uses_bias_source, on_step)
     return hardware_result(
         network, plan, flat, spikes, volts, total_steps, record, raw_timing, added_batch
     )

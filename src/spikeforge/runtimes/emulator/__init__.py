@@ -12,10 +12,10 @@ from collections.abc import Iterable, Mapping
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from spikeforge.compile.compiled import CompiledNet
 from spikeforge.errors import SpikeforgeError
+from spikeforge.progress import progress_bar
 from spikeforge.runtimes.emulator.engine import Emulator
 from spikeforge.runtimes.result import (
     RunResult,
@@ -66,12 +66,10 @@ def run_emulator(
     record_v = sorted(n for n in watch if n in record or not plan.populations[n].spiking)
     spikes: dict[str, list[np.ndarray]] = {n: [] for n in watch}
     volts: dict[str, list[np.ndarray]] = {n: [] for n in record_v}
-    with tqdm(
+    with progress_bar(
+        f"emulator {precision} ({device.type})",
         total=-(-batch // chunk) * total_steps,
-        desc=f"emulator {precision} ({device.type})",
-        disable=not show_progress,
-        leave=False,
-        dynamic_ncols=True,
+        enabled=show_progress,
     ) as bar:
         for start in range(0, batch, chunk):
             part = {name: arr[start : start + chunk] for name, arr in flat.items()}

@@ -1,0 +1,27 @@
+"""Profiling: hardware models, placement on cores, activity counters, energy and latency.
+
+The pieces compose as ``place(plan, hardware)`` -> ``ActivityCounter(plan, placement)``
+fed by ``run(..., counter=...)`` -> ``estimate(counter.result(), placement, hardware)``;
+:mod:`spikeforge.profile.stages` does that for every stage of the pipeline and
+:mod:`spikeforge.profile.report` writes it out.
+"""
+
+from spikeforge.profile.counters import Activity, ActivityCounter, count_activity, from_source_time
+from spikeforge.profile.energy import CostReport, Figure, estimate
+from spikeforge.profile.hardware import Hardware, Quantity, load_hardware
+from spikeforge.profile.placement import Placement, place
+
+__all__ = [
+    "Activity",
+    "ActivityCounter",
+    "CostReport",
+    "Figure",
+    "Hardware",
+    "Placement",
+    "Quantity",
+    "count_activity",
+    "estimate",
+    "from_source_time",
+    "load_hardware",
+    "place",
+]

@@ -1,0 +1,362 @@
+"""Count what a run does on the hardware: spikes, synaptic ops, neuron updates, messages, hops.
+
+:class:`ActivityCounter` is fed one hardware step at a time (``update``), by every
+backend through ``run(..., counter=...)``, with each spike source's ``[batch, n]``
+spikes: every input, every spiking population and, when the plan has one, the
+always-spiking bias neuron ``BIAS_SOURCE``. Definitions (per step, summed over the batch):
+
+* **spikes** — spikes a population emits (or an input delivers);
+* **synaptic ops** — one per spike per stored (non-zero) synapse it reaches, over all
+  synapse groups (both weight planes of a fixed-point plan), counted at the spike's
+  step on the *destination* population (its core does the work; a delayed synapse
+  only defers the accumulated current, as Loihi's dendritic delay buffer does);
+* **active / inactive neuron updates** — every neuron on a core is updated every
+  step; the update is *active* when the neuron receives at least one synaptic event
+  that step (a spike whose delay ends now, through a non-zero weight) or fires, and
+  *inactive* otherwise (only its state decays). Loihi prices the two differently
+  (Davies et al. 2018, Table 2); active + inactive = neurons x batch;
+* **messages** — one per spike per (synapse group, destination core) it reaches, sent
+  from the source's core (inputs: from the host I/O port);
+* **hops** — east-west and north-south mesh hops and chip crossings of those messages
+  along the placement's routes (:meth:`Placement.hops`); ``longest_route`` keeps the
+  per-step maximum of each, for the mesh term of the step latency.
+
+Messages, hops and per-core figures need a placement; without one only per-population
+spikes, synaptic ops and neuron updates are counted. Everything is vectorised torch
+on the spikes' device; the per-neuron fan-outs and per-core maps are precomputed.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from spikeforge.compile.lower import LoihiPlan
+from spikeforge.compile.timing import BIAS_SOURCE
+from spikeforge.errors import SpikeforgeError
+from spikeforge.profile.placement import IO_CORE, Placement
+
+HOPS = ("hops_east_west", "hops_north_south", "chip_hops")
+#: Per-population counts, in the order of ``Activity.populations[name]`` columns.
+POPULATION_COUNTS = (
+    "spikes",
+    "synaptic_ops",
+    "active_updates",
+    "inactive_updates",
+    "messages",
+    *HOPS,
+)
+INPUT_COUNTS = ("spikes", "messages", *HOPS)
+#: Per-core counts: the population counts of the neurons on each core.
+CORE_COUNTS = POPULATION_COUNTS
+_SPIKES, _SYNOPS, _ACTIVE, _INACTIVE, _MESSAGES = range(5)
+_INPUT_MESSAGES = INPUT_COUNTS.index("messages")
+
+SpikeStep = Mapping[str, "torch.Tensor | np.ndarray"]
+
+
+@dataclass
+class Activity:
+    """Counts per step, summed over ``batch`` samples of ``steps`` hardware steps each.
+
+    ``populations[name]`` and ``inputs[name]`` are ``[steps, len(COUNTS)]`` arrays
+    (columns :data:`POPULATION_COUNTS` / :data:`INPUT_COUNTS`; the bias neuron is a
+    population named ``BIAS_SOURCE``); ``cores`` is ``[steps, cores, len(CORE_COUNTS)]``
+    and ``longest_route`` ``[steps, 3]``, both None without a placement.
+    """
+
+    batch: int
+    steps: int
+    sizes: dict[str, int]
+    populations: dict[str, np.ndarray]
+    inputs: dict[str, np.ndarray]
+    cores: np.ndarray | None
+    longest_route: np.ndarray | None
+
+    @property
+    def placed(self) -> bool:
+        return self.cores is not None
+
+    def per_inference(self, name: str) -> dict[str, float]:
+        """A population's (or input's) totals divided by the batch size."""
+        if name in self.populations:
+            table, columns = self.populations[name], POPULATION_COUNTS
+        else:
+            table, columns = self.inputs[name], INPUT_COUNTS
+        totals = table.sum(axis=0) / self.batch
+        return {c: float(v) for c, v in zip(columns, totals, strict=True)}
+
+    def total(self, count: str) -> float:
+        """One count over everything (populations and inputs), per inference."""
+        result = 0.0
+        for table in self.populations.values():
+            result += float(table[:, POPULATION_COUNTS.index(count)].sum())
+        if count in INPUT_COUNTS:
+            for table in self.inputs.values():
+                result += float(table[:, INPUT_COUNTS.index(count)].sum())
+        return result / self.batch
+
+
+class ActivityCounter:
+    """Accumulates :class:`Activity` from a stream of hardware steps (module docstring)."""
+
+    def __init__(self, plan: LoihiPlan, placement: Placement | None = None) -> None:
+        self.plan = plan
+        self.placement = placement
+        names = ([BIAS_SOURCE] if plan.uses_bias_source else []) + list(plan.populations)
+        self._pops = names
+        self._pop_index = {name: i for i, name in enumerate(names)}
+        self._sizes = {BIAS_SOURCE: 1, **{n: p.size for n, p in plan.populations.items()}}
+        self._sizes.update(plan.inputs)
+        self._input_index = {name: i for i, name in enumerate(plan.inputs)}
+        self._n_cores = 0 if placement is None else len(placement.cores)
+        self._sources = list(plan.inputs) + [
+            n for n in names if n == BIAS_SOURCE or plan.populations[n].spiking
+        ]
+        self._tables = self._precompute()
+        self._device: torch.device | None = None
+        self._batch: int | None = None
+        self._history: dict[str, deque] = {}
+        self._pop_steps: list[torch.Tensor] = []
+        self._input_steps: list[torch.Tensor] = []
+        self._core_steps: list[torch.Tensor] = []
+        self._route_steps: list[torch.Tensor] = []
+
+    # ------------------------------------------------------------------ precompute
+
+    def _precompute(self) -> dict[str, object]:
+        """Per-source fan-out tables (numpy, moved to the spikes' device on first use)."""
+        plan, placement = self.plan, self.placement
+        n_pops = len(self._pops)
+        n_cores = 0 if placement is None else len(placement.cores)
+        fanout_pop = {s: np.zeros((self._sizes[s], n_pops)) for s in self._sources}
+        fanout_core = {s: np.zeros((self._sizes[s], n_cores)) for s in self._sources}
+        messages = {s: np.zeros(self._sizes[s]) for s in self._sources}
+        hops = {s: np.zeros((self._sizes[s], 3)) for s in self._sources}
+        longest = {s: np.zeros((self._sizes[s], 3)) for s in self._sources}
+        arrivals: dict[tuple[str, str, int], np.ndarray] = {}
+        for syn in plan.synapses:
+            stored = syn.weights != 0
+            fanout_pop[syn.pre][:, self._pop_index[syn.post]] += stored.sum(axis=0)
+            key = (syn.pre, syn.post, 1 + syn.extra_delay)
+            arrivals[key] = arrivals[key] | stored.T if key in arrivals else stored.T.copy()
+            if placement is None:
+                continue
+            dest = placement.neuron_core[syn.post]
+            source = placement.neuron_core.get(syn.pre, np.full(self._sizes[syn.pre], IO_CORE))
+            for core in np.unique(dest):
+                rows = stored[dest == core]
+                fanout_core[syn.pre][:, core] += rows.sum(axis=0)
+                reaches = rows.any(axis=0)
+                messages[syn.pre] += reaches
+                starts, which = np.unique(source, return_inverse=True)
+                route = np.array([placement.hops(int(c), int(core)) for c in starts])[which]
+                hops[syn.pre] += reaches[:, None] * route
+                longest[syn.pre] = np.maximum(longest[syn.pre], reaches[:, None] * route)
+        neurons_per_core = np.zeros((n_pops, n_cores))
+        if placement is not None:
+            for name in self._pops:
+                cores = np.bincount(placement.neuron_core[name], minlength=n_cores)
+                neurons_per_core[self._pop_index[name]] = cores
+        return {
+            "fanout_pop": fanout_pop,
+            "fanout_core": fanout_core,
+            "messages": messages,
+            "hops": hops,
+            "longest": longest,
+            "arrivals": {k: v.astype(np.float32) for k, v in arrivals.items()},
+            "neurons_per_core": neurons_per_core,
+        }
+
+    def _to_device(self, device: torch.device) -> None:
+        def move(value: object) -> object:
+            if isinstance(value, dict):
+                return {k: move(v) for k, v in value.items()}
+            dtype = torch.float32 if value.dtype == np.float32 else torch.float64
+            return torch.as_tensor(value, dtype=dtype, device=device)
+
+        self._device = device
+        self._t = {k: move(v) for k, v in self._tables.items()}
+        if self.placement is not None:
+            self._core_of = {
+                name: torch.as_tensor(self.placement.neuron_core[name], device=device)
+                for name in self._pops
+            }
+        self._max_delay = max((k[2] for k in self._tables["arrivals"]), default=1)
+        self._arrivals_into = {name: [] for name in self._pops}
+        for (pre, post, delay), mask in self._t["arrivals"].items():
+            self._arrivals_into[post].append((pre, delay, mask))
+
+    # ------------------------------------------------------------------ per step
+
+    def __call__(self, spikes: SpikeStep) -> None:
+        """``run(..., counter=...)`` calls its observer with each step."""
+        self.update(spikes)
+
+    def update(self, spikes: SpikeStep) -> None:
+        """Count one hardware step: ``spikes[name]`` is ``[batch, n]`` for every source."""
+        step = self._checked(spikes)
+        t = self._t
+        placed = self.placement is not None
+        dev = self._device
+        pop = torch.zeros(len(self._pops), len(POPULATION_COUNTS), dtype=torch.float64, device=dev)
+        inputs = torch.zeros(
+            len(self._input_index), len(INPUT_COUNTS), dtype=torch.float64, device=dev
+        )
+        core = torch.zeros(self._n_cores, len(CORE_COUNTS), dtype=torch.float64, device=dev)
+        route = torch.zeros(3, dtype=torch.float64, device=dev)
+        for name in self._sources:
+            counts = step[name].sum(dim=0, dtype=torch.float64)  # per neuron, over the batch
+            pop[:, _SYNOPS] += counts @ t["fanout_pop"][name]
+            if name in self._input_index:
+                row, sent_at = inputs[self._input_index[name]], _INPUT_MESSAGES
+            else:
+                row, sent_at = pop[self._pop_index[name]], _MESSAGES
+            row[_SPIKES] = counts.sum()
+            if not placed:
+                continue
+            row[sent_at] = counts @ t["messages"][name]
+            row[sent_at + 1 :] = counts @ t["hops"][name]
+            core[:, _SYNOPS] += counts @ t["fanout_core"][name]
+            fired = (counts > 0).to(torch.float64)[:, None]
+            route = torch.maximum(route, (t["longest"][name] * fired).amax(dim=0))
+            if name in self._pop_index:
+                where = self._core_of[name]
+                core[:, _SPIKES].index_add_(0, where, counts)
+                core[:, _MESSAGES].index_add_(0, where, counts * t["messages"][name])
+                core[:, _MESSAGES + 1 :].index_add_(0, where, counts[:, None] * t["hops"][name])
+        self._remember(step)
+        for name, i in self._pop_index.items():
+            n_active = self._active(name, step).sum(dim=0, dtype=torch.float64)
+            pop[i, _ACTIVE] = n_active.sum()
+            pop[i, _INACTIVE] = self._batch * self._sizes[name] - pop[i, _ACTIVE]
+            if placed:
+                core[:, _ACTIVE].index_add_(0, self._core_of[name], n_active)
+        if placed:
+            core[:, _INACTIVE] = self._batch * t["neurons_per_core"].sum(dim=0) - core[:, _ACTIVE]
+            self._core_steps.append(core)
+            self._route_steps.append(route)
+        self._pop_steps.append(pop)
+        self._input_steps.append(inputs)
+
+    def _checked(self, spikes: SpikeStep) -> dict[str, torch.Tensor]:
+        """Every source present, one batch size, as 0/1 float tensors on one device."""
+        known = set(self._sources) | set(self.plan.populations) | {BIAS_SOURCE}
+        unknown = set(spikes) - known
+        if unknown:
+            raise SpikeforgeError(
+                f"activity counter: {sorted(unknown)} are neither inputs nor populations "
+                "of the plan"
+            )
+        missing = [s for s in self._sources if s not in spikes]
+        if missing:
+            raise SpikeforgeError(f"activity counter: no spikes given for {missing}")
+        step = {}
+        for name in self._sources:
+            value = spikes[name]
+            tensor = (
+                value if isinstance(value, torch.Tensor) else torch.from_numpy(np.asarray(value))
+            )
+            if self._device is None:
+                self._to_device(tensor.device)
+                self._batch = int(tensor.shape[0])
+            tensor = tensor.to(self._device).reshape(tensor.shape[0], -1)
+            if tensor.shape != (self._batch, self._sizes[name]):
+                raise SpikeforgeError(
+                    f"activity counter: spikes of '{name}' have shape {list(tensor.shape)}, "
+                    f"expected [{self._batch}, {self._sizes[name]}]"
+                )
+            step[name] = (tensor != 0).to(torch.float32)
+        return step
+
+    def _remember(self, step: dict[str, torch.Tensor]) -> None:
+        for name, z in step.items():
+            history = self._history.setdefault(name, deque(maxlen=self._max_delay + 1))
+            history.appendleft(z)
+
+    def _active(self, name: str, step: dict[str, torch.Tensor]) -> torch.Tensor:
+        """``[batch, n]``: received a synaptic event this step, or fired."""
+        if name in step:
+            active = step[name] > 0
+        else:
+            active = torch.zeros(
+                self._batch, self._sizes[name], dtype=torch.bool, device=self._device
+            )
+        for pre, delay, mask in self._arrivals_into[name]:
+            history = self._history[pre]
+            # history[0] is this step; a spike sent ``delay`` steps ago arrives now.
+            if delay < len(history):
+                active |= (history[delay] @ mask) > 0
+        return active
+
+    # ------------------------------------------------------------------ result
+
+    def result(self) -> Activity:
+        if not self._pop_steps:
+            raise SpikeforgeError("activity counter: no steps were counted")
+        pops = torch.stack(self._pop_steps).cpu().numpy()
+        inputs = torch.stack(self._input_steps).cpu().numpy()
+        placed = self.placement is not None
+        return Activity(
+            batch=self._batch,
+            steps=len(self._pop_steps),
+            sizes=dict(self._sizes),
+            populations={name: pops[:, i] for name, i in self._pop_index.items()},
+            inputs={name: inputs[:, i] for name, i in self._input_index.items()},
+            cores=torch.stack(self._core_steps).cpu().numpy() if placed else None,
+            longest_route=torch.stack(self._route_steps).cpu().numpy() if placed else None,
+        )
+
+
+def count_activity(
+    plan: LoihiPlan,
+    rasters: Mapping[str, np.ndarray],
+    placement: Placement | None = None,
+) -> Activity:
+    """Count recorded ``[batch, time, n]`` rasters in hardware steps.
+
+    The bias neuron fires on every step by construction, so its raster may be left out.
+    """
+    rasters = dict(rasters)
+    steps = {a.shape[1] for a in rasters.values()}
+    if len(steps) != 1:
+        raise SpikeforgeError(f"rasters disagree in their number of steps: {sorted(steps)}")
+    (length,) = steps
+    if plan.uses_bias_source and BIAS_SOURCE not in rasters:
+        batch = next(iter(rasters.values())).shape[0]
+        rasters[BIAS_SOURCE] = np.ones((batch, length, 1))
+    counter = ActivityCounter(plan, placement)
+    for t in range(length):
+        counter.update({name: arr[:, t] for name, arr in rasters.items()})
+    return counter.result()
+
+
+def from_source_time(
+    observer: Callable[[SpikeStep], None], plan: LoihiPlan
+) -> Callable[[SpikeStep], None]:
+    """Turn a stream in source time (the reference backend) into hardware steps.
+
+    A population with latency ``L`` fires on hardware step ``t`` what the source
+    model fires on step ``t - L``; inputs and the bias neuron are not delayed. Pad
+    the inputs with ``max(plan.latency)`` silent steps to see every population's
+    last source step.
+    """
+    delayed: dict[str, deque] = {}
+
+    def on_step(spikes: SpikeStep) -> None:
+        step = {}
+        for name, value in spikes.items():
+            latency = plan.latency.get(name, 0) if name in plan.populations else 0
+            if latency == 0:
+                step[name] = value
+                continue
+            queue = delayed.setdefault(name, deque([value * 0] * latency))
+            queue.append(value)
+            step[name] = queue.popleft()
+        observer(step)
+
+    return on_step
