@@ -13,8 +13,8 @@ demo: setup
 	$(PY) scripts/demo.py
 
 test: setup-test
-	$(PY) -m ruff check src tests scripts
+	$(PY) -m ruff check src tests scripts hw_tests
 	$(PY) -m pytest -q tests
 
 lint: setup-test
-	$(PY) -m ruff check src tests scripts
+	$(PY) -m ruff check src tests scripts hw_tests

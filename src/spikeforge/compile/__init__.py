@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from spikeforge.compile.compiled import CompiledNet, compile_network, load, save
+from spikeforge.errors import SpikeforgeError
+from spikeforge.ir.netx_import import NETX_SUFFIX, load_netx
 from spikeforge.ir.nir_import import CubaOrder, load_nir
 from spikeforge.ir.nodes import ResetMode
 
@@ -18,10 +20,16 @@ def load_or_compile(
     reset: ResetMode = "to_value",
     **compile_options: object,
 ) -> CompiledNet:
-    """A ``.sfnet`` is loaded as is; anything else is read as NIR and compiled."""
+    """A ``.sfnet`` is loaded as is; a netx ``.net`` or anything else (NIR) is compiled."""
     path = Path(path)
     if path.suffix == SFNET_SUFFIX:
         return load(path)
+    if path.suffix == NETX_SUFFIX:
+        if (cuba_order, reset) != ("new", "to_value"):
+            raise SpikeforgeError(
+                f"{path}: --cuba-order and --reset apply to NIR graphs; a netx file fixes both"
+            )
+        return compile_network(load_netx(path, dt=dt), **compile_options)
     graph = load_nir(path, dt=dt, cuba_order=cuba_order, reset=reset)
     return compile_network(graph, **compile_options)
 

@@ -24,9 +24,11 @@ from spikeforge.runtimes.emulator.layout import Layout, build_layout
 from spikeforge.runtimes.result import StepObserver
 
 #: Below this many multiply-adds per projection and step, one CPU thread is faster:
-#: torch's thread pool costs more to wake than such a product takes (measured about
-#: 30 us on one thread against 0.1-0.9 ms on two for a 256 x 40 x 30 product).
-SINGLE_THREAD_WORK = 1 << 20
+#: waking torch's thread pool costs more than such products take, and on a loaded
+#: machine a pool thread that is not scheduled stalls every op (measured on this
+#: 2-core machine at load 10: 18 ms per elementwise op on two threads, against
+#: 0.03 ms on one, for 256 x 149 neurons).
+SINGLE_THREAD_WORK = 1 << 26
 
 
 @contextmanager

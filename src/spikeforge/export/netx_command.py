@@ -1,0 +1,35 @@
+"""``spikeforge export-netx``: write a network in lava-dl's netx HDF5 format."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from spikeforge.cli import add_compile_options, add_import_options, compiled_from_args
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser(
+        "export-netx",
+        help="write a network as lava-dl netx HDF5 (.net)",
+        description=(
+            "Compile a NIR graph (or load a .sfnet) and write its fixed-point network in the "
+            "format lava.lib.dl.netx.hdf5.Network loads. Feed-forward chains of spiking "
+            "layers only (self-recurrent layers included); weights are stored in 8 bits "
+            "without exponent, so layers are rescaled where the compiled ones use more."
+        ),
+    )
+    parser.add_argument("network", type=Path, help="NIR file or .sfnet")
+    parser.add_argument("-o", "--output", type=Path, required=True, help=".net file to write")
+    add_import_options(parser)
+    add_compile_options(parser)
+    parser.set_defaults(handler=_cmd_export_netx)
+
+
+def _cmd_export_netx(args: argparse.Namespace) -> int:
+    from spikeforge.export.netx import describe, write_netx
+
+    exported = write_netx(compiled_from_args(args), args.output)
+    print(describe(exported))
+    print(f"wrote {args.output}: {len(exported.layers)} layers (lava.lib.dl.netx.hdf5.Network)")
+    return 0
