@@ -15,8 +15,9 @@ always-spiking bias neuron ``BIAS_SOURCE``. Definitions (per step, summed over t
   that step (a spike whose delay ends now, through a non-zero weight) or fires, and
   *inactive* otherwise (only its state decays). Loihi prices the two differently
   (Davies et al. 2018, Table 2); active + inactive = neurons x batch;
-* **messages** — one per spike per (synapse group, destination core) it reaches, sent
-  from the source's core (inputs: from the host I/O port);
+* **messages** — one per spike per destination core it reaches, however many synapse
+  processes (weight planes, delays) it feeds there, sent from the source's core
+  (inputs: from the host I/O port); SANA-FE's calibrated Loihi model counts the same;
 * **hops** — east-west and north-south mesh hops and chip crossings of those messages
   along the placement's routes (:meth:`Placement.hops`); ``longest_route`` keeps the
   per-step maximum of each, for the mesh term of the step latency.
@@ -139,6 +140,7 @@ class ActivityCounter:
         hops = {s: np.zeros((self._sizes[s], 3)) for s in self._sources}
         longest = {s: np.zeros((self._sizes[s], 3)) for s in self._sources}
         arrivals: dict[tuple[str, str, int], np.ndarray] = {}
+        reach: dict[str, np.ndarray] = {}
         for syn in plan.synapses:
             stored = syn.weights != 0
             fanout_pop[syn.pre][:, self._pop_index[syn.post]] += stored.sum(axis=0)
@@ -147,16 +149,22 @@ class ActivityCounter:
             if placement is None:
                 continue
             dest = placement.neuron_core[syn.post]
-            source = placement.neuron_core.get(syn.pre, np.full(self._sizes[syn.pre], IO_CORE))
             for core in np.unique(dest):
                 rows = stored[dest == core]
                 fanout_core[syn.pre][:, core] += rows.sum(axis=0)
-                reaches = rows.any(axis=0)
-                messages[syn.pre] += reaches
+                reach.setdefault(syn.pre, np.zeros((self._sizes[syn.pre], n_cores), bool))
+                reach[syn.pre][:, core] |= rows.any(axis=0)
+        # One message per spike per destination core, however many synapse processes
+        # (weight planes, delays) it feeds there: the core expands it to its synapses.
+        for pre, cores_reached in reach.items():
+            source = placement.neuron_core.get(pre, np.full(self._sizes[pre], IO_CORE))
+            for core in np.flatnonzero(cores_reached.any(axis=0)):
+                reaches = cores_reached[:, core]
+                messages[pre] += reaches
                 starts, which = np.unique(source, return_inverse=True)
                 route = np.array([placement.hops(int(c), int(core)) for c in starts])[which]
-                hops[syn.pre] += reaches[:, None] * route
-                longest[syn.pre] = np.maximum(longest[syn.pre], reaches[:, None] * route)
+                hops[pre] += reaches[:, None] * route
+                longest[pre] = np.maximum(longest[pre], reaches[:, None] * route)
         neurons_per_core = np.zeros((n_pops, n_cores))
         if placement is not None:
             for name in self._pops:
