@@ -13,7 +13,9 @@ Every zoo model is a module ``spikeforge.models.<name>`` that provides:
   PyPI-shipped) data; ``split`` is ``"train"`` or ``"test"``, and the two never
   share samples; inputs are 0/1 spikes ``[n, time, *input_shape]`` (Loihi takes spikes);
 * ``train(show_progress=True, seed=0) -> torch.nn.Module`` — surrogate-gradient BPTT
-  in norse (or the paper's analytic construction), a few minutes on a 2-core CPU;
+  in norse (or the paper's analytic construction), a few minutes on a 2-core CPU; the
+  module has ``build()``'s default architecture, so :func:`save_trained` can store it
+  with the recipe ``build()``;
 * ``metrics(outputs, data) -> dict[str, float]`` — from the network's outputs
   ``[n, time, *output_shape]`` (any backend, aligned to source time); the first key is
   ``CARD.metric``.
@@ -33,7 +35,7 @@ from types import ModuleType
 import numpy as np
 import torch
 
-from spikeforge.checkpoint import load_checkpoint
+from spikeforge.checkpoint import load_checkpoint, save_checkpoint
 from spikeforge.errors import SpikeforgeError
 
 CHECKPOINTS = Path(__file__).parent / "checkpoints"
@@ -60,6 +62,8 @@ class ModelCard:
     higher_is_better: bool
     dt: float
     input_shape: tuple[int, ...]
+    #: Unit of the metric as printed (e.g. ``"%"``, ``"deg"``); empty when dimensionless.
+    unit: str = ""
 
 
 @dataclass
@@ -96,3 +100,11 @@ def load_trained(name: str) -> torch.nn.Module:
             f"zoo model {name!r} has no trained checkpoint at {path}; run `spikeforge train {name}`"
         )
     return load_checkpoint(path)
+
+
+def save_trained(name: str, module: torch.nn.Module, path: str | Path | None = None) -> Path:
+    """Write ``module`` (from ``train``) as a checkpoint, atomically; default: the shipped one."""
+    get(name)
+    target = checkpoint_path(name) if path is None else Path(path)
+    save_checkpoint(module, f"{ZOO[name]}:build", {}, target)
+    return target
