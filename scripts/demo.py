@@ -1,70 +1,67 @@
-"""The README's main job: a norse network exported, compiled for Loihi 2, run on Lava, compared.
+"""The README's main job: a trained zoo model taken to Loihi 2 and profiled at every stage.
 
-Uses the shipped example network (the zoo's trained models are not in yet) so that
-it needs no training: export to NIR -> compile (float and fixed point) -> run on the
-reference simulator and Lava's CPU simulator -> a stage table of agreement and spikes.
+It goes the way a user would, through the command line: ``spikeforge export`` the
+shipped checkpoint to a NIR file, ``spikeforge compile`` it for Loihi 2 (fixed-point
+scales calibrated on training inputs; the summary shows quantisation error and the
+placement on cores), ``spikeforge run`` held-out samples on Lava's bit-accurate CPU
+simulator, and finally the stage table: the task metric, agreement with norse,
+spikes, synaptic ops, energy and latency per inference at norse -> reference -> Lava
+float -> Lava fixed point -> the bit-exact emulator.
+
+    .venv/bin/python scripts/demo.py [MODEL] [N_SAMPLES]     (default: digits_csnn 40)
 """
 
 from __future__ import annotations
 
 import sys
-import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from spikeforge.checkpoint import save_checkpoint
+from spikeforge.atomic import atomic_path
 from spikeforge.cli import main as cli
-from spikeforge.compile import load
-from spikeforge.models.examples import EXAMPLES, run_norse
-from spikeforge.runtimes import run
+from spikeforge.models import zoo
+from spikeforge.models.stages import DEFAULT_STAGES, evaluate
 
-MODEL = "conv_net"
-STEPS = 100
-BATCH = 4
+WORK = Path("out") / "demo"
+RUN_SAMPLES = 4
 
 
-def stage_table(work: Path) -> None:
-    factory, shape = EXAMPLES[MODEL]
-    rng = np.random.default_rng(0)
-    inputs = (rng.random((BATCH, STEPS, *shape)) < 0.2).astype(np.float32)
-    np.save(work / "input.npy", inputs)
-    np.save(work / "calibration.npy", (rng.random((4, STEPS, *shape)) < 0.2).astype(np.float32))
-    checkpoint = work / f"{MODEL}.pt"
-    save_checkpoint(factory(), f"spikeforge.models.examples:{MODEL}", {}, checkpoint)
-    steps = [
-        ["export", str(checkpoint), "-o", str(work / f"{MODEL}.nir"),
-         "--input-shape", ",".join(map(str, shape))],
-        ["compile", str(work / f"{MODEL}.nir"), "-o", str(work / f"{MODEL}.sfnet"),
-         "--calibrate", str(work / "calibration.npy")],
-    ]  # fmt: skip
-    for argv in steps:
-        print(f"\n$ spikeforge {' '.join(argv)}")
-        if cli(argv) != 0:
-            sys.exit(1)
-    compiled = load(work / f"{MODEL}.sfnet")
-    source = run_norse(factory().double(), torch.as_tensor(inputs, dtype=torch.float64)).numpy()
-    rows = [("norse (source, float64)", source, 0.0)]
-    for label, backend, precision in [
-        ("reference (IR, float64)", "reference", None),
-        ("Lava Loihi2SimCfg floating_pt", "lava", "float"),
-        ("Lava Loihi2SimCfg fixed_pt", "lava", "fixed"),
-    ]:
-        start = time.perf_counter()
-        result = run(compiled, inputs, backend=backend, precision=precision, show_progress=True)
-        rows.append((label, result.output, time.perf_counter() - start))
-    print(f"\nstage table: {MODEL}, {BATCH} samples x {STEPS} steps, random input spikes")
-    print(f"{'stage':<32} {'output spikes':>13} {'agree w/ norse':>15} {'exact':>6} {'wall s':>7}")
-    for label, output, seconds in rows:
-        agree = float((output == source).mean())
-        exact = "yes" if np.array_equal(output, source) else "no"
-        print(f"{label:<32} {int(output.sum()):>13} {agree:>15.4f} {exact:>6} {seconds:>7.2f}")
+def step(title: str, argv: list[str]) -> None:
+    print(f"\n$ spikeforge {' '.join(argv)}    # {title}", flush=True)
+    code = cli(argv)
+    if code != 0:
+        sys.exit(code)
+
+
+def main(argv: list[str]) -> None:
+    name = argv[0] if argv else "digits_csnn"
+    n = int(argv[1]) if len(argv) > 1 else 40
+    model = zoo.get(name)
+    print(f"{name}: {model.CARD.description}\npaper: {model.CARD.paper}")
+    WORK.mkdir(parents=True, exist_ok=True)
+    graph, net = WORK / f"{name}.nir", WORK / f"{name}.sfnet"
+    held_out, calibration = WORK / "test_inputs.npy", WORK / "calibration_inputs.npy"
+    for path, data in (
+        (held_out, model.make_data("test", RUN_SAMPLES).inputs),
+        (calibration, model.make_data("train", 32).inputs),
+    ):
+        with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+            np.save(fh, np.asarray(data, dtype=np.float64))
+    step("trained norse model -> NIR", ["export", name, "-o", str(graph)])
+    step("NIR -> Loihi 2", ["compile", str(graph), "-o", str(net), "--calibrate", str(calibration)])
+    step(
+        "held-out samples on Lava's bit-accurate simulator",
+        ["run", str(net), "--input", str(held_out), "-o", str(WORK / "lava_fixed.npz"),
+         "--backend", "lava", "--precision", "fixed"],
+    )  # fmt: skip
+    print(f"\nstage table on {n} held-out samples (Lava runs one sample at a time):", flush=True)
+    table = evaluate(name, stages=DEFAULT_STAGES, n=n)
+    print(table.to_terminal())
+    with atomic_path(WORK / f"{name}_stages.md") as tmp:
+        tmp.write_text(table.to_markdown())
+    print(f"\nwrote {WORK / f'{name}_stages.md'}")
 
 
 if __name__ == "__main__":
-    out = Path(sys.argv[1]) if len(sys.argv) > 1 else Path("out/demo")
-    out.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=out) as scratch:
-        stage_table(Path(scratch))
+    main(sys.argv[1:])

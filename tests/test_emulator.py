@@ -23,6 +23,7 @@ from spikeforge.compile.timing import BIAS_SOURCE
 from spikeforge.errors import SpikeforgeError
 from spikeforge.export import to_nir
 from spikeforge.ir import from_nir
+from spikeforge.models import zoo
 from spikeforge.models.examples import EXAMPLES
 from spikeforge.runtimes import run
 from spikeforge.runtimes.emulator import Emulator, run_emulator
@@ -81,6 +82,23 @@ def test_aligned_outputs_match_lava(network):
     lava = run(compiled, inputs, backend="lava", precision="fixed")
     emulator = run(compiled, inputs, backend="emulator", precision="fixed")
     np.testing.assert_array_equal(emulator.output, lava.output)
+
+
+@pytest.mark.parametrize("name", list(zoo.ZOO))
+def test_zoo_models_are_bit_exact(name):
+    """Every shipped zoo model, on two held-out samples, through its real NIR export."""
+    card = zoo.get(name).CARD
+    data = zoo.get(name).make_data("test", 2)
+    graph = to_nir(zoo.load_trained(name), torch.zeros(card.input_shape), dt=card.dt)
+    compiled = compile_network(from_nir(graph), calibration=data.inputs)
+    lava, emulator = _both(compiled, data.inputs, "fixed")
+    assert sum(s.sum() for s in lava.spikes.values()) > 0, "a silent network proves nothing"
+    for name_ in lava.spikes:
+        np.testing.assert_array_equal(emulator.spikes[name_], lava.spikes[name_], err_msg=name_)
+    for name_ in lava.v:
+        np.testing.assert_array_equal(emulator.v[name_], lava.v[name_], err_msg=name_)
+    for name_ in lava.outputs:
+        np.testing.assert_array_equal(emulator.outputs[name_], lava.outputs[name_])
 
 
 def test_chunks_and_unbatched_input_give_the_same_result(network):
@@ -260,6 +278,7 @@ import numpy as np, torch
 from spikeforge.compile import compile_network
 from spikeforge.export import to_nir
 from spikeforge.ir import from_nir
+from spikeforge.models import zoo
 from spikeforge.models.examples import EXAMPLES
 from spikeforge.runtimes import run
 factory, shape = EXAMPLES["lif_mlp"]

@@ -29,7 +29,11 @@ EXIT_USER_ERROR = 2
 EXIT_INTERNAL_ERROR = 1
 
 #: Modules that add subcommands through ``register(subparsers)``.
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = (
+    "spikeforge.export.netx_command",
+    "spikeforge.profile.command",
+    "spikeforge.models.command",
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -73,15 +77,21 @@ def _parser() -> argparse.ArgumentParser:
 
     export = sub.add_parser(
         "export",
-        help="export a norse checkpoint to NIR",
-        description="Export a norse checkpoint (spikeforge.checkpoint.save_checkpoint) to NIR.",
+        help="export a norse checkpoint or a trained zoo model to NIR",
+        description="Export a norse checkpoint (spikeforge.checkpoint.save_checkpoint), or a "
+        "zoo model by name (spikeforge models), to NIR.",
     )
-    export.add_argument("checkpoint", type=Path, help="checkpoint: factory, kwargs and state_dict")
+    export.add_argument(
+        "checkpoint",
+        type=Path,
+        metavar="CHECKPOINT|MODEL",
+        help="checkpoint (factory, kwargs and state_dict) or zoo model name",
+    )
     export.add_argument("-o", "--output", type=Path, required=True, help="NIR file to write")
     export.add_argument(
         "--input-shape",
-        required=True,
-        help="shape of one time step of one sample, e.g. 20 or 1,8,8",
+        default=None,
+        help="shape of one time step of one sample, e.g. 20 or 1,8,8 (checkpoints only)",
     )
     export.add_argument(
         "--dt", type=float, default=None, help="time step in seconds (default: the cells' dt)"
@@ -120,6 +130,11 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("-o", "--output", type=Path, required=True, help=".npz file to write")
     run.add_argument("--backend", choices=BACKENDS, default="reference")
     run.add_argument("--precision", choices=("float", "fixed"), default=None)
+    run.add_argument(
+        "--device",
+        default=None,
+        help="emulator only: cpu or cuda (default: cuda when available)",
+    )
     run.add_argument(
         "--record",
         nargs="+",
@@ -206,15 +221,30 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
     from spikeforge.checkpoint import load_checkpoint
     from spikeforge.export import to_nir, write_nir
+    from spikeforge.models.command import export_source
+    from spikeforge.models.zoo import ZOO
 
-    try:
-        shape = tuple(int(s) for s in args.input_shape.split(","))
-    except ValueError:
-        raise SpikeforgeError(
-            f"--input-shape {args.input_shape!r}: expected integers like 1,8,8"
-        ) from None
-    module = load_checkpoint(args.checkpoint)
-    dt = args.dt if args.dt is not None else _module_dt(module)
+    if not args.checkpoint.is_file() and str(args.checkpoint) in ZOO:
+        if args.input_shape is not None:
+            raise SpikeforgeError(f"zoo model {args.checkpoint} has its input shape; drop it")
+        module, shape, model_dt = export_source(str(args.checkpoint))
+        dt = args.dt if args.dt is not None else model_dt
+    else:
+        if not args.checkpoint.is_file():
+            raise SpikeforgeError(
+                f"checkpoint {args.checkpoint}: no such file, and not a zoo model "
+                f"(the zoo: {', '.join(ZOO)})"
+            )
+        if args.input_shape is None:
+            raise SpikeforgeError(f"checkpoint {args.checkpoint}: --input-shape is required")
+        try:
+            shape = tuple(int(s) for s in args.input_shape.split(","))
+        except ValueError:
+            raise SpikeforgeError(
+                f"--input-shape {args.input_shape!r}: expected integers like 1,8,8"
+            ) from None
+        module = load_checkpoint(args.checkpoint)
+        dt = args.dt if args.dt is not None else _module_dt(module)
     graph = to_nir(module, torch.zeros(shape), dt=dt)
     write_nir(graph, args.output)
     print(f"wrote {args.output}: {len(graph.nodes)} nodes, dt = {dt:g} s")
@@ -250,6 +280,10 @@ def _cmd_compile(args: argparse.Namespace) -> int:
 def _cmd_run(args: argparse.Namespace) -> int:
     from spikeforge.runtimes import run
 
+    if args.backend == "loihi2":
+        from spikeforge.runtimes.loihi2 import require_lava_loihi
+
+        require_lava_loihi()  # before loading or compiling anything: no chip, no run
     inputs = load_array(args.input, "input")
     compiled = compiled_from_args(args)
     result = run(
@@ -260,6 +294,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         record=args.record,
         raw_timing=args.raw_timing,
         show_progress=True,
+        device=args.device,
     )
     arrays = {"output": result.output} if len(result.outputs) == 1 else {}
     arrays.update(
