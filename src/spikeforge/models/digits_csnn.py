@@ -22,8 +22,8 @@ from sklearn.model_selection import train_test_split
 
 from spikeforge.errors import SpikeforgeError
 from spikeforge.export import SumPool2d
+from spikeforge.models.training import train_classifier
 from spikeforge.models.zoo import Dataset, ModelCard
-from spikeforge.progress import progress
 
 CARD = ModelCard(
     name="digits_csnn",
@@ -112,15 +112,6 @@ def make_data(split: str, n: int | None = None, seed: int = 0) -> Dataset:
     return Dataset(inputs=spikes.astype(np.float32), targets=labels[:n].astype(np.int64))
 
 
-def _logits(module: torch.nn.Module, inputs: torch.Tensor) -> torch.Tensor:
-    state = None
-    total = 0.0
-    for t in range(inputs.shape[1]):
-        out, state = module(inputs[:, t], state)
-        total = total + out
-    return total / inputs.shape[1]
-
-
 def predictions(outputs: np.ndarray) -> np.ndarray:
     """Class per sample: argmax of the output voltage ``[n, time, 10]`` averaged over time."""
     return np.asarray(outputs).mean(axis=1).argmax(axis=-1)
@@ -153,21 +144,14 @@ def train(
     would cost fixed-point resolution at the output).
     """
     torch.manual_seed(seed)
-    module = build(seed=seed)
-    optimiser = torch.optim.Adam(module.parameters(), lr=3e-3)
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=epochs)
     n_train = samples or len(digits("train")[0])
-    for epoch in progress(range(epochs), desc="train digits_csnn", enabled=show_progress):
-        data = make_data("train", n_train, seed=1000 * seed + epoch + 1)
-        order = torch.randperm(n_train)
-        inputs = torch.as_tensor(data.inputs)
-        targets = torch.as_tensor(data.targets)
-        for start in range(0, n_train, batch_size):
-            index = order[start : start + batch_size]
-            logits = GAIN * _logits(module, inputs[index])
-            loss = torch.nn.functional.cross_entropy(logits, targets[index])
-            optimiser.zero_grad()
-            loss.backward()
-            optimiser.step()
-        schedule.step()
-    return module.eval()
+    return train_classifier(
+        build(seed=seed),
+        lambda epoch: make_data("train", n_train, seed=1000 * seed + epoch + 1),
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=3e-3,
+        gain=GAIN,
+        desc="train digits_csnn",
+        show_progress=show_progress,
+    )

@@ -30,8 +30,8 @@ import numpy as np
 import torch
 
 from spikeforge.errors import SpikeforgeError
+from spikeforge.models.training import train_classifier
 from spikeforge.models.zoo import Dataset, ModelCard
-from spikeforge.progress import progress
 
 CARD = ModelCard(
     name="motor_srnn",
@@ -268,37 +268,19 @@ def metrics(outputs: np.ndarray, data: Dataset) -> dict[str, float]:
     }
 
 
-def _logits(module: torch.nn.Module, inputs: torch.Tensor) -> torch.Tensor:
-    state = None
-    total = 0.0
-    for t in range(inputs.shape[1]):
-        out, state = module(inputs[:, t], state)
-        total = total + out
-    return total / inputs.shape[1]
-
-
 def train(
     show_progress: bool = True, seed: int = 0, epochs: int = 20, batch_size: int = 64
 ) -> torch.nn.Module:
-    """Surrogate-gradient BPTT (norse's SuperSpike), a fresh draw of trials every epoch.
-
-    Cross-entropy on the time-averaged readout voltage, scaled by ``GAIN``.
-    """
+    """Surrogate-gradient BPTT (norse's SuperSpike), a fresh draw of trials every epoch
+    (:func:`spikeforge.models.training.train_classifier`)."""
     torch.manual_seed(seed)
-    module = build(seed=seed)
-    optimiser = torch.optim.Adam(module.parameters(), lr=1e-3)
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=epochs)
-    for epoch in progress(range(epochs), desc="train motor_srnn", enabled=show_progress):
-        data = make_data("train", TRAIN_SIZE, seed=1000 * seed + epoch + 1)
-        order = torch.randperm(TRAIN_SIZE)
-        inputs = torch.as_tensor(data.inputs)
-        targets = torch.as_tensor(data.targets)
-        for start in range(0, TRAIN_SIZE, batch_size):
-            index = order[start : start + batch_size]
-            logits = GAIN * _logits(module, inputs[index])
-            loss = torch.nn.functional.cross_entropy(logits, targets[index])
-            optimiser.zero_grad()
-            loss.backward()
-            optimiser.step()
-        schedule.step()
-    return module.eval()
+    return train_classifier(
+        build(seed=seed),
+        lambda epoch: make_data("train", TRAIN_SIZE, seed=1000 * seed + epoch + 1),
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=1e-3,
+        gain=GAIN,
+        desc="train motor_srnn",
+        show_progress=show_progress,
+    )
