@@ -39,7 +39,7 @@ from spikeforge.compile.compiled import CompiledNet
 from spikeforge.errors import SpikeforgeError
 from spikeforge.export import to_nir, write_nir
 from spikeforge.ir.nir_import import load_nir
-from spikeforge.models.examples import run_norse
+from spikeforge.models.examples import in_float64, run_norse
 from spikeforge.models.zoo import ModelCard, get, load_trained
 from spikeforge.profile import Figure, estimate, load_hardware, place
 from spikeforge.profile.report import si
@@ -238,25 +238,6 @@ def evaluate(
     return StageTable(card=card, config=config, rows=rows)
 
 
-def in_float64(module: torch.nn.Module) -> torch.nn.Module:
-    """``module`` computing in float64 throughout, for comparison with the float64 reference.
-
-    ``Module.double()`` misses norse's neuron parameters (tensors in a named tuple
-    ``cell.p``, not registered parameters), so ``dt * tau_mem_inv`` would stay a float32
-    product: a 1e-8 relative difference from the reference whenever ``dt/tau`` is not
-    exact in float32 (e.g. ``tau = 10 ms``).
-    """
-    module = module.double().eval()
-    for cell in module.modules():
-        p = getattr(cell, "p", None)
-        if isinstance(p, tuple) and hasattr(p, "_fields"):
-            cell.p = type(p)(
-                *(v.double() if isinstance(v, torch.Tensor) and v.is_floating_point() else v
-                  for v in p)
-            )  # fmt: skip
-    return module
-
-
 def export_and_compile(
     module: torch.nn.Module, card: ModelCard, calibration: np.ndarray, weight_planes: int = 2
 ) -> CompiledNet:
@@ -324,7 +305,7 @@ def _hardware_row(
         stage=stage,
         label=LABELS[stage],
         basis=f"activity counted on {backend}, priced by the {hardware.name} model "
-        f"on {len(placement.cores)} cores",
+        f"on {len(placement.cores)} core{'s' if len(placement.cores) != 1 else ''}",
         spikes=sum(activity.per_inference(p)["spikes"] for p in plan.populations),
         synaptic_ops=activity.total("synaptic_ops"),
         energy=cost.energy["total"],

@@ -70,8 +70,9 @@ def _cmd_profile(args: argparse.Namespace) -> int:
     module = None
     if args.source is not None:
         from spikeforge.checkpoint import load_checkpoint
+        from spikeforge.models.examples import in_float64
 
-        module = load_checkpoint(args.source).double()
+        module = in_float64(load_checkpoint(args.source))
     if inputs.ndim == len(next(iter(compiled.network.inputs.values()))) + 1:
         inputs = inputs[None]  # one unbatched sample
     precisions = PRECISIONS if args.precision == "both" else (args.precision,)
