@@ -61,7 +61,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -113,15 +113,15 @@ class Quantity:
     note: str = ""
 
     def as_dict(self) -> dict[str, object]:
-        result: dict[str, object] = {
-            "value": self.value,
-            "unit": self.unit,
-            "kind": self.kind,
-            "source": self.source,
-        }
-        if self.note:
-            result["note"] = self.note
-        return result
+        return _documented(self)
+
+
+def _documented(entry: Quantity | Barrier) -> dict[str, object]:
+    """A hardware number as JSON: its fields in order, the note only when there is one."""
+    result = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(entry).items()}
+    if not result["note"]:
+        del result["note"]
+    return result
 
 
 @dataclass(frozen=True)
@@ -139,16 +139,7 @@ class Barrier:
         return float(np.interp(tiles, self.tiles, self.value))
 
     def as_dict(self) -> dict[str, object]:
-        result: dict[str, object] = {
-            "tiles": list(self.tiles),
-            "value": list(self.value),
-            "unit": self.unit,
-            "kind": self.kind,
-            "source": self.source,
-        }
-        if self.note:
-            result["note"] = self.note
-        return result
+        return _documented(self)
 
 
 @dataclass(frozen=True)
