@@ -33,6 +33,7 @@ from spikeforge.models import dae_nr, patches
 from spikeforge.models.stages import export_and_compile
 from spikeforge.models.zoo import load_trained
 from spikeforge.runtimes import run
+from spikeforge.tables import print_figure_table
 
 
 def source_row(module: torch.nn.Module, data) -> dict[str, float]:
@@ -73,15 +74,6 @@ def deployed_row(module: torch.nn.Module, data, n: int) -> dict[str, float]:
     }
 
 
-def print_table(title: str, rows: dict[str, dict[str, float]]) -> None:
-    columns = list(next(iter(rows.values())))
-    width = max(len(name) for name in rows)
-    print(f"\n{title}")
-    print(" " * width + "".join(f"{c:>26}" for c in columns))
-    for name, row in rows.items():
-        print(f"{name:<{width}}" + "".join(f"{row[c]:>26.4g}" for c in columns))
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--test", type=int, default=1000, help="held-out patches (norse)")
@@ -100,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
             "reconstruction only (control)": load_checkpoint(dae_nr.CONTROL_CHECKPOINT),
         }
     data = dae_nr.make_data("test", args.test)
-    print_table(
+    print_figure_table(
         f"{args.test} held-out whitened 16x16 patches, {dae_nr.STEPS} steps, "
         f"{dae_nr.RESPONSES} synthetic V1 neurons (norse)",
         {name: source_row(module, data) for name, module in models.items()},
@@ -111,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"noise ceiling (expected counts vs Poisson counts): response corr {ceiling:.4g}")
     if args.lava:
-        print_table(
+        print_figure_table(
             f"deployed: first {args.lava} patches, Lava Loihi2SimCfg fixed_pt vs norse",
             {name: deployed_row(module, data, args.lava) for name, module in models.items()},
         )

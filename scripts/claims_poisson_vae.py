@@ -35,6 +35,7 @@ from spikeforge.models.stages import export_and_compile
 from spikeforge.models.zoo import load_trained
 from spikeforge.progress import progress
 from spikeforge.runtimes import run
+from spikeforge.tables import print_figure_table
 
 LABELS = (10, 20, 50, 100, 200, 500, 1000)
 DIGITS_TEST = 597
@@ -129,15 +130,6 @@ def labels_to_reach(accuracies: list[float], target: float) -> float:
     return float(LABELS[0]) if accuracies[0] >= target else float("inf")
 
 
-def print_table(title: str, rows: dict[str, dict[str, float]]) -> None:
-    columns = list(next(iter(rows.values())))
-    width = max(len(name) for name in rows)
-    print(f"\n{title}")
-    print(" " * width + "".join(f"{c:>24}" for c in columns))
-    for name, row in rows.items():
-        print(f"{name:<{width}}" + "".join(f"{row[c]:>24.4g}" for c in columns))
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--test", type=int, default=1000, help="held-out patches (norse)")
@@ -159,14 +151,14 @@ def main(argv: list[str] | None = None) -> int:
             "no cost (control)": load_checkpoint(poisson_vae.CONTROL_CHECKPOINT),
         }
     data = poisson_vae.make_data("test", args.test)
-    print_table(
+    print_figure_table(
         f"sparsity: {args.test} held-out whitened 16x16 patches, {poisson_vae.STEPS} steps, "
         f"{poisson_vae.LATENTS} latents (norse)",
         {name: sparsity_row(module, data) for name, module in models.items()},
     )
     if args.lava:
         shipped = next(iter(models.values()))
-        print_table(
+        print_figure_table(
             f"deployed: first {args.lava} patches, Lava Loihi2SimCfg fixed_pt vs norse",
             {next(iter(models)): deployed_row(shipped, data, args.lava)},
         )
