@@ -44,7 +44,7 @@ from spikeforge.models.zoo import ModelCard, get, load_trained
 from spikeforge.profile import Figure, estimate, load_hardware, place
 from spikeforge.profile.report import si
 from spikeforge.profile.source_stats import MAC_ENERGY, network_stats, norse_stats
-from spikeforge.profile.stages import count_run
+from spikeforge.profile.stages import count_run, output_agreement
 from spikeforge.runtimes import run
 
 #: Every stage :func:`evaluate` knows, in pipeline order.
@@ -233,7 +233,7 @@ def evaluate(
         else:
             row = _hardware_row(stage, compiled, inputs, target, backend, precision, show_progress)
         row.metrics = dict(model.metrics(row.outputs, data))
-        row.agreement, row.rel_error = _agreement(row.outputs, norse_out)
+        row.agreement, row.rel_error = output_agreement(row.outputs, norse_out, AGREE_TOLERANCE)
         rows.append(row)
     return StageTable(card=card, config=config, rows=rows)
 
@@ -313,15 +313,6 @@ def _hardware_row(
         wall_s_per_sample=wall / len(inputs),
         outputs=result.output,
     )
-
-
-def _agreement(outputs: np.ndarray, truth: np.ndarray) -> tuple[float, float]:
-    outputs = np.asarray(outputs, dtype=np.float64).reshape(truth.shape)
-    scale = float(np.abs(truth).max(initial=0.0)) or 1.0
-    agree = float((np.abs(outputs - truth) <= AGREE_TOLERANCE * scale).mean())
-    norm = float(np.sqrt(np.mean(truth**2)))
-    diff = float(np.sqrt(np.mean((outputs - truth) ** 2)))
-    return agree, (diff / norm if norm else diff)
 
 
 def _metric_keys(rows: list[StageResult]) -> list[str]:

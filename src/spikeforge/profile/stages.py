@@ -220,24 +220,35 @@ def _norse_outputs(module: torch.nn.Module, shaped: dict[str, np.ndarray]) -> np
     return run_norse(module, x).numpy()
 
 
-def _agreement(
-    outputs: dict[str, np.ndarray], truth: dict[str, np.ndarray]
-) -> tuple[float, bool, float]:
-    """Fraction of equal entries, whether all are, and the relative RMS error.
+def output_agreement(
+    got: np.ndarray, expected: np.ndarray, tolerance: float = 0.0
+) -> tuple[float, float]:
+    """Fraction of entries within ``tolerance`` x max|expected| (0: equal), and the RMS error.
 
     Equality is what matters for spikes; for voltage outputs the error says how far
     off they are (RMS of the difference over the RMS of the source's outputs; the
     absolute RMS when those are all zero).
     """
+    got = np.asarray(got, dtype=np.float64).reshape(expected.shape)
+    if not expected.size:
+        return 1.0, 0.0
+    scale = float(np.abs(expected).max()) or 1.0
+    fraction = float((np.abs(got - expected) <= tolerance * scale).mean())
+    diff = float(np.sqrt(np.mean((got - expected) ** 2)))
+    norm = float(np.sqrt(np.mean(expected**2)))
+    return fraction, diff / norm if norm > 0 else diff
+
+
+def _agreement(
+    outputs: dict[str, np.ndarray], truth: dict[str, np.ndarray]
+) -> tuple[float, bool, float]:
+    """:func:`output_agreement` over every output, and whether all entries are equal."""
     got = np.concatenate(
         [np.asarray(outputs[n])[:, : t.shape[1]].reshape(t.shape).ravel() for n, t in truth.items()]
     )
-    expected = np.concatenate([t.ravel() for t in truth.values()])
-    same = got == expected
-    diff = float(np.sqrt(np.mean((got - expected) ** 2))) if got.size else 0.0
-    scale = float(np.sqrt(np.mean(expected**2))) if expected.size else 0.0
-    fraction = float(same.mean()) if same.size else 1.0
-    return fraction, bool(same.all()), diff / scale if scale > 0 else diff
+    expected = np.concatenate([np.asarray(t, dtype=np.float64).ravel() for t in truth.values()])
+    fraction, error = output_agreement(got, expected)
+    return fraction, fraction == 1.0, error
 
 
 def _source_stage(
