@@ -211,9 +211,7 @@ def test_energy_and_latency_from_hand_counts():
     # spikes out (populations only) 3 + 2 + 4 = 9; messages 2 + 4 + 3 (inputs) = 9;
     # east-west hops 4 (bias) + 3 (inputs) = 7; north-south 0; chip crossings 2 + 4 = 6.
     # Energies are 10**i fJ in that order, so the digits spell the counts:
-    expected_dynamic = (
-        14 + 14 * 10 + 10 * 100 + 9 * 1e3 + 9 * 1e4 + 7 * 1e5 + 0 + 6 * 1e7
-    ) * 1e-15
+    expected_dynamic = (14 + 14 * 10 + 10 * 100 + 9 * 1e3 + 9 * 1e4 + 7 * 1e5 + 0 + 6 * 1e7) * 1e-15
     assert cost.energy["dynamic"].value == pytest.approx(expected_dynamic, rel=1e-12)
     # Latency per step: slowest core + longest route (1 hop + 1 crossing = 1100 ns) + 50 ns.
     # A core takes its busier unit: synaptic (synops) or neuron/output (the rest).

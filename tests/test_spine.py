@@ -16,17 +16,27 @@ from spikeforge.compile import compile_network
 from spikeforge.compile.summary import summarize
 from spikeforge.export import to_nir
 from spikeforge.ir import from_nir
-from spikeforge.models.examples import EXAMPLES, run_norse
+from spikeforge.models.examples import EXAMPLES, random_spikes, run_norse
+from spikeforge.profile.stages import output_agreement
 from spikeforge.runtimes import run
 
 STEPS = 100
+#: Samples run on Lava (one process graph each, so few).
 BATCH = 2
+#: Samples over which fixed/float agreement is measured: enough that 1 % is 640
+#: output entries. They run on the emulator, and the test first checks that Lava
+#: gives the emulator's exact output on the samples both ran.
+AGREEMENT_SAMPLES = 128
 #: Share of output (sample, step, neuron) entries on which fixed and floating point
-#: must agree. The goal is 0.99; measured on these networks it is 0.964-1.000
-#: depending on the inputs: any 1-LSB difference that flips a near-threshold spike
-#: propagates through later layers and recurrence. 0.95 is the floor we hold;
-#: closing the gap to 0.99 everywhere is open work.
-FIXED_AGREEMENT = 0.95
+#: must agree (scripts/fixed_agreement.py measures 0.9985-1.0 here).
+FIXED_AGREEMENT = 0.99
+#: The recurrent network measures 0.988, short of 0.99: its hidden neurons swing from
+#: 18 thresholds below reset to above threshold, and one input spike moves them by up
+#: to 3.6 thresholds, so Loihi's 24-bit state leaves its synaptic input a resolution
+#: of 1/10922 of a threshold. With rounding errors that small, 0.99 needs about twice
+#: the resolution (measured by re-running float with weights rounded to finer grids),
+#: and the recurrence turns each flipped near-threshold spike into a different train.
+RECURRENT_AGREEMENT = 0.985
 
 
 @pytest.fixture(scope="module", params=sorted(EXAMPLES))
@@ -34,19 +44,17 @@ def case(request):
     factory, shape = EXAMPLES[request.param]
     module = factory().double()
     graph = to_nir(module, torch.zeros(shape, dtype=torch.float64), dt=1e-3)
-    rng = np.random.default_rng(sum(map(ord, request.param)))
-    inputs = (rng.random((BATCH, STEPS, *shape)) < 0.2).astype(np.float64)
-    # Fixed-point scales are calibrated on separate data, never on the test inputs.
-    calibration = (rng.random((4, STEPS, *shape)) < 0.2).astype(np.float64)
+    many, calibration = random_spikes(request.param, AGREEMENT_SAMPLES, STEPS)
+    inputs = many[:BATCH]
     compiled = compile_network(from_nir(graph), calibration=calibration)
     reference = run(compiled, inputs)
     lava_float = run(compiled, inputs, backend="lava", precision="float")
-    return request.param, module, inputs, compiled, reference, lava_float
+    return request.param, module, many, compiled, reference, lava_float
 
 
 def test_reference_equals_norse(case):
-    _, module, inputs, _, reference, _ = case
-    expected = run_norse(module, torch.as_tensor(inputs)).numpy()
+    _, module, many, _, reference, _ = case
+    expected = run_norse(module, torch.as_tensor(many[:BATCH])).numpy()
     assert expected.sum() > 0, "a test network that never spikes proves nothing"
     np.testing.assert_array_equal(reference.output, expected)
 
@@ -57,17 +65,17 @@ def test_lava_float_equals_reference(case):
     np.testing.assert_array_equal(lava_float.output, reference.output)
 
 
-def _agreement(a: np.ndarray, b: np.ndarray) -> float:
-    return float((a == b).mean())
-
-
 def test_lava_fixed_agrees_with_float(case):
-    name, _, inputs, compiled, _, lava_float = case
-    fixed = run(compiled, inputs, backend="lava", precision="fixed")
-    agreement = _agreement(fixed.output, lava_float.output)
+    name, _, many, compiled, _, lava_float = case
+    lava_fixed = run(compiled, many[:BATCH], backend="lava", precision="fixed")
+    fixed = run(compiled, many, backend="emulator", precision="fixed").output
+    floating = run(compiled, many, backend="emulator", precision="float").output
+    np.testing.assert_array_equal(lava_fixed.output, fixed[:BATCH])
+    np.testing.assert_array_equal(lava_float.output, floating[:BATCH])
+    agreement, _ = output_agreement(fixed, floating)
     print(f"{name}: fixed/float output agreement {agreement:.4f}")
     print(summarize(compiled))
-    assert agreement >= FIXED_AGREEMENT
+    assert agreement >= (RECURRENT_AGREEMENT if name == "recurrent" else FIXED_AGREEMENT)
 
 
 def test_quantisation_report_per_population(case):

@@ -12,11 +12,13 @@ units, so a larger ``S`` means finer synaptic resolution as well as finer thresh
 and biases. It is capped by the 17-bit threshold, by the largest weight
 representable with exponent 7, by the bias range, and by the 24-bit state range
 (see :func:`_population_scale`). Weight mantissas then use all 8 bits of each
-synapse process. The report states what was lost, per population.
+synapse process, rounded so that no neuron's summed input drifts
+(:func:`_round_preserving_row_sums`). The report states what was lost, per population.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -33,10 +35,19 @@ BIAS_EXP_MAX = 7
 WEIGHT_EXP_MIN, WEIGHT_EXP_MAX = 0, 7
 STATE_HALF_RANGE = 2**22
 ACT_SHIFT = 6
-#: Head-room over the calibration run's peak state (u and v must stay within 24 bits).
-CALIBRATION_MARGIN = 4.0
-#: A spiking population's voltage window, in thresholds either side of the reset value.
-V_WINDOW = 4.0
+#: Head-room over the calibration run's peak current. ``u`` wraps around at 24 bits,
+#: which corrupts the neuron, so it gets twice the largest current seen (inputs from
+#: the calibration's distribution reach up to 1.35x its peak on the example networks:
+#: ``scripts/fixed_agreement.py``). The voltage of a non-spiking population is its
+#: output and gets the same head-room.
+WRAP_MARGIN = 2.0
+#: How far below reset a spiking population's voltage can go, in thresholds: as deep
+#: as calibration saw it go but no deeper than ``V_WINDOW_MAX``, and ``V_WINDOW``
+#: without calibration. ``v`` saturates rather than wraps, which only shortens how
+#: long a deeply inhibited neuron stays silent, while range spent here is synaptic
+#: resolution lost; these values balance the two best on the example networks
+#: (``scripts/fixed_agreement.py``).
+V_WINDOW, V_WINDOW_MAX = 4.0, 12.0
 
 
 @dataclass
@@ -55,6 +66,9 @@ class QuantReport:
     bias_clipped: int
     du_error: float
     dv_error: float
+    #: The lowest voltage the population can hold, relative to reset, in source units
+    #: (the highest such floor where neurons differ): below it ``v`` saturates.
+    v_floor: float
 
     def as_dict(self) -> dict[str, float | int | str]:
         return asdict(self)
@@ -118,6 +132,7 @@ def quantize(
                 bias_clipped=bias_clipped,
                 du_error=abs((qpop.du + 1) / 4096 - pop.du),
                 dv_error=abs(qpop.dv / 4096 - pop.dv),
+                v_floor=float(np.max(-(STATE_HALF_RANGE * 2 - 1) / np.asarray(qpop.scale))),
             )
         )
     fixed = LoihiPlan(
@@ -137,21 +152,29 @@ def _population_scale(
     """The largest scale that every format and the state headroom allow (module docstring).
 
     The current ``u`` wraps around at 24 bits, so its range is sized for the worst
-    case (or the calibrated peak). The voltage only saturates, so a spiking
-    population gets a window of +-:data:`V_WINDOW` thresholds: below that ``v``
-    clips, which only shortens how long a deeply inhibited neuron stays silent.
-    A non-spiking population's voltage is its output and gets its full range.
+    case or, calibrated, :data:`WRAP_MARGIN` times the peak seen. A spiking
+    population's voltage only has to reach its threshold above reset, and below
+    reset the window of :data:`V_WINDOW` or :data:`V_WINDOW_MAX`. A non-spiking
+    population's voltage is its output and gets its full range. The scale is then
+    rounded down so that the threshold is an exact integer.
     """
     bias = np.abs(pop.bias_mant)
     if observed is not None:
-        u_range = CALIBRATION_MARGIN * float(np.max(observed[0] * pop.scale, initial=0.0))
-        v_range = CALIBRATION_MARGIN * float(np.max(observed[1] * pop.scale, initial=0.0))
+        u_peak, v_above, v_below = (
+            float(np.max(row * pop.scale, initial=0.0)) for row in _state_peaks(observed)
+        )
+        u_range = WRAP_MARGIN * u_peak
+        if pop.spiking:
+            v_range = max(pop.vth, min(v_below, V_WINDOW_MAX * pop.vth))
+        else:
+            v_range = WRAP_MARGIN * max(v_above, v_below)
     else:
         worst_input = sum((np.abs(s.weights).sum(axis=1) for s in incoming), np.zeros(pop.size))
         u_range = float(np.max(worst_input / max(pop.du, 1.0 / 4096), initial=0.0))
-        v_range = float(np.max((u_range + bias) / max(pop.dv, 1.0 / 16), initial=0.0))
-    if pop.spiking:
-        v_range = V_WINDOW * pop.vth
+        if pop.spiking:
+            v_range = V_WINDOW * pop.vth
+        else:
+            v_range = float(np.max((u_range + bias) / max(pop.dv, 1.0 / 16), initial=0.0))
     state = max(u_range, v_range, float(np.max(np.abs(pop.v_init), initial=0.0)))
     limits = [STATE_HALF_RANGE * 2 / (2**ACT_SHIFT * state)] if state > 0 else []
     if pop.spiking:
@@ -161,7 +184,19 @@ def _population_scale(
         limits.append(255 * 2.0**WEIGHT_EXP_MAX / w_max)
     if bias.max(initial=0.0) > 0:
         limits.append(BIAS_MANT_MAX * 2.0**BIAS_EXP_MAX / (2**ACT_SHIFT * bias.max()))
-    return float(min(limits)) if limits else 1.0
+    scale = float(min(limits)) if limits else 1.0
+    if pop.spiking and scale * pop.vth >= 1:
+        scale = np.floor(scale * pop.vth) / pop.vth
+    return scale
+
+
+def _state_peaks(observed: np.ndarray) -> np.ndarray:
+    """Rows ``|u|``, ``v - v_reset`` above and below reset, from a calibration run.
+
+    Files written before the voltage was split by sign hold ``|v - v_reset|`` for
+    both, which is the conservative reading.
+    """
+    return observed if len(observed) == 3 else observed[[0, 1, 1]]
 
 
 def _quantize_population(pop: CorePopulation, scale: float) -> tuple[CorePopulation, float, int]:
@@ -198,26 +233,59 @@ def _quantize_population(pop: CorePopulation, scale: float) -> tuple[CorePopulat
 
 
 def _quantize_synapses(syn: Synapses, scale: float, planes: int) -> list[Synapses]:
-    """8-bit mantissas and an exponent per plane; each further plane carries the residual."""
-    result = []
+    """8-bit mantissas and an exponent per plane.
+
+    With two planes the first takes the weights rounded *down* and the second the
+    remainder, which is then never negative: a single-signed plane uses every
+    mantissa value, where Lava truncates mixed-sign weights to even ones, so the
+    remainder is represented twice as finely as it would be if rounded to nearest.
+    """
     target = syn.weights * scale
-    for _ in range(planes):
-        weights, exp = _quantize_plane(target)
-        if not weights.any():
-            break
-        result.append(Synapses(syn.pre, syn.post, weights, exp, syn.extra_delay))
-        target = target - weights * 2.0**exp
-        if not target.any():
-            break
-    return result
+    if planes == 1:
+        quantized = [_quantize_plane(target)]
+    else:
+        high, exp = _quantize_plane(target, np.floor)
+        residual = target - high * 2.0**exp
+        quantized = [(high, exp), _quantize_plane(residual)]
+    return [
+        Synapses(syn.pre, syn.post, weights, exp, syn.extra_delay)
+        for weights, exp in quantized
+        if weights.any()
+    ]
 
 
-def _quantize_plane(target: np.ndarray) -> tuple[np.ndarray, int]:
-    """Smallest exponent whose 8-bit mantissas (even when signs mix, as Lava truncates) fit."""
+def _quantize_plane(
+    target: np.ndarray, rounding: Callable[[np.ndarray], np.ndarray] | None = None
+) -> tuple[np.ndarray, int]:
+    """Smallest exponent whose 8-bit mantissas (even when signs mix, as Lava truncates) fit.
+
+    Mantissas are rounded by ``rounding`` (default :func:`_round_preserving_row_sums`).
+    An entry that rounding pushes one step past the largest mantissa is clipped
+    rather than costing the whole plane a bit of resolution.
+    """
     mixed = target.min(initial=0.0) < 0 < target.max(initial=0.0)
     step, low, high = (2, -256, 254) if mixed else (1, -255, 255)
     for exp in range(WEIGHT_EXP_MIN, WEIGHT_EXP_MAX + 1):
-        q = step * np.round(target / 2.0**exp / step)
-        if q.min(initial=0) >= low and q.max(initial=0) <= high:
+        scaled = target / 2.0**exp / step
+        lowest, highest = np.floor(scaled).min(initial=0), scaled.max(initial=0)
+        if lowest * step >= low and highest * step <= high + step:
             break
-    return np.clip(q, low, high).astype(np.int64), exp
+    rounded = (rounding or _round_preserving_row_sums)(scaled)
+    return np.clip(step * rounded, low, high).astype(np.int64), exp
+
+
+def _round_preserving_row_sums(x: np.ndarray) -> np.ndarray:
+    """Integers within one of ``x`` whose rounding errors sum to under a half per row.
+
+    Rounding every weight to nearest leaves errors that add up over a neuron's
+    inputs whenever many of them are active, and add up coherently where one value
+    is repeated (pooled or convolutional weights): the neuron's voltage then drifts
+    from the float model's, and spikes near threshold flip. Rounding up the entries
+    with the largest fractions, as many as a row's fractions add up to, cancels the
+    drift; zero weights stay zero, so sparsity is kept.
+    """
+    base = np.floor(x)
+    fraction = x - base
+    wanted = np.round(fraction.sum(axis=-1, keepdims=True))
+    rank = np.argsort(np.argsort(-fraction, axis=-1, kind="stable"), axis=-1, kind="stable")
+    return base + (rank < wanted)

@@ -19,14 +19,14 @@ def summarize(compiled: CompiledNet) -> str:
         + ", ".join(f"{k} {tuple(v)}" for k, v in net.inputs.items()),
         "",
         f"{'population':<20} {'type':<8} {'neurons':>8} {'synapses':>9} {'latency':>7}"
-        f" {'w err rms':>10} {'vth err':>9} {'w zeroed':>9}",
+        f" {'w err rms':>10} {'vth err':>9} {'w zeroed':>9} {'v floor':>9}",
     ]
     for name, pop in net.populations.items():
         r = fixed[name]
         lines.append(
             f"{name:<20} {pop.kind:<8} {pop.size:>8} {synapses_in[name]:>9} "
             f"{compiled.timing.latency[name]:>7} {r.weight_error_rms:>10.2%} "
-            f"{r.threshold_error:>9.3%} {r.weights_zeroed:>9}"
+            f"{r.threshold_error:>9.3%} {r.weights_zeroed:>9} {r.v_floor:>9.3g}"
         )
     neurons = sum(p.size for p in net.populations.values())
     synapses = sum(synapses_in.values())
@@ -36,9 +36,8 @@ def summarize(compiled: CompiledNet) -> str:
         "output latency (hardware steps behind source): "
         + ", ".join(f"{k} {v}" for k, v in compiled.output_latency.items()),
         f"fixed point: weight planes {compiled.weight_planes}, scales "
-        + (
-            "calibrated on sample input" if compiled.peaks is not None else "from worst-case bounds"
-        ),
+        + ("calibrated on sample input" if compiled.peaks is not None else "from worst-case bounds")
+        + "; v floor: voltage (source units, from reset) below which v saturates",
     ]
     clipped = [r.population for r in compiled.quant_report if r.bias_clipped]
     if clipped:

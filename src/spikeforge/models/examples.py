@@ -9,6 +9,7 @@ Loihi-compatible by construction; weights are seeded so every call is reproducib
 from __future__ import annotations
 
 import norse.torch as norse
+import numpy as np
 import torch
 
 from spikeforge.export import SumPool2d
@@ -99,6 +100,22 @@ EXAMPLES = {
     "iaf_mlp": (iaf_mlp, (20,)),
     "conv_net": (conv_net, (1, 8, 8)),
 }
+
+
+def random_spikes(
+    name: str, batch: int, steps: int, calibration_batch: int = 4, rate: float = 0.2
+) -> tuple[np.ndarray, np.ndarray]:
+    """Seeded Bernoulli spike inputs for the example ``name``, and separate calibration inputs.
+
+    Fixed-point scales are calibrated on the second array, never on the first, so a
+    measurement on the first is one on unseen data; the tests and
+    ``scripts/fixed_agreement.py`` draw from the same seeds.
+    """
+    shape = EXAMPLES[name][1]
+    rng = np.random.default_rng(sum(map(ord, name)))
+    inputs = (rng.random((batch, steps, *shape)) < rate).astype(np.float64)
+    calibration = (rng.random((calibration_batch, steps, *shape)) < rate).astype(np.float64)
+    return inputs, calibration
 
 
 def run_norse(module: torch.nn.Module, inputs: torch.Tensor) -> torch.Tensor:

@@ -91,7 +91,7 @@ def run_reference(
     }  # fmt: skip
     trace_s = {n: np.zeros((batch, steps, pops[n].size)) for n in keep if n in pops}
     trace_v = {n: np.zeros((batch, steps, pops[n].size)) for n in record}
-    peaks = {n: torch.zeros(2, p.size, dtype=torch.float64) for n, p in pops.items()}
+    peaks = {n: torch.zeros(3, p.size, dtype=torch.float64) for n, p in pops.items()}
     for t in range(steps):
         slot = t % history
         for name, arr in flat.items():
@@ -108,7 +108,9 @@ def run_reference(
             v[name] = (1 - p["dv"]) * v[name] + u[name] + p["v_bias"]
             peaks[name] = torch.maximum(
                 peaks[name],
-                torch.stack([u[name].abs(), (v[name] - p["v_reset"]).abs()]).amax(dim=1),
+                torch.stack([u[name].abs(), v[name] - p["v_reset"], p["v_reset"] - v[name]]).amax(
+                    dim=1
+                ),
             )
             if p["v_th"] is None:
                 out = v[name]

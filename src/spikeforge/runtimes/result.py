@@ -25,8 +25,9 @@ class RunResult:
 
     ``spikes`` and ``v`` hold the recorded populations (``v`` in source units);
     ``steps`` is the number of hardware steps each sample took. ``peaks`` (reference
-    only) is, per population, each neuron's largest ``|u|`` (row 0) and ``|v - v_reset|``
-    (row 1) over the run, which quantisation uses to calibrate its scales.
+    only) is, per population, each neuron's largest ``|u|`` (row 0) and how far ``v``
+    went above (row 1) and below (row 2) ``v_reset`` over the run (zero where it never
+    did), which quantisation uses to calibrate its scales.
     """
 
     outputs: dict[str, np.ndarray]
@@ -185,9 +186,7 @@ def hardware_result(
         start = 0 if raw_timing else pop.latency
         if name in volts:
             decoded_v[name] = volts[name][:, start : start + length] / pop.scale + pop.v_reset
-        signals[name] = (
-            spikes[name][:, start : start + length] if pop.spiking else decoded_v[name]
-        )
+        signals[name] = spikes[name][:, start : start + length] if pop.spiking else decoded_v[name]
     signals.update(flat if not raw_timing else _pad_time(flat, total_steps))
     shapes = {n: network.populations[n].shape for n in record}
     result = RunResult(

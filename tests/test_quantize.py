@@ -1,0 +1,142 @@
+"""The quantiser's promises, checked on its output rather than through a network run.
+
+A run shows how far fixed point drifts (tests/test_spine.py); these tests pin down why
+it drifts so little: how weights are rounded and split, where thresholds land, and
+how the calibrated state ranges set each population's scale.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from spikeforge.compile.lower import CorePopulation, LoihiPlan, Synapses
+from spikeforge.compile.quantize import (
+    V_WINDOW,
+    V_WINDOW_MAX,
+    WRAP_MARGIN,
+    _round_preserving_row_sums,
+    quantize,
+)
+
+VTH = 0.3
+
+
+def _plan(weights: np.ndarray, vth: float = VTH) -> LoihiPlan:
+    """One input of ``weights.shape[1]`` channels into one CUBA LIF population."""
+    n = weights.shape[0]
+    population = CorePopulation(
+        name="p",
+        size=n,
+        du=0.25,
+        dv=0.125,
+        vth=vth,
+        bias_mant=np.zeros(n),
+        bias_exp=np.zeros(n, dtype=np.int64),
+        v_init=np.zeros(n),
+        scale=np.ones(n),
+        v_reset=np.zeros(n),
+        spiking=True,
+        latency=1,
+    )
+    return LoihiPlan(
+        precision="float",
+        inputs={"in": weights.shape[1]},
+        populations={"p": population},
+        synapses=[Synapses("in", "p", weights, 0, 0)],
+    )
+
+
+def _effective(plan: LoihiPlan, scale: float) -> np.ndarray:
+    """The weights the fixed-point plan applies, in the float plan's units."""
+    return sum(s.weights * 2.0**s.weight_exp for s in plan.synapses) / scale
+
+
+fractions = arrays(
+    np.float64,
+    st.tuples(st.integers(1, 6), st.integers(1, 40)),
+    elements=st.floats(-300, 300, allow_nan=False),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(fractions)
+def test_row_sum_rounding_stays_within_one_and_cancels_per_row(x):
+    rounded = _round_preserving_row_sums(x)
+    assert np.array_equal(rounded, np.round(rounded))
+    assert np.all((rounded == np.floor(x)) | (rounded == np.ceil(x)))
+    assert np.all(np.abs((rounded - x).sum(axis=1)) <= 0.5 + 1e-9)
+    assert np.all(rounded[x == 0] == 0), "a missing synapse must stay missing"
+
+
+def test_row_sum_rounding_beats_nearest_on_repeated_weights():
+    # A pooled layer repeats one weight: rounding to nearest repeats its error.
+    x = np.full((3, 64), 10.4)
+    assert abs((np.round(x) - x).sum()) == pytest.approx(3 * 64 * 0.4)
+    assert np.all(np.abs((_round_preserving_row_sums(x) - x).sum(axis=1)) <= 0.5)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_two_planes_floor_then_single_signed_remainder(seed):
+    weights = np.random.default_rng(seed).normal(0, 0.05, (12, 30))
+    fixed, (report,) = quantize(_plan(weights), weight_planes=2)
+    high, low = fixed.synapses
+    # Lava truncates mixed-sign mantissas to even values; the remainder plane has one
+    # sign, so every value in 0..255 is available to it.
+    assert np.all(high.weights % 2 == 0)
+    assert low.weights.min() >= 0 and np.any(low.weights % 2 == 1)
+    assert low.weights.max() <= 255
+    error = (_effective(fixed, report.scale) - weights) * report.scale
+    assert np.abs(error).max() <= 1.0
+    assert np.all(np.abs(error.sum(axis=1)) <= 0.5 + 1e-9)
+
+
+def test_one_plane_rounds_on_the_even_grid_without_row_drift():
+    weights = np.random.default_rng(7).normal(0, 0.05, (12, 30))
+    fixed, (report,) = quantize(_plan(weights), weight_planes=1)
+    (plane,) = fixed.synapses
+    assert np.all(plane.weights % 2 == 0)
+    unit = 2.0 * 2.0**plane.weight_exp
+    error = (_effective(fixed, report.scale) - weights) * report.scale
+    assert np.abs(error).max() <= unit
+    assert np.all(np.abs(error.sum(axis=1)) <= unit / 2 + 1e-9)
+
+
+def test_threshold_is_exact():
+    fixed, (report,) = quantize(_plan(np.full((2, 3), 0.01), vth=0.37), weight_planes=2)
+    assert fixed.populations["p"].vth / report.scale == pytest.approx(0.37, rel=1e-12)
+    assert report.threshold_error < 1e-12
+
+
+def _peaks(u: float, above: float, below: float, n: int = 2) -> dict[str, np.ndarray]:
+    return {"p": np.array([[u] * n, [above] * n, [below] * n])}
+
+
+def test_calibrated_voltage_window_follows_inhibition_up_to_its_cap():
+    plan = _plan(np.full((2, 3), 0.01))
+    shallow = quantize(plan, peaks=_peaks(0.1, VTH, 2 * VTH))[1][0]
+    deep = quantize(plan, peaks=_peaks(0.1, VTH, 10 * VTH))[1][0]
+    abyss = quantize(plan, peaks=_peaks(0.1, VTH, 100 * VTH))[1][0]
+    # Lava saturates v at -(2**23 - 1): one hardware unit short of the range asked for.
+    assert shallow.v_floor == pytest.approx(-2 * VTH, rel=1e-6)
+    assert deep.v_floor == pytest.approx(-10 * VTH, rel=1e-3)
+    assert abyss.v_floor == pytest.approx(-V_WINDOW_MAX * VTH, rel=1e-3)
+    uncalibrated = quantize(plan)[1][0]
+    assert uncalibrated.v_floor <= -V_WINDOW * VTH * (1 - 1e-6)
+
+
+def test_calibrated_current_gets_its_wrap_margin():
+    plan = _plan(np.full((2, 3), 0.01))
+    report = quantize(plan, peaks=_peaks(3.0, VTH, VTH))[1][0]
+    u_limit = (2**23 - 1) / (64 * report.scale)
+    assert u_limit >= WRAP_MARGIN * 3.0
+    assert u_limit == pytest.approx(WRAP_MARGIN * 3.0, rel=1e-3)
+
+
+def test_peaks_from_older_files_are_read_conservatively():
+    plan = _plan(np.full((2, 3), 0.01))
+    old = {"p": np.array([[0.1, 0.1], [5 * VTH, 5 * VTH]])}
+    assert quantize(plan, peaks=old)[1] == quantize(plan, peaks=_peaks(0.1, 5 * VTH, 5 * VTH))[1]
