@@ -103,7 +103,7 @@ def _summary_row(table: StageTable) -> str:
             row = table.row(stage)
         except KeyError:
             return None
-        return row.metrics.get(card.metric) if row.error is None else None
+        return row.metrics.get(card.metric)
 
     norse, fixed = value("norse"), value("lava-fixed")
     delta = "" if norse is None or fixed is None else f"{fixed - norse:+.3g}{unit}"
