@@ -186,7 +186,7 @@ def _population_scale(
         limits.append(BIAS_MANT_MAX * 2.0**BIAS_EXP_MAX / (2**ACT_SHIFT * bias.max()))
     scale = float(min(limits)) if limits else 1.0
     if pop.spiking and scale * pop.vth >= 1:
-        scale = np.floor(scale * pop.vth) / pop.vth
+        scale = float(np.floor(scale * pop.vth) / pop.vth)
     return scale
 
 
