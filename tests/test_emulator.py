@@ -156,7 +156,8 @@ def plans(draw) -> tuple[LoihiPlan, np.ndarray]:
 
     Weights beyond 8 bits (clipped by Lava), negative and large weight exponents
     (floor shifts, overflowing ``u``), thresholds near 0 and near 2^17, biases with
-    exponents, states starting near the 24-bit limits, and extra delays.
+    exponents, states starting near the 24-bit limits, extra delays, and always-on
+    channels (a pacemaker ORed with a source's own spikes).
     """
     n_pops = draw(st.integers(1, 3))
     sizes = [draw(st.integers(1, 5)) for _ in range(n_pops)]
@@ -199,8 +200,9 @@ def plans(draw) -> tuple[LoihiPlan, np.ndarray]:
                 pre=pre,
                 post=post,
                 weights=weights,
-                weight_exp=draw(ints(-4, 7)),
+                weight_exp=draw(ints(-8, 7)),
                 extra_delay=draw(st.sampled_from([0, 0, 1, 3])),
+                always_on=draw(st.none() | ints(0, pre_size[pre] - 1)),
             )
         )
     plan = LoihiPlan(
@@ -234,6 +236,37 @@ def test_random_plans_are_bit_exact(case):
         for name in names:
             np.testing.assert_array_equal(emu_s[name][0], lava_s[name], err_msg=f"{name} spikes")
             np.testing.assert_array_equal(emu_v[name][0], lava_v[name], err_msg=f"{name} v")
+
+
+def test_a_pacemaker_turns_the_right_shift_into_rounding():
+    """Fractions 200/256 and a pacemaker's 128/256 on an always-on channel, by hand.
+
+    ``u`` forgets each step (du = 4095) and ``v`` keeps everything (dv = 0), so ``v``
+    adds up ``64 * a_in``. Channel 0 spikes at steps 0 and 1, channel 1 at step 1.
+    With the pacemaker each step with channel 0 sends (200 + 128) >> 8 = 1, channel 1's
+    own spike is ORed with the pacemaker's so it adds nothing, and a step without input
+    sends 128 >> 8 = 0. Without it channel 0 alone sends 200 >> 8 = 0, and only with
+    channel 1 does the sum reach 1. Dense delays by one step.
+    """
+    population = CorePopulation(
+        name="p", size=1, du=4095, dv=0, vth=2**17 - 1, bias_mant=np.zeros(1),
+        bias_exp=np.zeros(1), v_init=np.zeros(1), scale=np.ones(1), v_reset=np.zeros(1),
+        spiking=True, latency=0,
+    )  # fmt: skip
+    spikes = np.array([[1, 0], [1, 1], [0, 0], [0, 0]], dtype=np.float64)
+    expected = {None: [0, 0, 64, 64], 1: [0, 64, 128, 128]}
+    for always_on, volts in expected.items():
+        plan = LoihiPlan(
+            precision="fixed",
+            inputs={"in": 2},
+            populations={"p": population},
+            synapses=[Synapses("in", "p", np.array([[200, 128]]), -8, 0, always_on)],
+            latency={"p": 0},
+        )
+        _, lava_v = _run_sample(plan, {"in": spikes}, 4, ["p"], ["p"])
+        _, emu_v = Emulator(plan, torch.device("cpu")).run({"in": spikes[None]}, 4, ["p"], ["p"])
+        np.testing.assert_array_equal(lava_v["p"][:, 0], volts, err_msg=f"always_on={always_on}")
+        np.testing.assert_array_equal(emu_v["p"][0, :, 0], volts)
 
 
 def test_int32_overflow_of_the_current_is_reproduced():

@@ -140,6 +140,34 @@ def test_hand_counts_per_population_and_step():
     assert activity.cores.sum(axis=0)[:, cols["inactive_updates"]].tolist() == [0, 6, 4]
 
 
+def test_a_pacemaker_is_counted_as_the_always_spiking_source_it_is():
+    """A third weight plane's pacemaker on channel 1 of ``in``, counted by hand.
+
+    ``in`` reaches ``a`` through S1 and through P, whose column 1 is the pacemaker's
+    (half a unit on a0 and a1): in1's own spikes add nothing there, the pacemaker adds
+    2 synaptic ops on every step.
+    """
+    paced = np.array([[5, 128], [0, 128], [0, 0]])
+    plan = LoihiPlan(
+        precision="fixed",
+        inputs={"in": 2},
+        populations={"a": _population("a", 3)},
+        synapses=[Synapses("in", "a", S1, 0, 0), Synapses("in", "a", paced, -8, 0, 1)],
+        latency={"in": 0, "a": 1},
+    )
+    (pacemaker,) = plan.pacemakers
+    placement = place(plan, _hardware())
+    assert [c.populations for c in placement.cores] == [[pacemaker], ["a"]]
+    activity = count_activity(plan, {"in": np.array([IN]), "a": np.zeros((1, 4, 3))}, placement)
+    cols = {c: i for i, c in enumerate(POPULATION_COUNTS)}
+    # Step 0: in0 reaches 2 (S1) + 1 (P); step 1 adds in1's 1 (S1) + 0 (P); +2 paced.
+    assert activity.populations["a"][:, cols["synaptic_ops"]].tolist() == [5, 6, 2, 2]
+    assert activity.populations[pacemaker][:, cols["spikes"]].tolist() == [1, 1, 1, 1]
+    assert activity.populations[pacemaker][:, cols["messages"]].tolist() == [1, 1, 1, 1]
+    assert activity.populations[pacemaker][:, cols["active_updates"]].tolist() == [1] * 4
+    assert activity.populations[pacemaker][:, cols["inactive_updates"]].tolist() == [1] * 4
+
+
 def test_batch_counts_add_up_and_per_inference_divides():
     plan = _plan()
     placement = place(plan, _hardware())
@@ -249,14 +277,15 @@ def test_estimate_refuses_unplaced_activity_and_other_topologies():
 # --------------------------------------------------------------------------- real backends
 
 
-def _compiled(name: str):
+def _compiled(name: str, weight_planes: int = 2):
     from spikeforge.compile import compile_network
     from spikeforge.export import to_nir
     from spikeforge.ir.nir_import import from_nir
     from spikeforge.models.examples import EXAMPLES
 
     factory, shape = EXAMPLES[name]
-    return compile_network(from_nir(to_nir(factory(), torch.zeros(shape), dt=1e-3), 1e-3)), shape
+    graph = from_nir(to_nir(factory(), torch.zeros(shape), dt=1e-3), 1e-3)
+    return compile_network(graph, weight_planes=weight_planes), shape
 
 
 def _count(compiled, inputs, backend: str, precision: str):
@@ -284,9 +313,11 @@ def test_reference_replayed_in_hardware_steps_counts_exactly_what_the_float_emul
     )
 
 
-def test_lava_fixed_point_counts_equal_the_emulator_counts():
-    """The one Lava run of the profiling tests: one sample, fixed point, bit-exact backends."""
-    compiled, shape = _compiled("recurrent")
+@pytest.mark.parametrize("weight_planes", [2, 3])
+def test_lava_fixed_point_counts_equal_the_emulator_counts(weight_planes):
+    """The Lava runs of the profiling tests: one sample, fixed point, bit-exact backends
+    (with three planes, the pacemakers' spikes as well)."""
+    compiled, shape = _compiled("recurrent", weight_planes)
     x = (np.random.default_rng(2).random((1, 15, *shape)) < 0.3).astype(float)
     lava = _count(compiled, x, "lava", "fixed")
     _assert_same(lava, _count(compiled, x, "emulator", "fixed"))

@@ -15,12 +15,14 @@ from hypothesis.extra.numpy import arrays
 
 from spikeforge.compile.lower import CorePopulation, LoihiPlan, Synapses
 from spikeforge.compile.quantize import (
+    FRACTION_EXP,
     V_WINDOW,
     V_WINDOW_MAX,
     WRAP_MARGIN,
     _round_preserving_row_sums,
     quantize,
 )
+from spikeforge.compile.timing import BIAS_SOURCE
 
 VTH = 0.3
 
@@ -92,6 +94,39 @@ def test_two_planes_floor_then_single_signed_remainder(seed):
     error = (_effective(fixed, report.scale) - weights) * report.scale
     assert np.abs(error).max() <= 1.0
     assert np.all(np.abs(error.sum(axis=1)) <= 0.5 + 1e-9)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_three_planes_keep_fractions_for_a_rounded_sum(seed):
+    weights = np.random.default_rng(seed).normal(0, 0.05, (12, 30))
+    fixed, (report,) = quantize(_plan(weights), weight_planes=3)
+    high, whole, fine = fixed.synapses
+    assert (whole.weight_exp, fine.weight_exp) == (0, FRACTION_EXP)
+    assert whole.always_on is None and high.always_on is None
+    assert whole.weights.min() >= 0 and whole.weights.max() <= 255
+    assert fine.weights.min() >= 0 and fine.weights.max() <= 255
+    # The pacemaker's column adds half a unit of a_in to every step's sum, so Lava's
+    # right shift rounds it to nearest instead of flooring it.
+    channel = fine.always_on
+    assert np.all(fine.weights[:, channel] == 2 ** (-FRACTION_EXP - 1))
+    carried = sum(s.routes()[0][1] * 2.0**s.weight_exp for s in fixed.synapses)
+    error = carried - weights * report.scale
+    others = np.delete(error, channel, axis=1)
+    assert np.abs(others).max() <= 2.0**FRACTION_EXP  # within one 1/256 step
+    assert np.all(np.abs(others.sum(axis=1)) <= 2.0**FRACTION_EXP / 2 + 1e-9)
+    # The always-on channel's own spikes carry whole units only.
+    assert np.abs(error[:, channel]).max() <= 0.5 + 1e-9
+    assert fine.routes()[1][0] == fine.pacemaker
+
+
+def test_three_planes_leave_the_bias_neuron_two():
+    """Its input is the same every step, so a per-step rounding gains nothing over a plane."""
+    plan = _plan(np.random.default_rng(0).normal(0, 0.05, (4, 6)))
+    plan.synapses.append(Synapses(BIAS_SOURCE, "p", np.full((4, 1), 0.0123), 0, 0))
+    fixed, _ = quantize(plan, weight_planes=3)
+    from_bias = [s for s in fixed.synapses if s.pre == BIAS_SOURCE]
+    assert len(from_bias) == 2 and all(s.weight_exp >= 0 for s in from_bias)
+    assert [s.always_on is not None for s in fixed.synapses].count(True) == 1
 
 
 def test_one_plane_rounds_on_the_even_grid_without_row_drift():

@@ -8,6 +8,8 @@ equality, not a tolerance.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -28,15 +30,14 @@ BATCH = 2
 #: gives the emulator's exact output on the samples both ran.
 AGREEMENT_SAMPLES = 128
 #: Share of output (sample, step, neuron) entries on which fixed and floating point
-#: must agree (scripts/fixed_agreement.py measures 0.9985-1.0 here).
+#: must agree (scripts/fixed_agreement.py measures 0.9986-1.0 with three weight planes).
 FIXED_AGREEMENT = 0.99
-#: The recurrent network measures 0.988, short of 0.99: its hidden neurons swing from
-#: 18 thresholds below reset to above threshold, and one input spike moves them by up
-#: to 3.6 thresholds, so Loihi's 24-bit state leaves its synaptic input a resolution
-#: of 1/10922 of a threshold. With rounding errors that small, 0.99 needs about twice
-#: the resolution (measured by re-running float with weights rounded to finer grids),
-#: and the recurrence turns each flipped near-threshold spike into a different train.
-RECURRENT_AGREEMENT = 0.985
+#: With the default two planes the recurrent network measures 0.988: its hidden
+#: neurons swing from 18 thresholds below reset to above threshold, so Loihi's 24-bit
+#: state leaves one unit of synaptic input 1/10922 of a threshold, and rounding each
+#: weight to that unit changes the chaotic recurrent spike trains on 1.2 % of entries.
+#: A third plane rounds each step's summed input instead of each weight (0.994).
+TWO_PLANE_RECURRENT_AGREEMENT = 0.985
 
 
 @pytest.fixture(scope="module", params=sorted(EXAMPLES))
@@ -65,17 +66,22 @@ def test_lava_float_equals_reference(case):
     np.testing.assert_array_equal(lava_float.output, reference.output)
 
 
-def test_lava_fixed_agrees_with_float(case):
+@pytest.mark.parametrize("weight_planes", [2, 3])
+def test_lava_fixed_agrees_with_float(case, weight_planes):
     name, _, many, compiled, _, lava_float = case
+    compiled = replace(compiled, weight_planes=weight_planes)  # same calibrated peaks
     lava_fixed = run(compiled, many[:BATCH], backend="lava", precision="fixed")
     fixed = run(compiled, many, backend="emulator", precision="fixed").output
     floating = run(compiled, many, backend="emulator", precision="float").output
     np.testing.assert_array_equal(lava_fixed.output, fixed[:BATCH])
     np.testing.assert_array_equal(lava_float.output, floating[:BATCH])
     agreement, _ = output_agreement(fixed, floating)
-    print(f"{name}: fixed/float output agreement {agreement:.4f}")
+    print(f"{name}, {weight_planes} planes: fixed/float output agreement {agreement:.4f}")
     print(summarize(compiled))
-    assert agreement >= (RECURRENT_AGREEMENT if name == "recurrent" else FIXED_AGREEMENT)
+    floor = FIXED_AGREEMENT
+    if name == "recurrent" and weight_planes == 2:
+        floor = TWO_PLANE_RECURRENT_AGREEMENT
+    assert agreement >= floor
 
 
 def test_quantisation_report_per_population(case):

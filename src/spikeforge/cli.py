@@ -22,8 +22,8 @@ from typing import NoReturn
 import numpy as np
 
 from spikeforge.atomic import atomic_path
+from spikeforge.choices import BACKENDS, WEIGHT_PLANES
 from spikeforge.errors import SpikeforgeError
-from spikeforge.runtimes.names import BACKENDS
 
 EXIT_USER_ERROR = 2
 EXIT_INTERNAL_ERROR = 1
@@ -177,9 +177,10 @@ def add_compile_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--weight-planes",
         type=int,
-        choices=(1, 2),
+        choices=WEIGHT_PLANES,
         default=2,
-        help="8-bit synapse processes per weight matrix (2: ~15-bit weights, twice the memory)",
+        help="8-bit synapse processes per weight matrix (2: ~15-bit weights at twice the "
+        "memory; 3: fractions summed before rounding, for chaotic recurrent networks)",
     )
     parser.add_argument(
         "--calibrate", type=Path, default=None, help=".npy input to calibrate fixed-point scales on"

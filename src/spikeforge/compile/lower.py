@@ -23,7 +23,7 @@ from typing import Literal
 import numpy as np
 
 from spikeforge.compile.network import Network, Population
-from spikeforge.compile.timing import BIAS_SOURCE, Timing
+from spikeforge.compile.timing import BIAS_SOURCE, PACEMAKER, Timing
 from spikeforge.errors import UnsupportedError
 
 Precision = Literal["float", "fixed"]
@@ -53,13 +53,37 @@ class CorePopulation:
 
 @dataclass
 class Synapses:
-    """One Lava ``Dense`` (``extra_delay == 0``) or ``DelayDense`` process."""
+    """One Lava ``Dense`` (``extra_delay == 0``) or ``DelayDense`` process.
+
+    ``always_on`` (fixed point only) names a presynaptic channel that the process
+    sees spike on every step: a pacemaker neuron shares its input port and Lava ORs
+    the two spike vectors, so that column's weights are added to every step's sum.
+    Set to half the step of a negative weight exponent, they turn the right shift's
+    floor into rounding to nearest (see :mod:`spikeforge.compile.quantize`).
+    """
 
     pre: str
     post: str
     weights: np.ndarray
     weight_exp: int
     extra_delay: int
+    always_on: int | None = None
+
+    @property
+    def pacemaker(self) -> str | None:
+        """The name of the pacemaker feeding ``always_on`` (one per pre and channel)."""
+        return None if self.always_on is None else f"{PACEMAKER}{self.pre}[{self.always_on}]"
+
+    def routes(self) -> list[tuple[str, np.ndarray]]:
+        """(source, the weights its spikes reach): the presynaptic source's, and the
+        pacemaker's always-on column, which the source's own spikes there never add to."""
+        if self.always_on is None:
+            return [(self.pre, self.weights)]
+        own = np.array(self.weights, copy=True)
+        own[:, self.always_on] = 0
+        paced = np.zeros_like(self.weights)
+        paced[:, self.always_on] = self.weights[:, self.always_on]
+        return [(self.pre, own), (self.pacemaker, paced)]
 
 
 @dataclass
@@ -75,6 +99,23 @@ class LoihiPlan:
     @property
     def uses_bias_source(self) -> bool:
         return any(s.pre == BIAS_SOURCE for s in self.synapses)
+
+    @property
+    def pacemakers(self) -> dict[str, tuple[str, int]]:
+        """Pacemaker name -> (presynaptic source, channel): each is a process of the
+        source's size (Lava connects only equal shapes) in which that one neuron spikes
+        on every step."""
+        return {s.pacemaker: (s.pre, s.always_on) for s in self.synapses if s.pacemaker is not None}
+
+    def source_size(self, name: str) -> int:
+        """Neurons of an input, a population or a pacemaker (which mirrors its source)."""
+        if name in self.inputs:
+            return self.inputs[name]
+        if name == BIAS_SOURCE:
+            return 1
+        if name in self.populations:
+            return self.populations[name].size
+        return self.source_size(self.pacemakers[name][0])
 
 
 def lower(network: Network, timing: Timing) -> LoihiPlan:

@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from spikeforge.choices import WEIGHT_PLANES
 from spikeforge.compile.lower import CorePopulation, LoihiPlan, Synapses
 from spikeforge.compile.timing import BIAS_SOURCE
 
@@ -31,8 +32,12 @@ BIAS_MANT_MAX = 2**12 - 1
 BIAS_EXP_MAX = 7
 #: Lava applies a negative weight exponent as an arithmetic right shift of the summed
 #: input, which floors: a systematic -1/2 LSB per step that u and v integrate. Weights
-#: below one unit of a_in are therefore not represented by shifting but by the scale.
+#: below one unit of a_in are therefore represented by the scale, and only the third
+#: plane, whose floor a pacemaker's half unit turns into rounding, shifts right.
 WEIGHT_EXP_MIN, WEIGHT_EXP_MAX = 0, 7
+#: Exponent of the third plane's fractions, with the pacemaker's half unit that makes
+#: the floor round (:func:`_whole_and_fraction`); the lowest Loihi 2 accepts is -8.
+FRACTION_EXP = -8
 STATE_HALF_RANGE = 2**22
 ACT_SHIFT = 6
 #: Head-room over the calibration run's peak current. ``u`` wraps around at 24 bits,
@@ -86,9 +91,13 @@ def quantize(
     with its own exponent — for about 15 bits of precision at twice the synaptic
     memory. Deep or recurrent networks whose spike timing is sensitive to 8-bit
     rounding use it to stay spike-for-spike close to the float model.
+    ``weight_planes = 3`` adds a plane of fractions of the smallest synaptic input,
+    rounded once per step rather than once per spike, and a pacemaker neuron per
+    presynaptic source: for chaotic recurrent networks, where even one-unit errors
+    per spike change spike trains (``scripts/fixed_agreement.py``).
     """
-    if weight_planes not in (1, 2):
-        raise ValueError(f"weight_planes must be 1 or 2, got {weight_planes}")
+    if weight_planes not in WEIGHT_PLANES:
+        raise ValueError(f"weight_planes must be one of {WEIGHT_PLANES}, got {weight_planes}")
     if plan.precision != "float":
         raise ValueError("quantize expects a floating-point plan")
     incoming: dict[str, list[Synapses]] = {name: [] for name in plan.populations}
@@ -108,7 +117,7 @@ def quantize(
         for syn in incoming[name]:
             planes = _quantize_synapses(syn, scale, weight_planes)
             synapses.extend(planes)
-            approx = sum(p.weights.astype(np.float64) * 2.0**p.weight_exp for p in planes) / scale
+            approx = sum(p.routes()[0][1] * 2.0**p.weight_exp for p in planes) / scale
             diff = np.abs(approx - syn.weights)
             w_err_sq += float((diff**2).sum())
             w_norm_sq += float((syn.weights**2).sum())
@@ -239,19 +248,55 @@ def _quantize_synapses(syn: Synapses, scale: float, planes: int) -> list[Synapse
     remainder, which is then never negative: a single-signed plane uses every
     mantissa value, where Lava truncates mixed-sign weights to even ones, so the
     remainder is represented twice as finely as it would be if rounded to nearest.
+    Three planes split that remainder again, into whole units of ``a_in`` and a
+    fraction that is summed before it is rounded (:func:`_whole_and_fraction`).
+    The bias neuron's input is the same on every step, so summing its fractions
+    gains nothing: it keeps two planes.
     """
     target = syn.weights * scale
     if planes == 1:
-        quantized = [_quantize_plane(target)]
+        quantized = [(*_quantize_plane(target), None)]
     else:
         high, exp = _quantize_plane(target, np.floor)
         residual = target - high * 2.0**exp
-        quantized = [(high, exp), _quantize_plane(residual)]
+        if planes == 2 or syn.pre == BIAS_SOURCE:
+            quantized = [(high, exp, None), (*_quantize_plane(residual), None)]
+        else:
+            quantized = [(high, exp, None), *_whole_and_fraction(residual)]
     return [
-        Synapses(syn.pre, syn.post, weights, exp, syn.extra_delay)
-        for weights, exp in quantized
+        Synapses(syn.pre, syn.post, weights, exp, syn.extra_delay, always_on)
+        for weights, exp, always_on in quantized
         if weights.any()
     ]
+
+
+def _whole_and_fraction(residual: np.ndarray) -> list[tuple[np.ndarray, int, int | None]]:
+    """Two planes for a non-negative remainder below 256 units: whole units, then 1/256ths.
+
+    One unit of ``a_in`` is the finest step by which synaptic input can reach ``u``,
+    so rounding each weight to it leaves an error per active synapse, and a chaotic
+    (recurrent) network turns those into different spikes. Instead the fractions go
+    into a plane with exponent :data:`FRACTION_EXP`, which Lava sums before shifting
+    right, so only the sum is rounded: one error per step, not one per spike. A right
+    shift floors; adding half a unit first makes it round to nearest, and that half
+    is the weight of one channel that a pacemaker keeps spiking (``always_on``). That
+    channel's own spikes then carry no fraction: its weights are rounded to whole
+    units, in the channel where that costs least.
+    """
+    whole = np.floor(residual)
+    fraction = residual - whole
+    if not fraction.any():
+        return [(whole.astype(np.int64), 0, None)]
+    lost = ((fraction - np.round(fraction)) ** 2).sum(axis=0)
+    channel = int(np.argmin(lost))
+    whole[:, channel] += np.round(fraction[:, channel])
+    fraction[:, channel] = 0.0
+    fine = _round_preserving_row_sums(fraction * 2.0**-FRACTION_EXP)
+    carry = fine == 2.0**-FRACTION_EXP  # a fraction rounded up to a whole unit
+    whole, fine = whole + carry, np.where(carry, 0.0, fine)
+    fine[fine.any(axis=1), channel] = 2.0 ** (-FRACTION_EXP - 1)
+    whole = np.clip(whole, 0, 255).astype(np.int64)
+    return [(whole, 0, None), (fine.astype(np.int64), FRACTION_EXP, channel)]
 
 
 def _quantize_plane(

@@ -26,6 +26,8 @@ from spikeforge.errors import SpikeforgeError, TimingError
 #: Loihi 2 synapses delay by 0..63 steps beyond the inherent one (6-bit field).
 MAX_EXTRA_DELAY = 63
 BIAS_SOURCE = "__bias__"
+#: Prefix of the always-spiking neurons that make a fixed-point synapse process round.
+PACEMAKER = "__pacemaker__"
 
 
 @dataclass

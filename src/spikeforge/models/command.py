@@ -10,6 +10,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from spikeforge.choices import WEIGHT_PLANES
 from spikeforge.errors import SpikeforgeError
 
 if TYPE_CHECKING:  # the CLI imports this module on every call; torch loads only when used
@@ -72,9 +73,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     evaluate.add_argument(
         "--weight-planes",
         type=int,
-        choices=(1, 2),
+        choices=WEIGHT_PLANES,
         default=2,
-        help="8-bit synapse processes per weight matrix",
+        help="8-bit synapse processes per weight matrix (2: ~15-bit weights at twice the "
+        "memory; 3: fractions summed before rounding, for chaotic recurrent networks)",
     )
     evaluate.add_argument(
         "--calibration-samples",

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from spikeforge.choices import BACKENDS
 from spikeforge.cli import add_compile_options, add_import_options, compiled_from_args, load_array
 from spikeforge.errors import SpikeforgeError
-from spikeforge.runtimes.names import BACKENDS
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -3,7 +3,8 @@
 :class:`ActivityCounter` is fed one hardware step at a time (``update``), by every
 backend through ``run(..., counter=...)``, with each spike source's ``[batch, n]``
 spikes: every input, every spiking population and, when the plan has one, the
-always-spiking bias neuron ``BIAS_SOURCE``. Definitions (per step, summed over the batch):
+always-spiking bias neuron ``BIAS_SOURCE`` (pacemakers, which fire the same way on
+every step, are added by the counter itself). Definitions (per step, summed over the batch):
 
 * **spikes** — spikes a population emits (or an input delivers);
 * **synaptic ops** — one per spike per stored (non-zero) synapse it reaches, over all
@@ -108,16 +109,20 @@ class ActivityCounter:
     def __init__(self, plan: LoihiPlan, placement: Placement | None = None) -> None:
         self.plan = plan
         self.placement = placement
-        names = ([BIAS_SOURCE] if plan.uses_bias_source else []) + list(plan.populations)
+        always = ([BIAS_SOURCE] if plan.uses_bias_source else []) + list(plan.pacemakers)
+        names = always + list(plan.populations)
         self._pops = names
         self._pop_index = {name: i for i, name in enumerate(names)}
-        self._sizes = {BIAS_SOURCE: 1, **{n: p.size for n, p in plan.populations.items()}}
-        self._sizes.update(plan.inputs)
+        self._sizes = {name: plan.source_size(name) for name in [*plan.inputs, *names]}
         self._input_index = {name: i for i, name in enumerate(plan.inputs)}
         self._n_cores = 0 if placement is None else len(placement.cores)
         self._sources = list(plan.inputs) + [
-            n for n in names if n == BIAS_SOURCE or plan.populations[n].spiking
+            n for n in names if n in always or plan.populations[n].spiking
         ]
+        self._pacemaker_spikes = {
+            name: np.eye(self._sizes[name])[channel]
+            for name, (_, channel) in plan.pacemakers.items()
+        }
         self._tables = self._precompute()
         self._device: torch.device | None = None
         self._batch: int | None = None
@@ -141,19 +146,20 @@ class ActivityCounter:
         longest = {s: np.zeros((self._sizes[s], 3)) for s in self._sources}
         arrivals: dict[tuple[str, str, int], np.ndarray] = {}
         reach: dict[str, np.ndarray] = {}
-        for syn in plan.synapses:
-            stored = syn.weights != 0
-            fanout_pop[syn.pre][:, self._pop_index[syn.post]] += stored.sum(axis=0)
-            key = (syn.pre, syn.post, 1 + syn.extra_delay)
+        routes = [(pre, w, syn) for syn in plan.synapses for pre, w in syn.routes()]
+        for pre, weights, syn in routes:
+            stored = weights != 0
+            fanout_pop[pre][:, self._pop_index[syn.post]] += stored.sum(axis=0)
+            key = (pre, syn.post, 1 + syn.extra_delay)
             arrivals[key] = arrivals[key] | stored.T if key in arrivals else stored.T.copy()
             if placement is None:
                 continue
             dest = placement.neuron_core[syn.post]
             for core in np.unique(dest):
                 rows = stored[dest == core]
-                fanout_core[syn.pre][:, core] += rows.sum(axis=0)
-                reach.setdefault(syn.pre, np.zeros((self._sizes[syn.pre], n_cores), bool))
-                reach[syn.pre][:, core] |= rows.any(axis=0)
+                fanout_core[pre][:, core] += rows.sum(axis=0)
+                reach.setdefault(pre, np.zeros((self._sizes[pre], n_cores), bool))
+                reach[pre][:, core] |= rows.any(axis=0)
         # One message per spike per destination core, however many synapse processes
         # (weight planes, delays) it feeds there: the core expands it to its synapses.
         for pre, cores_reached in reach.items():
@@ -178,6 +184,10 @@ class ActivityCounter:
             "longest": longest,
             "arrivals": {k: v.astype(np.float32) for k, v in arrivals.items()},
             "neurons_per_core": neurons_per_core,
+            "pacemaker_spikes": {
+                name: spikes.astype(np.float32)[None]
+                for name, spikes in self._pacemaker_spikes.items()
+            },
         }
 
     def _to_device(self, device: torch.device) -> None:
@@ -208,6 +218,8 @@ class ActivityCounter:
     def update(self, spikes: SpikeStep) -> None:
         """Count one hardware step: ``spikes[name]`` is ``[batch, n]`` for every source."""
         step = self._checked(spikes)
+        for name, fired in self._t["pacemaker_spikes"].items():
+            step[name] = fired.expand(self._batch, -1)
         t = self._t
         placed = self.placement is not None
         dev = self._device
@@ -260,11 +272,12 @@ class ActivityCounter:
                 f"activity counter: {sorted(unknown)} are neither inputs nor populations "
                 "of the plan"
             )
-        missing = [s for s in self._sources if s not in spikes]
+        given = [s for s in self._sources if s not in self._pacemaker_spikes]
+        missing = [s for s in given if s not in spikes]
         if missing:
             raise SpikeforgeError(f"activity counter: no spikes given for {missing}")
         step = {}
-        for name in self._sources:
+        for name in given:
             value = spikes[name]
             tensor = (
                 value if isinstance(value, torch.Tensor) else torch.from_numpy(np.asarray(value))

@@ -5,8 +5,10 @@ Heuristic (greedy, deterministic, documented because the estimates depend on it)
 * Each population gets cores of its own, as Lava's Loihi 2 partitioner does (one
   neuron group per core; see the PilotNet mapping table in lava-dl's benchmark
   notebook). The always-spiking bias neuron (``BIAS_SOURCE``) is a one-neuron LIF
-  process in Lava, so it gets a core too; the network's inputs come from the host
-  through the chip's I/O port, modelled at tile (0, 0) of chip 0, and take no core.
+  process in Lava, so it gets a core too, as does each pacemaker (a LIF process as
+  large as its source, see :class:`spikeforge.compile.lower.Synapses`); the network's
+  inputs come from the host through the chip's I/O port, modelled at tile (0, 0) of
+  chip 0, and take no core.
 * A population that does not fit one core is split into the fewest contiguous,
   equally sized slices that each fit (neurons, synaptic memory, input axons).
 * Cores are filled in plan order (inputs -> outputs, as the network was written) along
@@ -154,6 +156,7 @@ def place(plan: LoihiPlan, hardware: Hardware) -> Placement:
     for syn in plan.synapses:
         incoming[syn.post].append(syn)
     units = [(BIAS_SOURCE, 1)] if plan.uses_bias_source else []
+    units += [(name, plan.source_size(name)) for name in plan.pacemakers]
     units += [(name, pop.size) for name, pop in plan.populations.items()]
     slices: list[Slice] = []
     usage: list[dict[str, int]] = []
@@ -199,14 +202,12 @@ def _split(
     name: str, size: int, incoming: list[Synapses], hardware: Hardware
 ) -> list[tuple[Slice, dict[str, int]]]:
     """The fewest equal contiguous slices of a population that each fit one core."""
-    stored = [syn.weights != 0 for syn in incoming]
     bits = sum(
-        (
-            mask.sum(axis=1) * _synapse_bits(syn, hardware)
-            for syn, mask in zip(incoming, stored, strict=True)
-        ),
+        ((syn.weights != 0).sum(axis=1) * _synapse_bits(syn, hardware) for syn in incoming),
         np.zeros(size, dtype=np.int64),
     )
+    # An input axon per presynaptic neuron and synapse group; a pacemaker adds its own.
+    stored = [weights != 0 for syn in incoming for _, weights in syn.routes()]
     axons_each = sum((mask.sum(axis=1) for mask in stored), np.zeros(size, dtype=np.int64))
     limits = {r: hardware.limit(r) for r in RESOURCES}
     for what, need, limit, unit in (
@@ -245,12 +246,12 @@ def _split(
 
 def _count_output_axons(plan: LoihiPlan, placement: Placement) -> None:
     """Routes (synapse group, destination core) per source core; refuse a core over its limit."""
-    for syn in plan.synapses:
-        if syn.pre not in placement.neuron_core:
+    for syn, (pre, weights) in ((s, route) for s in plan.synapses for route in s.routes()):
+        if pre not in placement.neuron_core:
             continue  # an input: its routes start at the host, not on a core
         dest = placement.neuron_core[syn.post]
-        mask = syn.weights != 0
-        source = placement.neuron_core[syn.pre]
+        mask = weights != 0
+        source = placement.neuron_core[pre]
         for core in np.unique(dest):
             reaches = mask[dest == core].any(axis=0)
             counts = np.bincount(source[reaches], minlength=len(placement.cores))

@@ -6,9 +6,9 @@ from collections.abc import Iterable, Mapping
 
 import numpy as np
 
+from spikeforge.choices import BACKENDS
 from spikeforge.compile.compiled import CompiledNet
 from spikeforge.errors import SpikeforgeError
-from spikeforge.runtimes.names import BACKENDS
 from spikeforge.runtimes.result import RunResult, StepObserver
 
 

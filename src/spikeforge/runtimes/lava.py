@@ -175,7 +175,7 @@ def _components(plan: LoihiPlan) -> list[list[str]]:
 
 @dataclass
 class ProcessGraph:
-    """A plan as Lava processes: one LIF per population (and the bias neuron), synapses wired.
+    """A plan as Lava processes: one LIF per population (and the bias and pacemaker neurons).
 
     Network inputs are left open: ``input_ports[name]`` are the synapse ports input
     ``name`` drives, so each runtime attaches its own source (a ring buffer on the
@@ -191,7 +191,9 @@ def build_process_graph(plan: LoihiPlan) -> ProcessGraph:
     fixed = plan.precision == "fixed"
     neurons = {name: _lif(pop, fixed) for name, pop in plan.populations.items()}
     if plan.uses_bias_source:
-        neurons[BIAS_SOURCE] = _bias_neuron(fixed)
+        neurons[BIAS_SOURCE] = _always_spiking(BIAS_SOURCE, 1, 0, fixed)
+    for name, (pre, channel) in plan.pacemakers.items():
+        neurons[name] = _always_spiking(name, plan.source_size(pre), channel, fixed)
     input_ports: dict[str, list[InPort]] = {name: [] for name in plan.inputs}
     for syn in plan.synapses:
         kwargs = {"weights": syn.weights.astype(np.int32) if fixed else syn.weights}
@@ -209,6 +211,8 @@ def build_process_graph(plan: LoihiPlan) -> ProcessGraph:
             input_ports[syn.pre].append(proc.s_in)
         else:
             neurons[syn.pre].s_out.connect(proc.s_in)
+        if syn.pacemaker is not None:
+            neurons[syn.pacemaker].s_out.connect(proc.s_in)
         proc.a_out.connect(neurons[syn.post].a_in)
     return ProcessGraph(neurons, input_ports)
 
@@ -235,8 +239,18 @@ def _lif(pop, fixed: bool) -> LIF:
     )
 
 
-def _bias_neuron(fixed: bool) -> LIF:
-    """A single neuron that spikes on every step: v = bias > vth, reset, repeat."""
+def _always_spiking(name: str, size: int, channel: int, fixed: bool) -> LIF:
+    """Neuron ``channel`` of ``size`` spikes on every step (v = bias > vth, reset, repeat).
+
+    The bias neuron is one of these; a pacemaker is as large as the source whose
+    synapse process it shares, because Lava connects only ports of equal shape, and
+    only the neuron of its always-on channel fires.
+    """
+    bias = np.zeros(size)
+    bias[channel] = 1
     if fixed:
-        return LIF(shape=(1,), du=0, dv=0, vth=0, bias_mant=1, bias_exp=0, name=BIAS_SOURCE)
-    return LIF(shape=(1,), du=0.0, dv=1.0, vth=0.5, bias_mant=1.0, name=BIAS_SOURCE)
+        return LIF(
+            shape=(size,), du=0, dv=0, vth=0, bias_mant=bias.astype(np.int32), bias_exp=0,
+            name=name,
+        )  # fmt: skip
+    return LIF(shape=(size,), du=0.0, dv=1.0, vth=0.5, bias_mant=bias, name=name)

@@ -138,10 +138,13 @@ class Emulator:
         """Accumulate this step's synaptic input into the slot where it will arrive.
 
         Integer sums stay exact in float64 (they are bounded by 2^31, see
-        :mod:`.layout`); a negative weight exponent floors, as Lava's right shift does.
+        :mod:`.layout`); a negative weight exponent floors, as Lava's right shift does;
+        an always-on channel is ORed with its pacemaker, as Lava's boolean input port does.
         """
         for proj in self.layout.projections:
             active = senders.index_select(1, proj.cols).to(proj.weight_t.dtype)
+            if proj.always_on is not None:
+                active[:, proj.always_on] = 1.0
             total = active @ proj.weight_t
             if proj.right_shift:
                 total = torch.floor(total.double() * 2.0**-proj.right_shift)

@@ -9,7 +9,9 @@ synapse processes that can be summed before they reach the neurons:
   non-negative weight exponent, become one matrix: ``(w·s) << e == (w·2^e)·s``
   exactly, so the exponent folds into the weights;
 * a process with a negative exponent keeps its own matrix, because Lava floors each
-  process's sum separately (``floor(a/2^k) + floor(b/2^k) != floor((a+b)/2^k)``).
+  process's sum separately (``floor(a/2^k) + floor(b/2^k) != floor((a+b)/2^k)``);
+  so does one with an always-on channel, whose pacemaker is ORed with that channel's
+  spikes (Lava's ``Dense`` reads its input port as booleans).
 
 Integer sums are carried in float32 while they cannot exceed 2^24 (exact), in
 float64 otherwise; plans whose activations could leave Lava's int32 message range
@@ -42,6 +44,8 @@ class Projection:
     weight_t: torch.Tensor
     delay: int
     right_shift: int
+    #: Columns (of ``cols``) that spike on every step, or None.
+    always_on: torch.Tensor | None = None
 
 
 @dataclass
@@ -87,10 +91,9 @@ def build_layout(plan: LoihiPlan, device: torch.device) -> Layout:
         weights = _lava_weights(syn) if fixed else np.asarray(syn.weights, np.float64)
         exp = syn.weight_exp if fixed else 0
         if exp >= 0:
-            key = (syn.post, syn.extra_delay, 0, -1)
             weights = weights * 2.0**exp
-        else:
-            key = (syn.post, syn.extra_delay, -exp, index)
+        alone = exp < 0 or syn.always_on is not None
+        key = (syn.post, syn.extra_delay, max(-exp, 0), index if alone else -1)
         groups.setdefault(key, []).append((syn, weights))
     projections = [
         _projection(post, delay, shift, members, neurons, senders, fixed, device)
@@ -137,6 +140,12 @@ def _projection(
         [np.arange(senders[s.pre].start, senders[s.pre].stop) for s, _ in members]
     )
     weight = np.concatenate([w for _, w in members], axis=1)
+    starts = np.cumsum([0] + [w.shape[1] for _, w in members])
+    always_on = [
+        start + s.always_on
+        for start, (s, _) in zip(starts, members, strict=False)
+        if s.always_on is not None
+    ]
     dtype = torch.float64
     if fixed:
         reach = float(np.abs(weight).sum(axis=1).max(initial=0.0))
@@ -155,4 +164,5 @@ def _projection(
         weight_t=torch.as_tensor(weight.T.copy(), dtype=dtype, device=device),
         delay=delay,
         right_shift=right_shift,
+        always_on=torch.as_tensor(always_on, device=device) if always_on else None,
     )
