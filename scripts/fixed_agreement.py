@@ -8,8 +8,10 @@ to its ``floating_pt``; ``tests/test_emulator.py``). The settings, side by side:
 * ``1 plane, bounds``: one 8-bit synapse process per connection, scales from
   worst-case bounds (no calibration);
 * ``2 planes, bounds``: weights and their remainder as two processes;
-* ``2 planes, calibrated`` (what the tests and the zoo use): scales from the state
-  ranges seen on separate calibration inputs.
+* ``2 planes, calibrated`` (the default): scales from the state ranges seen on
+  separate calibration inputs;
+* ``3 planes, calibrated``: the remainder split again into whole units of synaptic
+  input and fractions that are summed before they are rounded, with a pacemaker.
 
 Figures per network: the share of output entries (sample, step, neuron) that are
 equal ("agree"), the share of float output spikes that fixed point reproduces at the
@@ -38,8 +40,10 @@ SETTINGS = {
     "1 plane, bounds": {"weight_planes": 1, "calibrated": False},
     "2 planes, bounds": {"weight_planes": 2, "calibrated": False},
     "2 planes, calibrated": {"weight_planes": 2, "calibrated": True},
+    "3 planes, calibrated": {"weight_planes": 3, "calibrated": True},
 }
-#: The setting whose per-population state range is printed (the default one).
+#: The setting whose per-population state range is printed (the default one; the
+#: third plane leaves the scales as they are).
 REPORTED = "2 planes, calibrated"
 
 

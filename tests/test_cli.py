@@ -24,6 +24,7 @@ import torch
 
 from spikeforge.checkpoint import save_checkpoint
 from spikeforge.cli import main
+from spikeforge.compile import load
 from spikeforge.models.examples import lif_mlp, run_norse
 
 DT = 1e-3
@@ -167,6 +168,17 @@ def test_compile_prints_summary(pipeline: dict) -> None:
     assert "total: 2 populations, 35 neurons, 750 synapses" in out
     assert "output latency (hardware steps behind source): output 2" in out
     assert out.rstrip().endswith(f"wrote {pipeline['sfnet']}")
+
+
+def test_compile_with_three_planes_names_its_pacemakers(
+    pipeline: dict, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    net = tmp_path / "three.sfnet"
+    out = _ok(capsys, ["compile", str(pipeline["nir"]), "-o", str(net), "--weight-planes", "3"])
+    # One pacemaker per presynaptic source of a fraction plane: the input and layer 1.
+    assert "weight planes 3 with 2 pacemaker(s) making sums round" in out
+    assert len(re.findall(r"^\s+\d+\s+\d+\s+\S+\s+__pacemaker__", out, re.M)) == 2, out
+    assert load(net).weight_planes == 3
 
 
 def test_run_reference_matches_norse_and_records(

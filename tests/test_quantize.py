@@ -7,6 +7,8 @@ how the calibrated state ranges set each population's scale.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -117,6 +119,22 @@ def test_three_planes_keep_fractions_for_a_rounded_sum(seed):
     # The always-on channel's own spikes carry whole units only.
     assert np.abs(error[:, channel]).max() <= 0.5 + 1e-9
     assert fine.routes()[1][0] == fine.pacemaker
+
+
+def test_one_pacemaker_serves_every_fraction_plane_of_its_source():
+    rng = np.random.default_rng(3)
+    plan = _plan(rng.normal(0, 0.05, (4, 6)))
+    zeros = {f: np.zeros(3) for f in ("bias_mant", "bias_exp", "v_init", "v_reset")}
+    plan.populations["q"] = replace(
+        plan.populations["p"], name="q", size=3, scale=np.ones(3), **zeros
+    )
+    plan.synapses.append(Synapses("in", "q", rng.normal(0, 0.05, (3, 6)), 0, 0))
+    plan.synapses.append(Synapses("p", "q", rng.normal(0, 0.05, (3, 4)), 0, 0))
+    fixed, _ = quantize(plan, weight_planes=3)
+    paced = [s for s in fixed.synapses if s.always_on is not None]
+    assert [s.pre for s in paced] == ["in", "in", "p"]
+    assert sorted(fixed.pacemakers.values()) == sorted({(s.pre, s.always_on) for s in paced})
+    assert len(fixed.pacemakers) == 2
 
 
 def test_three_planes_leave_the_bias_neuron_two():

@@ -66,6 +66,8 @@ CASES = {
     # convolution collapsed to a matrix, two weight planes
     "conv_net-2planes": dict(name="conv_net", weight_planes=2),
     "iaf_mlp-calibrated": dict(name="iaf_mlp", calibrate=True),
+    # a third plane of fractions with pacemakers, calibrated
+    "recurrent-3planes-calibrated": dict(name="recurrent", calibrate=True, weight_planes=3),
 }
 
 
@@ -106,6 +108,7 @@ def test_round_trip_plans(case) -> None:
     for s, t in zip(a.synapses, b.synapses, strict=True):
         np.testing.assert_array_equal(s.weights, t.weights)
         assert s.weight_exp == t.weight_exp and s.extra_delay == t.extra_delay
+        assert s.always_on == t.always_on
     for pop_name, p in a.populations.items():
         q = b.populations[pop_name]
         assert (p.vth, p.du, p.dv) == (q.vth, q.du, q.dv)

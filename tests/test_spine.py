@@ -36,7 +36,7 @@ FIXED_AGREEMENT = 0.99
 #: neurons swing from 18 thresholds below reset to above threshold, so Loihi's 24-bit
 #: state leaves one unit of synaptic input 1/10922 of a threshold, and rounding each
 #: weight to that unit changes the chaotic recurrent spike trains on 1.2 % of entries.
-#: A third plane rounds each step's summed input instead of each weight (0.994).
+#: A third plane rounds each step's summed input instead of each weight (0.9955).
 TWO_PLANE_RECURRENT_AGREEMENT = 0.985
 
 

@@ -92,8 +92,8 @@ def quantize(
     memory. Deep or recurrent networks whose spike timing is sensitive to 8-bit
     rounding use it to stay spike-for-spike close to the float model.
     ``weight_planes = 3`` adds a plane of fractions of the smallest synaptic input,
-    rounded once per step rather than once per spike, and a pacemaker neuron per
-    presynaptic source: for chaotic recurrent networks, where even one-unit errors
+    rounded once per step rather than once per spike, and a pacemaker per presynaptic
+    source: for chaotic recurrent networks, where even one-unit errors
     per spike change spike trains (``scripts/fixed_agreement.py``).
     """
     if weight_planes not in WEIGHT_PLANES:
@@ -103,19 +103,23 @@ def quantize(
     incoming: dict[str, list[Synapses]] = {name: [] for name in plan.populations}
     for syn in plan.synapses:
         incoming[syn.post].append(syn)
+    scales = {
+        name: _population_scale(pop, incoming[name], None if peaks is None else peaks.get(name))
+        for name, pop in plan.populations.items()
+    }
+    channels = _pacemaker_channels(plan.synapses, scales) if weight_planes == 3 else {}
     populations: dict[str, CorePopulation] = {}
     synapses: list[Synapses] = []
     reports: list[QuantReport] = []
     for name, pop in plan.populations.items():
-        observed = None if peaks is None else peaks.get(name)
-        scale = _population_scale(pop, incoming[name], observed)
+        scale = scales[name]
         qpop, bias_err, bias_clipped = _quantize_population(pop, scale)
         populations[name] = qpop
         w_err_sq = w_norm_sq = 0.0
         w_err_max = w_max = 0.0
         zeroed = total = 0
         for syn in incoming[name]:
-            planes = _quantize_synapses(syn, scale, weight_planes)
+            planes = _quantize_synapses(syn, scale, weight_planes, channels.get(syn.pre, 0))
             synapses.extend(planes)
             approx = sum(p.routes()[0][1] * 2.0**p.weight_exp for p in planes) / scale
             diff = np.abs(approx - syn.weights)
@@ -241,7 +245,9 @@ def _quantize_population(pop: CorePopulation, scale: float) -> tuple[CorePopulat
     return quantized, bias_err, clipped
 
 
-def _quantize_synapses(syn: Synapses, scale: float, planes: int) -> list[Synapses]:
+def _quantize_synapses(
+    syn: Synapses, scale: float, planes: int, channel: int = 0
+) -> list[Synapses]:
     """8-bit mantissas and an exponent per plane.
 
     With two planes the first takes the weights rounded *down* and the second the
@@ -249,20 +255,19 @@ def _quantize_synapses(syn: Synapses, scale: float, planes: int) -> list[Synapse
     mantissa value, where Lava truncates mixed-sign weights to even ones, so the
     remainder is represented twice as finely as it would be if rounded to nearest.
     Three planes split that remainder again, into whole units of ``a_in`` and a
-    fraction that is summed before it is rounded (:func:`_whole_and_fraction`).
-    The bias neuron's input is the same on every step, so summing its fractions
-    gains nothing: it keeps two planes.
+    fraction that is summed before it is rounded (:func:`_whole_and_fraction`, with
+    the pacemaker on ``channel``). The bias neuron's input is the same on every
+    step, so summing its fractions gains nothing: it keeps two planes.
     """
     target = syn.weights * scale
     if planes == 1:
         quantized = [(*_quantize_plane(target), None)]
     else:
-        high, exp = _quantize_plane(target, np.floor)
-        residual = target - high * 2.0**exp
+        high, exp, residual = _floor_plane(target)
         if planes == 2 or syn.pre == BIAS_SOURCE:
             quantized = [(high, exp, None), (*_quantize_plane(residual), None)]
         else:
-            quantized = [(high, exp, None), *_whole_and_fraction(residual)]
+            quantized = [(high, exp, None), *_whole_and_fraction(residual, channel)]
     return [
         Synapses(syn.pre, syn.post, weights, exp, syn.extra_delay, always_on)
         for weights, exp, always_on in quantized
@@ -270,7 +275,29 @@ def _quantize_synapses(syn: Synapses, scale: float, planes: int) -> list[Synapse
     ]
 
 
-def _whole_and_fraction(residual: np.ndarray) -> list[tuple[np.ndarray, int, int | None]]:
+def _floor_plane(target: np.ndarray) -> tuple[np.ndarray, int, np.ndarray]:
+    """The first of several planes, rounded down, and the non-negative remainder."""
+    high, exp = _quantize_plane(target, np.floor)
+    return high, exp, target - high * 2.0**exp
+
+
+def _pacemaker_channels(synapses: list[Synapses], scales: dict[str, float]) -> dict[str, int]:
+    """One always-on channel per presynaptic source, shared by all of its fraction planes
+    so that one pacemaker serves them: the channel whose own weights lose least when
+    rounded to whole units (see :func:`_whole_and_fraction`)."""
+    lost: dict[str, np.ndarray] = {}
+    for syn in synapses:
+        if syn.pre == BIAS_SOURCE:
+            continue
+        residual = _floor_plane(syn.weights * scales[syn.post])[2]
+        fraction = residual - np.floor(residual)
+        lost[syn.pre] = lost.get(syn.pre, 0.0) + ((fraction - np.round(fraction)) ** 2).sum(0)
+    return {pre: int(np.argmin(cost)) for pre, cost in lost.items()}
+
+
+def _whole_and_fraction(
+    residual: np.ndarray, channel: int
+) -> list[tuple[np.ndarray, int, int | None]]:
     """Two planes for a non-negative remainder below 256 units: whole units, then 1/256ths.
 
     One unit of ``a_in`` is the finest step by which synaptic input can reach ``u``,
@@ -279,16 +306,14 @@ def _whole_and_fraction(residual: np.ndarray) -> list[tuple[np.ndarray, int, int
     into a plane with exponent :data:`FRACTION_EXP`, which Lava sums before shifting
     right, so only the sum is rounded: one error per step, not one per spike. A right
     shift floors; adding half a unit first makes it round to nearest, and that half
-    is the weight of one channel that a pacemaker keeps spiking (``always_on``). That
-    channel's own spikes then carry no fraction: its weights are rounded to whole
-    units, in the channel where that costs least.
+    is the weight of ``channel``, which a pacemaker keeps spiking (``always_on``).
+    That channel's own spikes then carry no fraction: its weights are rounded to
+    whole units.
     """
     whole = np.floor(residual)
     fraction = residual - whole
     if not fraction.any():
         return [(whole.astype(np.int64), 0, None)]
-    lost = ((fraction - np.round(fraction)) ** 2).sum(axis=0)
-    channel = int(np.argmin(lost))
     whole[:, channel] += np.round(fraction[:, channel])
     fraction[:, channel] = 0.0
     fine = _round_preserving_row_sums(fraction * 2.0**-FRACTION_EXP)

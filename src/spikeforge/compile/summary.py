@@ -30,12 +30,14 @@ def summarize(compiled: CompiledNet) -> str:
         )
     neurons = sum(p.size for p in net.populations.values())
     synapses = sum(synapses_in.values())
+    pacemakers = len(compiled.fixed_plan.pacemakers)
+    paced = f" with {pacemakers} pacemaker(s) making sums round" if pacemakers else ""
     lines += [
         "",
         f"total: {len(net.populations)} populations, {neurons} neurons, {synapses} synapses",
         "output latency (hardware steps behind source): "
         + ", ".join(f"{k} {v}" for k, v in compiled.output_latency.items()),
-        f"fixed point: weight planes {compiled.weight_planes}, scales "
+        f"fixed point: weight planes {compiled.weight_planes}{paced}, scales "
         + ("calibrated on sample input" if compiled.peaks is not None else "from worst-case bounds")
         + "; v floor: voltage (source units, from reset) below which v saturates",
     ]

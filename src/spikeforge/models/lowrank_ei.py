@@ -362,7 +362,8 @@ def dale_violations(plan: LoihiPlan, population: str, source: str | None = None)
 
     ``source`` defaults to the population itself (the recurrent synapses). Counted twice:
     per synapse process as stored on the chip, and for the effective weight (the sum
-    of a matrix's weight planes ``w << weight_exp``), which is what a spike delivers.
+    of a matrix's weight planes ``w << weight_exp``, without a pacemaker's column), which
+    is what a spike delivers.
     """
     source = population if source is None else source
     signs = neuron_signs() if source == population else np.ones(plan.inputs[source])
@@ -370,7 +371,7 @@ def dale_violations(plan: LoihiPlan, population: str, source: str | None = None)
     if not planes:
         raise SpikeforgeError(f"the plan has no synapses {source} -> {population}")
     wrong_sign = [int((w.weights * signs[None, :] < 0).sum()) for w in planes]
-    effective = sum(w.weights.astype(np.float64) * 2.0**w.weight_exp for w in planes)
+    effective = sum(w.routes()[0][1].astype(np.float64) * 2.0**w.weight_exp for w in planes)
     return {
         "planes": len(planes),
         "synapses": int(planes[0].weights.size),
