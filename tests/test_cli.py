@@ -207,6 +207,7 @@ def test_run_reference_matches_norse_and_records(
     assert output.shape == (3, 30, 5)
     assert spikes.shape == v.shape == (3, 30, 30)
     assert set(np.unique(output)) <= {0.0, 1.0} and output.sum() > 0
+    assert f"; {int(output.sum())} output spikes" in text
     assert spikes.sum() > 0 and np.abs(v).max() > 0
     expected = run_norse(pipeline["module"], torch.tensor(x, dtype=torch.float32)).numpy()
     np.testing.assert_array_equal(output, expected)
@@ -221,6 +222,21 @@ def test_run_reference_matches_norse_and_records(
     with np.load(out_nir) as data:
         assert data.files == ["output"]
         np.testing.assert_array_equal(data["output"], output)
+
+
+def test_run_of_a_voltage_readout_reports_no_spike_count(
+    tmp_path: Path, spikes_npy: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    graph = _graph()
+    graph.nodes["lif"] = nir.LI(
+        tau=np.full(N, 8e-3), r=np.ones(N), v_leak=np.zeros(N)
+    )  # fmt: skip
+    path = _write(tmp_path / "li.nir", graph)
+    out = tmp_path / "li.npz"
+    text = _ok(capsys, ["run", str(path), "--input", str(spikes_npy), "-o", str(out)])
+    with np.load(out) as data:
+        assert not np.isin(data["output"], (0.0, 1.0)).all()  # voltages, not spikes
+    assert f"wrote {out}" in text and "output spikes" not in text
 
 
 def test_run_lava_float_equals_reference(

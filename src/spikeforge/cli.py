@@ -308,7 +308,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
             np.savez(fh, **arrays)
     except OSError as exc:
         raise SpikeforgeError(f"cannot write {args.output}: {exc}") from exc
-    spikes = int(np.sum(result.output)) if len(result.outputs) == 1 else None
+    # A non-spiking readout (an LI voltage) is no spike count.
+    spiking = len(result.outputs) == 1 and bool(np.isin(result.output, (0.0, 1.0)).all())
+    spikes = int(np.sum(result.output)) if spiking else None
     print(
         f"wrote {args.output}: {', '.join(f'{k} {list(v.shape)}' for k, v in arrays.items())}"
         + (f"; {spikes} output spikes" if spikes is not None else "")
