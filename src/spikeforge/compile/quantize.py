@@ -36,7 +36,7 @@ BIAS_EXP_MAX = 7
 #: plane, whose floor a pacemaker's half unit turns into rounding, shifts right.
 WEIGHT_EXP_MIN, WEIGHT_EXP_MAX = 0, 7
 #: Exponent of the third plane's fractions, with the pacemaker's half unit that makes
-#: the floor round (:func:`_whole_and_fraction`); the lowest Loihi 2 accepts is -8.
+#: the floor round (:func:`_whole_and_fraction`): one mantissa's 8 bits below a unit.
 FRACTION_EXP = -8
 STATE_HALF_RANGE = 2**22
 ACT_SHIFT = 6
