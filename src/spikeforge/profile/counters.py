@@ -119,10 +119,7 @@ class ActivityCounter:
         self._sources = list(plan.inputs) + [
             n for n in names if n in always or plan.populations[n].spiking
         ]
-        self._pacemaker_spikes = {
-            name: np.eye(self._sizes[name])[channel]
-            for name, (_, channel) in plan.pacemakers.items()
-        }
+        self._paced = set(plan.pacemakers)
         self._tables = self._precompute()
         self._device: torch.device | None = None
         self._batch: int | None = None
@@ -185,8 +182,8 @@ class ActivityCounter:
             "arrivals": {k: v.astype(np.float32) for k, v in arrivals.items()},
             "neurons_per_core": neurons_per_core,
             "pacemaker_spikes": {
-                name: spikes.astype(np.float32)[None]
-                for name, spikes in self._pacemaker_spikes.items()
+                name: np.eye(self._sizes[name], dtype=np.float32)[None, channel]
+                for name, (_, channel) in plan.pacemakers.items()
             },
         }
 
@@ -272,7 +269,7 @@ class ActivityCounter:
                 f"activity counter: {sorted(unknown)} are neither inputs nor populations "
                 "of the plan"
             )
-        given = [s for s in self._sources if s not in self._pacemaker_spikes]
+        given = [s for s in self._sources if s not in self._paced]
         missing = [s for s in given if s not in spikes]
         if missing:
             raise SpikeforgeError(f"activity counter: no spikes given for {missing}")

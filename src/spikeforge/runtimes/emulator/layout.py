@@ -143,7 +143,7 @@ def _projection(
     starts = np.cumsum([0] + [w.shape[1] for _, w in members])
     always_on = [
         start + s.always_on
-        for start, (s, _) in zip(starts, members, strict=False)
+        for start, (s, _) in zip(starts[:-1], members, strict=True)
         if s.always_on is not None
     ]
     dtype = torch.float64
