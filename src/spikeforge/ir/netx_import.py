@@ -36,6 +36,7 @@ import h5py
 import numpy as np
 
 from spikeforge.errors import SpikeforgeError, UnsupportedError
+from spikeforge.hdf5_guard import checked_hdf5
 from spikeforge.ir.nir_import import infer_shapes
 from spikeforge.ir.nodes import (
     AffineMap,
@@ -68,7 +69,7 @@ def load_netx(path: str | Path, dt: float | None = None) -> Graph:
     if not path.is_file():
         raise SpikeforgeError(f"{path}: no such file")
     try:
-        with h5py.File(path, "r") as handle:
+        with checked_hdf5(path) as handle:
             if "layer" not in handle:
                 raise SpikeforgeError("no 'layer' group: not a netx network description")
             return _import(handle["layer"], DEFAULT_DT if dt is None else dt)

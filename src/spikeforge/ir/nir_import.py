@@ -37,6 +37,7 @@ import nir
 import numpy as np
 
 from spikeforge.errors import SpikeforgeError, UnsupportedError
+from spikeforge.hdf5_guard import checked_hdf5
 from spikeforge.ir import maps
 from spikeforge.ir.nodes import (
     AffineMap,
@@ -183,7 +184,7 @@ def infer_shapes(graph: Graph) -> dict[str, Shape]:
 def _check_node_types(path: Path) -> None:
     """Name an unknown node before nir.read dies on it with 'Unknown unit type'."""
     try:
-        with h5py.File(path, "r") as f:
+        with checked_hdf5(path) as f:
             _check_group(f["node"], prefix="")
     except SpikeforgeError as exc:
         raise type(exc)(f"{path}: {exc}") from None
