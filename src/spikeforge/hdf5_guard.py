@@ -104,7 +104,8 @@ def checked_hdf5(path: str | os.PathLike[str]) -> Iterator[h5py.File]:
     """Open ``path`` read-only after :func:`check_hdf5_tree`.
 
     Only a regular file is opened (a FIFO or device would block or stream forever).
-    Messages name the object, not the file: every reader prefixes its file's path.
+    Messages name the object, not the file: every reader prefixes its file's path
+    and words h5py's OSError for a file that is not HDF5 in its own terms.
     """
     path = Path(path)
     if not path.is_file():
@@ -113,10 +114,6 @@ def checked_hdf5(path: str | os.PathLike[str]) -> Iterator[h5py.File]:
             if path.exists()
             else "no such file"
         )
-    try:
-        handle = h5py.File(path, "r")
-    except OSError as exc:
-        raise SpikeforgeError(f"not an HDF5 file ({exc})") from exc
-    with handle:
+    with h5py.File(path, "r") as handle:  # OSError (not HDF5) is the caller's to word
         check_hdf5_tree(handle)
         yield handle
