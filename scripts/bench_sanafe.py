@@ -45,6 +45,7 @@ import numpy as np
 from spikeforge.atomic import atomic_path
 from spikeforge.compile.compiled import CompiledNet
 from spikeforge.compile.lower import LoihiPlan
+from spikeforge.compile.placement import Placement, place
 from spikeforge.compile.timing import BIAS_SOURCE
 from spikeforge.errors import SpikeforgeError
 from spikeforge.models import examples, zoo
@@ -60,7 +61,6 @@ from spikeforge.profile.counters import (
 )
 from spikeforge.profile.energy import EVENT_OF, CostReport, estimate
 from spikeforge.profile.hardware import Hardware, load_hardware
-from spikeforge.profile.placement import Placement, place
 from spikeforge.runtimes import run
 
 HARDWARE = "loihi1_sanafe"

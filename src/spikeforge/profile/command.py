@@ -6,7 +6,12 @@ import argparse
 from pathlib import Path
 
 from spikeforge.choices import BACKENDS
-from spikeforge.cli import add_compile_options, add_import_options, compiled_from_args, load_array
+from spikeforge.cli_common import (
+    add_compile_options,
+    add_import_options,
+    compiled_from_args,
+    load_array,
+)
 from spikeforge.errors import SpikeforgeError
 
 
@@ -70,7 +75,7 @@ def _cmd_profile(args: argparse.Namespace) -> int:
     module = None
     if args.source is not None:
         from spikeforge.checkpoint import load_checkpoint
-        from spikeforge.models.examples import in_float64
+        from spikeforge.runtimes.norse import in_float64
 
         module = in_float64(load_checkpoint(args.source))
     if inputs.ndim == len(next(iter(compiled.network.inputs.values()))) + 1:

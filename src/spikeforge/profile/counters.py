@@ -38,9 +38,9 @@ import numpy as np
 import torch
 
 from spikeforge.compile.lower import LoihiPlan
+from spikeforge.compile.placement import IO_CORE, Placement
 from spikeforge.compile.timing import BIAS_SOURCE
 from spikeforge.errors import SpikeforgeError
-from spikeforge.profile.placement import IO_CORE, Placement
 
 HOPS = ("hops_east_west", "hops_north_south", "chip_hops")
 #: Per-population counts, in the order of ``Activity.populations[name]`` columns.

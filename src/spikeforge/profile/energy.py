@@ -25,10 +25,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from spikeforge.compile.hardware import KINDS, Hardware
+from spikeforge.compile.placement import Placement
 from spikeforge.errors import SpikeforgeError
 from spikeforge.profile.counters import CORE_COUNTS, HOPS, INPUT_COUNTS, POPULATION_COUNTS, Activity
-from spikeforge.profile.hardware import KINDS, Hardware
-from spikeforge.profile.placement import Placement
 
 #: count -> hardware event it is priced as.
 EVENT_OF = {

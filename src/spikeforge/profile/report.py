@@ -15,9 +15,9 @@ import numpy as np
 from matplotlib.figure import Figure as MplFigure
 
 from spikeforge.atomic import atomic_path
+from spikeforge.compile.placement import RESOURCES
 from spikeforge.errors import SpikeforgeError
 from spikeforge.profile.counters import INPUT_COUNTS, POPULATION_COUNTS
-from spikeforge.profile.placement import RESOURCES
 from spikeforge.profile.source_stats import MAC_ENERGY
 from spikeforge.profile.stages import Profile
 

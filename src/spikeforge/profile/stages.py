@@ -27,11 +27,11 @@ import numpy as np
 import torch
 
 from spikeforge.compile.compiled import CompiledNet
+from spikeforge.compile.placement import Placement, place
 from spikeforge.errors import SpikeforgeError
 from spikeforge.profile.counters import Activity, ActivityCounter, from_source_time
 from spikeforge.profile.energy import CostReport, Figure, estimate
 from spikeforge.profile.hardware import Hardware
-from spikeforge.profile.placement import Placement, place
 from spikeforge.profile.source_stats import (
     MAC_ENERGY,
     WARM_UP_STEPS,
@@ -41,6 +41,7 @@ from spikeforge.profile.source_stats import (
     norse_stats,
 )
 from spikeforge.runtimes import run
+from spikeforge.runtimes.norse import run_norse
 from spikeforge.runtimes.result import RunResult, prepare_inputs
 
 PRECISIONS = ("float", "fixed")
@@ -214,8 +215,6 @@ def _flat(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
 
 
 def _norse_outputs(module: torch.nn.Module, shaped: dict[str, np.ndarray]) -> np.ndarray:
-    from spikeforge.models.examples import run_norse
-
     x = torch.as_tensor(next(iter(shaped.values())), dtype=next(module.parameters()).dtype)
     return run_norse(module, x).numpy()
 
