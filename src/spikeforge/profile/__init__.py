@@ -8,14 +8,13 @@ fed by ``run(..., counter=...)`` -> ``estimate(counter.result(), placement, hard
 
 from spikeforge.compile.placement import Placement, place
 from spikeforge.profile.counters import Activity, ActivityCounter, count_activity, from_source_time
-from spikeforge.profile.energy import CostReport, Figure, estimate
+from spikeforge.profile.energy import CostReport, estimate
 from spikeforge.profile.hardware import Hardware, Quantity, load_hardware
 
 __all__ = [
     "Activity",
     "ActivityCounter",
     "CostReport",
-    "Figure",
     "Hardware",
     "Placement",
     "Quantity",

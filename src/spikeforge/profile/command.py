@@ -67,7 +67,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _cmd_profile(args: argparse.Namespace) -> int:
     from spikeforge.profile.hardware import load_hardware
     from spikeforge.profile.report import summary_table, write_report
-    from spikeforge.profile.stages import PRECISIONS, profile_network
+    from spikeforge.profile.stages import PRECISIONS, hardware_stage, measure
 
     hardware = load_hardware(args.hardware)
     inputs = load_array(args.input, "input")
@@ -86,12 +86,13 @@ def _cmd_profile(args: argparse.Namespace) -> int:
             "the reference backend gives the float stage only; pass --precision float, "
             "or --backend lava/emulator for the fixed-point stage"
         )
-    profile = profile_network(
+    stages = ["norse"] if module is not None else []
+    stages += ["reference", *[hardware_stage(args.backend, p) for p in precisions]]
+    profile = measure(
         compiled,
         inputs,
         hardware,
-        backend=args.backend,
-        precisions=precisions,
+        stages,
         module=module,
         raster=args.raster,
         show_progress=True,
