@@ -2,7 +2,8 @@
 
 Subcommands living elsewhere (profiling, the model zoo, netx) are modules listed in
 ``COMMAND_MODULES``; each has ``register(subparsers)`` that adds its parsers and sets
-``handler`` with ``set_defaults``. They reuse the option groups and loaders below.
+``handler`` with ``set_defaults``. They reuse the option groups and loaders of
+:mod:`spikeforge.cli_common` (not this module, which imports them).
 
 Every user error ends in one line on stderr and a non-zero exit, never a
 traceback (set ``SPIKEFORGE_DEBUG=1`` to see one), and no output file is left
@@ -22,7 +23,13 @@ from typing import NoReturn
 import numpy as np
 
 from spikeforge.atomic import atomic_path
-from spikeforge.choices import BACKENDS, WEIGHT_PLANES
+from spikeforge.choices import BACKENDS
+from spikeforge.cli_common import (
+    add_compile_options,
+    add_import_options,
+    compiled_from_args,
+    load_array,
+)
 from spikeforge.errors import SpikeforgeError
 
 EXIT_USER_ERROR = 2
@@ -155,68 +162,6 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def add_import_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--dt", type=float, default=None, help="time step in seconds, if the graph has none"
-    )
-    parser.add_argument(
-        "--cuba-order",
-        choices=("new", "previous"),
-        default="new",
-        help="CubaLIF integrates v with the new (norse, snnTorch) or previous (NIR ref.) current",
-    )
-    parser.add_argument(
-        "--reset",
-        choices=("to_value", "subtract"),
-        default="to_value",
-        help="how the graph's neurons reset (NIR: to v_reset)",
-    )
-
-
-def add_compile_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--weight-planes",
-        type=int,
-        choices=WEIGHT_PLANES,
-        default=2,
-        help="8-bit synapse processes per weight matrix (2: ~15-bit weights at twice the "
-        "memory; 3: fractions summed before rounding, for chaotic recurrent networks)",
-    )
-    parser.add_argument(
-        "--calibrate", type=Path, default=None, help=".npy input to calibrate fixed-point scales on"
-    )
-    parser.add_argument(
-        "--allow-timing-divergence",
-        action="store_true",
-        help="compile loops with zero-delay edges, one step late (reported)",
-    )
-
-
-def load_array(path: Path, what: str) -> np.ndarray:
-    if not path.is_file():
-        raise SpikeforgeError(f"{what} {path}: no such file")
-    try:
-        return np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError) as exc:
-        raise SpikeforgeError(f"{what} {path}: not a readable .npy array ({exc})") from None
-
-
-def compiled_from_args(args: argparse.Namespace, precision: str = "fixed"):
-    from spikeforge.compile import load_or_compile
-
-    calibration = load_array(args.calibrate, "calibration input") if args.calibrate else None
-    return load_or_compile(
-        args.graph if hasattr(args, "graph") else args.network,
-        dt=args.dt,
-        cuba_order=args.cuba_order,
-        reset=args.reset,
-        precision=precision,
-        weight_planes=args.weight_planes,
-        calibration=calibration,
-        allow_timing_divergence=args.allow_timing_divergence,
-    )
-
-
 def _cmd_export(args: argparse.Namespace) -> int:
     import torch
 
@@ -268,12 +213,13 @@ def _module_dt(module) -> float:
 def _cmd_compile(args: argparse.Namespace) -> int:
     from spikeforge.compile import save
     from spikeforge.compile.summary import summarize
+    from spikeforge.profile.hardware import load_hardware
 
     if args.graph.suffix == ".sfnet":
         raise SpikeforgeError(f"{args.graph} is already compiled; compile takes a NIR graph")
     compiled = compiled_from_args(args, precision=args.precision)
     save(compiled, args.output)
-    print(summarize(compiled))
+    print(summarize(compiled, load_hardware("loihi2")))
     print(f"wrote {args.output}")
     return 0
 

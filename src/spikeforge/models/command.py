@@ -10,7 +10,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from spikeforge.choices import WEIGHT_PLANES
+from spikeforge.cli_common import add_weight_planes_option
 from spikeforge.errors import SpikeforgeError
 
 if TYPE_CHECKING:  # the CLI imports this module on every call; torch loads only when used
@@ -70,14 +70,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     evaluate.add_argument("-n", type=int, default=100, help="held-out samples (default 100)")
     evaluate.add_argument("--seed", type=int, default=0, help="data seed")
-    evaluate.add_argument(
-        "--weight-planes",
-        type=int,
-        choices=WEIGHT_PLANES,
-        default=2,
-        help="8-bit synapse processes per weight matrix (2: ~15-bit weights at twice the "
-        "memory; 3: fractions summed before rounding, for chaotic recurrent networks)",
-    )
+    add_weight_planes_option(evaluate)
     evaluate.add_argument(
         "--calibration-samples",
         type=int,

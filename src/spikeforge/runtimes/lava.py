@@ -141,7 +141,7 @@ def _run_sample(
     volts: dict[str, np.ndarray] = {}
     # Lava compiles only the processes connected to the one it is asked to run, so
     # each connected part of the network runs on its own (they cannot interact).
-    for component in _components(plan):
+    for component in connected_parts(plan):
         anchor = neurons[component[0]]
         try:
             anchor.run(condition=RunSteps(num_steps=steps), run_cfg=config)
@@ -156,7 +156,7 @@ def _run_sample(
     return spikes, volts
 
 
-def _components(plan: LoihiPlan) -> list[list[str]]:
+def connected_parts(plan: LoihiPlan) -> list[list[str]]:
     """The plan's populations grouped into parts that synapses (or a shared source) connect."""
     parent = {name: name for name in [*plan.populations, *plan.inputs, BIAS_SOURCE]}
 
