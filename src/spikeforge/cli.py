@@ -15,6 +15,7 @@ import argparse
 import importlib
 import os
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
@@ -36,7 +37,12 @@ COMMAND_MODULES: tuple[str, ...] = (
 )
 
 
+def _one_line_warning(message, category, filename, lineno, line=None) -> str:
+    return f"spikeforge: warning: {message}\n"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    warnings.formatwarning = _one_line_warning
     parser = _parser()
     args = parser.parse_args(argv)
     try:
@@ -156,21 +162,70 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def add_import_options(parser: argparse.ArgumentParser) -> None:
+    """How a NIR graph is discretised: a framework preset and each of its choices."""
+    from spikeforge.ir import conventions as c
+
     parser.add_argument(
         "--dt", type=float, default=None, help="time step in seconds, if the graph has none"
     )
     parser.add_argument(
+        "--from",
+        dest="framework",
+        choices=c.FRAMEWORKS,
+        default=None,
+        help="simulate the graph as this framework does (default: the framework its metadata "
+        "names, else NIR/norse); the options below override single choices",
+    )
+    parser.add_argument(
         "--cuba-order",
-        choices=("new", "previous"),
-        default="new",
+        choices=c.CUBA_ORDERS,
+        default=None,
         help="CubaLIF integrates v with the new (norse, snnTorch) or previous (NIR ref.) current",
     )
     parser.add_argument(
         "--reset",
-        choices=("to_value", "subtract"),
-        default="to_value",
-        help="how the graph's neurons reset (NIR: to v_reset)",
+        choices=c.RESET_MODES,
+        default=None,
+        help="to v_reset or subtract theta on the spike step; subtract after the decay or "
+        "zero the whole step at the next step (snnTorch's reset_delay)",
     )
+    parser.add_argument(
+        "--threshold", choices=c.THRESHOLDS, default=None, help="fire at v > theta or v >= theta"
+    )
+    parser.add_argument(
+        "--decay",
+        choices=c.DECAYS,
+        default=None,
+        help="forward Euler (dt/tau) or the exact exponential (1 - exp(-dt/tau))",
+    )
+    parser.add_argument(
+        "--if-input", choices=c.IF_INPUTS, default=None, help="IF adds r*x or dt*r*x per step"
+    )
+    parser.add_argument(
+        "--v-init", choices=c.V_INITS, default=None, help="the voltage starts at 0 or v_reset"
+    )
+    parser.add_argument(
+        "--multi-spike",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="a step emits floor(v/theta) spikes (sinabs' MultiSpike) instead of one",
+    )
+
+
+def import_options(args: argparse.Namespace) -> dict[str, object]:
+    """The keyword arguments of :func:`spikeforge.compile.load_graph` from the options."""
+    overrides = {
+        key: getattr(args, key)
+        for key in ("threshold", "decay", "if_input", "v_init", "multi_spike")
+        if getattr(args, key) is not None
+    }
+    return {
+        "dt": args.dt,
+        "cuba_order": args.cuba_order,
+        "reset": args.reset,
+        "convention": args.framework,
+        "overrides": overrides,
+    }
 
 
 def add_compile_options(parser: argparse.ArgumentParser) -> None:
@@ -207,9 +262,7 @@ def compiled_from_args(args: argparse.Namespace, precision: str = "fixed"):
     calibration = load_array(args.calibrate, "calibration input") if args.calibrate else None
     return load_or_compile(
         args.graph if hasattr(args, "graph") else args.network,
-        dt=args.dt,
-        cuba_order=args.cuba_order,
-        reset=args.reset,
+        **import_options(args),
         precision=precision,
         weight_planes=args.weight_planes,
         calibration=calibration,
@@ -267,6 +320,7 @@ def _module_dt(module) -> float:
 
 def _cmd_compile(args: argparse.Namespace) -> int:
     from spikeforge.compile import save
+    from spikeforge.compile.lower import microcode_notes
     from spikeforge.compile.summary import summarize
 
     if args.graph.suffix == ".sfnet":
@@ -274,20 +328,48 @@ def _cmd_compile(args: argparse.Namespace) -> int:
     compiled = compiled_from_args(args, precision=args.precision)
     save(compiled, args.output)
     print(summarize(compiled))
+    conventions = compiled.network.metadata.get("conventions")
+    if conventions:
+        print(conventions)
+    for note in microcode_notes(compiled.float_plan):
+        print(note)
     print(f"wrote {args.output}")
     return 0
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from spikeforge.runtimes import run
-
     if args.backend == "loihi2":
         from spikeforge.runtimes.loihi2 import require_lava_loihi
 
         require_lava_loihi()  # before loading or compiling anything: no chip, no run
     inputs = load_array(args.input, "input")
+    if args.backend == "reference" and args.network.suffix != ".sfnet":
+        result = _run_reference_directly(args, inputs)
+    else:
+        result = _run_compiled(args, inputs)
+    _write_outputs(args, result)
+    return 0
+
+
+def _run_reference_directly(args: argparse.Namespace, inputs: np.ndarray):
+    """The reference simulates the graph itself: what Loihi cannot run, it still can."""
+    from spikeforge.compile import load_network
+    from spikeforge.runtimes.reference import run_reference
+
+    if args.precision not in (None, "float") or args.raw_timing:
+        raise SpikeforgeError(
+            "the reference backend simulates in float64 in source time; drop --precision "
+            "and --raw-timing"
+        )
+    network = load_network(args.network, **import_options(args))
+    return run_reference(network, inputs, record=args.record)
+
+
+def _run_compiled(args: argparse.Namespace, inputs: np.ndarray):
+    from spikeforge.runtimes import run
+
     compiled = compiled_from_args(args)
-    result = run(
+    return run(
         compiled,
         inputs,
         backend=args.backend,
@@ -297,6 +379,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
         show_progress=True,
         device=args.device,
     )
+
+
+def _write_outputs(args: argparse.Namespace, result) -> None:
     arrays = {"output": result.output} if len(result.outputs) == 1 else {}
     arrays.update(
         {f"output.{k}": v for k, v in result.outputs.items()} if len(result.outputs) > 1 else {}
@@ -315,7 +400,6 @@ def _cmd_run(args: argparse.Namespace) -> int:
         f"wrote {args.output}: {', '.join(f'{k} {list(v.shape)}' for k, v in arrays.items())}"
         + (f"; {spikes} output spikes" if spikes is not None else "")
     )
-    return 0
 
 
 if __name__ == "__main__":

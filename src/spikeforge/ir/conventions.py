@@ -17,9 +17,10 @@ Reset modes (``theta`` the threshold; see :mod:`spikeforge.ir.nodes` for the ste
   multi-spike; sinabs' MembraneSubtract, Rockpool);
 * ``subtract_next``: at the next step, after the decay, ``v -= theta``: snnTorch's
   default (``reset_delay=True``: ``mem[t+1] = beta*mem[t] + x - theta*spk[t]``);
-* ``zero_next``: the next step's ``u`` and ``v`` are set to 0 (``v_reset``) after
-  they integrate, so that step's input is lost: snnTorch's ``Synaptic``/``RLeaky``
-  with ``reset_mechanism="zero"`` and ``reset_delay=True``.
+* ``zero_next``: the next step's ``v`` is set to 0 (``v_reset``) after it
+  integrates, so that step's input to the membrane is lost (the synaptic current
+  keeps it): snnTorch's ``Synaptic``/``RLeaky``/``RSynaptic`` with
+  ``reset_mechanism="zero"`` and ``reset_delay=True`` (``synaptic.py:271-286``).
 """
 
 from __future__ import annotations

@@ -31,6 +31,7 @@ in a loop, and a feed-forward LIF resets to value (the same spikes).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import warnings
 from pathlib import Path
@@ -82,6 +83,7 @@ def load_nir(
     cuba_order: CubaOrder | None = None,
     reset: ResetMode | None = None,
     convention: Conventions | str | None = None,
+    **overrides: object,
 ) -> Graph:
     """Read a NIR file and import it; every failure is a SpikeforgeError naming the file."""
     path = Path(path)
@@ -93,7 +95,7 @@ def load_nir(
     except Exception as exc:  # nir raises bare KeyError/ValueError/OSError on bad files
         raise SpikeforgeError(f"{path}: not a readable NIR file ({_describe(exc)})") from None
     try:
-        return from_nir(graph, dt=dt, cuba_order=cuba_order, reset=reset, convention=convention)
+        return from_nir(graph, dt, cuba_order, reset, convention, **overrides)
     except SpikeforgeError as exc:
         raise type(exc)(f"{path}: {exc}") from None
 
@@ -103,15 +105,22 @@ def resolve_conventions(
     convention: Conventions | str | None = None,
     cuba_order: CubaOrder | None = None,
     reset: ResetMode | None = None,
+    **overrides: object,
 ) -> Conventions:
-    """The preset asked for, or the one the graph's metadata names, or NIR's; overridden."""
+    """The preset asked for, or the one the graph's metadata names, or NIR's; overridden.
+
+    ``overrides`` are :class:`Conventions` fields; ``None`` values keep the preset's.
+    """
     if isinstance(convention, str):
         base = preset(convention)
     elif convention is not None:
         base = convention
     else:
         base = from_metadata(dict(graph.metadata or {})) or preset("nir")
-    return base.with_overrides(cuba_order=cuba_order, reset=reset)
+    unknown = set(overrides) - {f.name for f in dataclasses.fields(Conventions)}
+    if unknown:
+        raise SpikeforgeError(f"unknown convention option(s) {', '.join(sorted(unknown))}")
+    return base.with_overrides(cuba_order=cuba_order, reset=reset, **overrides)
 
 
 def from_nir(
@@ -120,9 +129,10 @@ def from_nir(
     cuba_order: CubaOrder | None = None,
     reset: ResetMode | None = None,
     convention: Conventions | str | None = None,
+    **overrides: object,
 ) -> Graph:
     """Import an in-memory NIR graph (see the module docstring for the conventions)."""
-    conv = resolve_conventions(graph, convention, cuba_order, reset)
+    conv = resolve_conventions(graph, convention, cuba_order, reset, **overrides)
     dt = _resolve_dt(graph, dt, conv)
     nodes, nir_edges = _flatten(graph)
     ir_nodes: dict[str, Node] = {}

@@ -14,7 +14,7 @@ quantisation, Lava lowering) agrees on what the network *is*:
             floor(v[t] / v_th) where v[t] >= v_th               (multi_spike: a count)
     v[t]  = v_reset where z[t]          (reset "to_value")
             v[t] - v_th * z[t]          (reset "subtract")
-    u[t], v[t] = 0, v_reset where z[t-1]                       (reset "zero_next")
+    v[t]  = v_reset where z[t-1]                               (reset "zero_next")
 
 ``v`` starts at ``v_init`` (0 unless given), ``u`` at 0. The choices (reset, threshold,
 multi-spike, the start, and how ``du``/``dv``/``gain`` came from NIR's time constants)

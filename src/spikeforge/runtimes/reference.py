@@ -124,7 +124,6 @@ def run_reference(
                 v[name] = v[name] - p["v_th"] * pending[name]
             elif pop.reset == "zero_next":
                 late = pending[name].bool()
-                u[name] = torch.where(late, torch.zeros_like(u[name]), u[name])
                 v[name] = torch.where(late, p["v_reset"].expand_as(v[name]), v[name])
             peaks[name] = torch.maximum(
                 peaks[name],
