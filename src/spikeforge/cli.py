@@ -356,10 +356,14 @@ def _run_reference_directly(args: argparse.Namespace, inputs: np.ndarray):
     from spikeforge.compile import load_network
     from spikeforge.runtimes.reference import run_reference
 
-    if args.precision not in (None, "float") or args.raw_timing:
+    if args.device is not None:
+        raise SpikeforgeError("--device applies to the emulator backend, not reference")
+    if args.precision not in (None, "float"):
+        raise SpikeforgeError("the reference backend simulates in float64; drop --precision")
+    if args.raw_timing:
         raise SpikeforgeError(
-            "the reference backend simulates in float64 in source time; drop --precision "
-            "and --raw-timing"
+            "the reference backend runs in source time; --raw-timing applies to the "
+            "hardware backends (lava, emulator, loihi2)"
         )
     network = load_network(args.network, **import_options(args))
     return run_reference(network, inputs, record=args.record)
