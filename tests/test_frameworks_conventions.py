@@ -180,3 +180,10 @@ def test_cli_compile_names_conventions_and_microcode_and_reference_runs_what_lav
     np.testing.assert_array_equal(counts, _if_loop(x, 2.0, 1.0, PRESETS["sinabs"]))
     assert main([*args, "-o", str(tmp_path / "p.npz"), "--backend", "emulator"]) == 2
     assert "multi-spike" in capsys.readouterr().err
+
+
+def test_a_dt_other_than_the_frameworks_exporter_dt_is_warned_about():
+    g = _lif_graph()
+    g.metadata = {}
+    with pytest.warns(UserWarning, match=r"dt = 0.001 s, but snntorch's exporter.*10x"):
+        from_nir(g, dt=1e-3, convention="snntorch")

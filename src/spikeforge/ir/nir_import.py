@@ -297,6 +297,14 @@ def _resolve_dt(graph: nir.NIRGraph, dt: float | None, conv: Conventions) -> flo
     value = float(dt if dt is not None else stored)
     if not math.isfinite(value) or value <= 0:
         raise SpikeforgeError(f"dt must be a positive number of seconds, got {value}")
+    if conv.dt is not None and not math.isclose(value, conv.dt, rel_tol=1e-6):
+        warnings.warn(
+            f"dt = {value:g} s, but {conv.framework}'s exporter writes its time constants for "
+            f"dt = {conv.dt:g} s: every decay per step is {value / conv.dt:.3g}x what "
+            f"{conv.framework} simulates (likely a wrong --dt)",
+            ConventionWarning,
+            stacklevel=3,
+        )
     return value
 
 
