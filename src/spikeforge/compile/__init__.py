@@ -53,7 +53,7 @@ def load_graph(
         if (cuba_order, reset, convention) != (None, None, None) or overrides:
             raise SpikeforgeError(
                 f"{path}: --from, --cuba-order, --reset and the other convention options apply "
-                "to NIR graphs; a netx file fixes them"
+                "to NIR graphs; a netx file fixes both the reset and the order"
             )
         return load_netx(path, dt=dt)
     return load_nir(
