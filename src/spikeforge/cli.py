@@ -16,6 +16,7 @@ import argparse
 import importlib
 import os
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
@@ -28,6 +29,7 @@ from spikeforge.cli_common import (
     add_compile_options,
     add_import_options,
     compiled_from_args,
+    import_options,
     load_array,
 )
 from spikeforge.errors import SpikeforgeError
@@ -43,7 +45,12 @@ COMMAND_MODULES: tuple[str, ...] = (
 )
 
 
+def _one_line_warning(message, category, filename, lineno, line=None) -> str:
+    return f"spikeforge: warning: {message}\n"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    warnings.formatwarning = _one_line_warning
     parser = _parser()
     args = parser.parse_args(argv)
     try:
@@ -212,6 +219,7 @@ def _module_dt(module) -> float:
 
 def _cmd_compile(args: argparse.Namespace) -> int:
     from spikeforge.compile import save
+    from spikeforge.compile.lower import microcode_notes
     from spikeforge.compile.summary import summarize
     from spikeforge.profile.hardware import load_hardware
 
@@ -220,20 +228,52 @@ def _cmd_compile(args: argparse.Namespace) -> int:
     compiled = compiled_from_args(args, precision=args.precision)
     save(compiled, args.output)
     print(summarize(compiled, load_hardware("loihi2")))
+    conventions = compiled.network.metadata.get("conventions")
+    if conventions:
+        print(conventions)
+    for note in microcode_notes(compiled.float_plan):
+        print(note)
     print(f"wrote {args.output}")
     return 0
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from spikeforge.runtimes import run
-
     if args.backend == "loihi2":
         from spikeforge.runtimes.loihi2 import require_lava_loihi
 
         require_lava_loihi()  # before loading or compiling anything: no chip, no run
     inputs = load_array(args.input, "input")
+    if args.backend == "reference" and args.network.suffix != ".sfnet":
+        result = _run_reference_directly(args, inputs)
+    else:
+        result = _run_compiled(args, inputs)
+    _write_outputs(args, result)
+    return 0
+
+
+def _run_reference_directly(args: argparse.Namespace, inputs: np.ndarray):
+    """The reference simulates the graph itself: what Loihi cannot run, it still can."""
+    from spikeforge.compile import load_network
+    from spikeforge.runtimes.reference import run_reference
+
+    if args.device is not None:
+        raise SpikeforgeError("--device applies to the emulator backend, not reference")
+    if args.precision not in (None, "float"):
+        raise SpikeforgeError("the reference backend simulates in float64; drop --precision")
+    if args.raw_timing:
+        raise SpikeforgeError(
+            "the reference backend runs in source time; --raw-timing applies to the "
+            "hardware backends (lava, emulator, loihi2)"
+        )
+    network = load_network(args.network, **import_options(args))
+    return run_reference(network, inputs, record=args.record)
+
+
+def _run_compiled(args: argparse.Namespace, inputs: np.ndarray):
+    from spikeforge.runtimes import run
+
     compiled = compiled_from_args(args)
-    result = run(
+    return run(
         compiled,
         inputs,
         backend=args.backend,
@@ -243,6 +283,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
         show_progress=True,
         device=args.device,
     )
+
+
+def _write_outputs(args: argparse.Namespace, result) -> None:
     arrays = {"output": result.output} if len(result.outputs) == 1 else {}
     arrays.update(
         {f"output.{k}": v for k, v in result.outputs.items()} if len(result.outputs) > 1 else {}
@@ -261,7 +304,6 @@ def _cmd_run(args: argparse.Namespace) -> int:
         f"wrote {args.output}: {', '.join(f'{k} {list(v.shape)}' for k, v in arrays.items())}"
         + (f"; {spikes} output spikes" if spikes is not None else "")
     )
-    return 0
 
 
 if __name__ == "__main__":

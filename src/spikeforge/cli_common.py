@@ -21,21 +21,70 @@ if TYPE_CHECKING:  # the CLI builds its parser without loading the compiler
 
 
 def add_import_options(parser: argparse.ArgumentParser) -> None:
+    """How a NIR graph is discretised: a framework preset and each of its choices."""
+    from spikeforge.ir import conventions as c
+
     parser.add_argument(
         "--dt", type=float, default=None, help="time step in seconds, if the graph has none"
     )
     parser.add_argument(
+        "--from",
+        dest="framework",
+        choices=c.FRAMEWORKS,
+        default=None,
+        help="simulate the graph as this framework does (default: the framework its metadata "
+        "names, else NIR/norse); the options below override single choices",
+    )
+    parser.add_argument(
         "--cuba-order",
-        choices=("new", "previous"),
-        default="new",
+        choices=c.CUBA_ORDERS,
+        default=None,
         help="CubaLIF integrates v with the new (norse, snnTorch) or previous (NIR ref.) current",
     )
     parser.add_argument(
         "--reset",
-        choices=("to_value", "subtract"),
-        default="to_value",
-        help="how the graph's neurons reset (NIR: to v_reset)",
+        choices=c.RESET_MODES,
+        default=None,
+        help="to v_reset or subtract theta on the spike step; subtract after the decay or "
+        "zero the whole step at the next step (snnTorch's reset_delay)",
     )
+    parser.add_argument(
+        "--threshold", choices=c.THRESHOLDS, default=None, help="fire at v > theta or v >= theta"
+    )
+    parser.add_argument(
+        "--decay",
+        choices=c.DECAYS,
+        default=None,
+        help="forward Euler (dt/tau) or the exact exponential (1 - exp(-dt/tau))",
+    )
+    parser.add_argument(
+        "--if-input", choices=c.IF_INPUTS, default=None, help="IF adds r*x or dt*r*x per step"
+    )
+    parser.add_argument(
+        "--v-init", choices=c.V_INITS, default=None, help="the voltage starts at 0 or v_reset"
+    )
+    parser.add_argument(
+        "--multi-spike",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="a step emits floor(v/theta) spikes (sinabs' MultiSpike) instead of one",
+    )
+
+
+def import_options(args: argparse.Namespace) -> dict[str, object]:
+    """The keyword arguments of :func:`spikeforge.compile.load_graph` from the options."""
+    overrides = {
+        key: getattr(args, key)
+        for key in ("threshold", "decay", "if_input", "v_init", "multi_spike")
+        if getattr(args, key) is not None
+    }
+    return {
+        "dt": args.dt,
+        "cuba_order": args.cuba_order,
+        "reset": args.reset,
+        "convention": args.framework,
+        "overrides": overrides,
+    }
 
 
 def add_compile_options(parser: argparse.ArgumentParser) -> None:
@@ -79,9 +128,7 @@ def compiled_from_args(args: argparse.Namespace, precision: str = "fixed") -> Co
     calibration = load_array(args.calibrate, "calibration input") if args.calibrate else None
     return load_or_compile(
         args.graph if hasattr(args, "graph") else args.network,
-        dt=args.dt,
-        cuba_order=args.cuba_order,
-        reset=args.reset,
+        **import_options(args),
         precision=precision,
         weight_planes=args.weight_planes,
         calibration=calibration,

@@ -19,7 +19,7 @@ synapse process, rounded so that no neuron's summed input drifts
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
@@ -232,9 +232,8 @@ def quantize_population(pop: CorePopulation, scale: float) -> tuple[CorePopulati
     denom = np.abs(target).max(initial=0.0)
     bias_err = float(np.abs(achieved - target).max(initial=0.0) / denom) if denom else 0.0
     vth = int(np.clip(np.round(scale * pop.vth), 0, VTH_MAX)) if pop.spiking else VTH_MAX
-    quantized = CorePopulation(
-        name=pop.name,
-        size=pop.size,
+    quantized = replace(
+        pop,
         du=int(np.clip(np.round(pop.du * 4096) - 1, 0, 4095)),
         dv=int(np.clip(np.round(pop.dv * 4096), 0, 4095)),
         vth=vth,
@@ -242,9 +241,6 @@ def quantize_population(pop: CorePopulation, scale: float) -> tuple[CorePopulati
         bias_exp=exp,
         v_init=np.round(2**ACT_SHIFT * scale * pop.v_init).astype(np.int64),
         scale=pop.scale * scale * 2**ACT_SHIFT,
-        v_reset=pop.v_reset,
-        spiking=pop.spiking,
-        latency=pop.latency,
     )
     return quantized, bias_err, clipped
 

@@ -227,7 +227,16 @@ def input_buffer(plan: LoihiPlan, spikes: np.ndarray, steps: int) -> np.ndarray:
 def _lif(pop, fixed: bool) -> LIF:
     cast = (lambda a: np.asarray(a).astype(np.int32)) if fixed else (lambda a: np.asarray(a, float))
     vth = pop.vth if (fixed or np.isfinite(pop.vth)) else np.finfo(np.float64).max
-    return LIF(
+    rule = {}
+    if not pop.standard:
+        from spikeforge.runtimes.lava_neuron import RESET_CODES, SfLif
+
+        process = SfLif
+        rule = {"reset_mode": RESET_CODES[pop.reset], "inclusive": pop.threshold == ">="}
+    else:
+        process = LIF
+    return process(
+        **rule,
         shape=(pop.size,),
         du=pop.du,
         dv=pop.dv,
