@@ -21,6 +21,15 @@ T = TypeVar("T")
 tqdm.set_lock(threading.RLock())
 
 
+def announce(step: int, total: int, what: str, enabled: bool = True) -> None:
+    """One line on stderr for a step that may take seconds: ``stage 2/3: compiling``.
+
+    Unlike a bar it never rewrites itself, so a log file gets one line per step.
+    """
+    if enabled:
+        print(f"spikeforge: stage {step}/{total}: {what}", file=sys.stderr, flush=True)
+
+
 def progress(
     items: Iterable[T], desc: str, enabled: bool = True, total: int | None = None
 ) -> Iterator[T]:
@@ -34,12 +43,16 @@ def progress(
 def progress_bar(
     desc: str, total: int | None = None, enabled: bool = True, iterable: Iterable | None = None
 ) -> tqdm:
-    """A bar to ``update`` by hand (or iterate), on stderr, gone when it closes."""
+    """A bar to ``update`` by hand (or iterate), on stderr, gone when it closes.
+
+    Only on a terminal: redirected to a log, a bar's ``\r`` updates are dozens of
+    lines of noise, so callers announce their stages with :func:`announce` instead.
+    """
     return tqdm(
         iterable,
         desc=desc,
         total=total,
-        disable=not enabled,
+        disable=not (enabled and sys.stderr.isatty()),
         file=sys.stderr,
         leave=False,
         dynamic_ncols=True,

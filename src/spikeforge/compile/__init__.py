@@ -7,6 +7,7 @@ from pathlib import Path
 from spikeforge.compile.compiled import CompiledNet, compile_network, load, save
 from spikeforge.compile.network import Network, normalize
 from spikeforge.errors import SpikeforgeError
+from spikeforge.filekind import check_network_file
 from spikeforge.ir.conventions import Conventions
 from spikeforge.ir.netx_import import NETX_SUFFIX, load_netx
 from spikeforge.ir.nir_import import CubaOrder, load_nir
@@ -30,6 +31,7 @@ def load_or_compile(
     say how a NIR graph is discretised (:mod:`spikeforge.ir.conventions`).
     """
     path = Path(path)
+    check_network_file(path)
     if path.suffix == SFNET_SUFFIX:
         return load(path)
     return compile_network(
@@ -47,6 +49,7 @@ def load_graph(
 ) -> Graph:
     """A netx ``.net`` or NIR file as an IR graph, without compiling it for Loihi."""
     path = Path(path)
+    check_network_file(path)
     if path.suffix == SFNET_SUFFIX:
         raise SpikeforgeError(f"{path} is compiled; a graph is a NIR or netx file")
     if path.suffix == NETX_SUFFIX:

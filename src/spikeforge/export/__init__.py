@@ -7,8 +7,8 @@ traces with nirtorch and applies the toolchain's conventions (see
 :mod:`spikeforge.export.norse_map`).
 """
 
-from spikeforge.export.exporter import to_nir
+from spikeforge.export.exporter import infer_input_shape, to_nir
 from spikeforge.export.pooling import SumPool2d
 from spikeforge.export.writer import write_nir
 
-__all__ = ["SumPool2d", "to_nir", "write_nir"]
+__all__ = ["SumPool2d", "infer_input_shape", "to_nir", "write_nir"]

@@ -91,6 +91,38 @@ def to_nir(module: torch.nn.Module, sample_input: torch.Tensor, dt: float) -> ni
         raise SpikeforgeError(f"the exported NIR graph fails NIR's type check: {exc}") from exc
 
 
+def infer_input_shape(module: torch.nn.Module) -> tuple[int, ...] | None:
+    """The shape of one input step when the first layer fixes it, else None.
+
+    A ``Linear`` (or a recurrent cell's ``input_size``) first fixes it: ``(in_features,)``.
+    A first ``Conv2d`` fixes only the channels, not the image size, so the user must
+    say it. "First" is registration order, which is call order in a sequential model.
+    """
+    for child in module.modules():
+        if isinstance(child, torch.nn.Linear):
+            return (child.in_features,)
+        size = getattr(child, "input_size", None)
+        if isinstance(size, (int, torch.Tensor)) and next(child.parameters(), None) is not None:
+            return (int(size),)
+        if isinstance(child, torch.nn.Conv2d):
+            return None
+    return None
+
+
+def module_dt(module: torch.nn.Module) -> float:
+    """The time step the module's cells use (all must agree); the exporter's default dt."""
+    steps = {
+        float(m.dt) for m in module.modules() if isinstance(getattr(m, "dt", None), (int, float))
+    }
+    if len(steps) > 1:
+        raise SpikeforgeError(
+            f"the module's cells use different dt values {sorted(steps)}; pass --dt"
+        )
+    if not steps:
+        raise SpikeforgeError("the module has no cell with a dt; pass --dt SECONDS")
+    return steps.pop()
+
+
 def _check_dt(dt: float) -> float:
     try:
         value = float(dt)

@@ -33,11 +33,16 @@ FIGURES = {
     "cores": "cores.png",
     "latency": "latency.png",
 }
-COST_COLUMNS = ("spikes/inf", "synops/inf", "energy/inf", "latency/inf", "wall s/sample")
+COST_COLUMNS = ("spikes/inf", "synops/inf", "energy/inf", "hw latency/inf", "sim wall s/sample")
 AGREEMENT_NOTE = (
     "spikes equal: share of spiking output entries equal to the source's; decisions: share "
     "of (sample, step) whose largest readout neuron is the source's; rel. error: "
     "RMS(output - source) / RMS(source)"
+)
+TIME_NOTE = (
+    "hw latency/inf: estimated Loihi latency per inference (none for CPU stages); "
+    "sim wall s/sample: simulation wall time on this machine; spikes/inf: the input's "
+    "source steps only (pipeline-drain steps excluded; synops and energy include them)"
 )
 
 
@@ -75,11 +80,19 @@ def stage_table(
             number(row.spikes),
             number(row.synaptic_ops),
             quantity(row.energy),
-            quantity(row.latency),
+            "" if row.latency is None else quantity(row.latency),
             f"{row.wall_s_per_sample:.3g}",
         ]
         cells.append(line)
-    return Table(header, cells, title=title, notes=[*_bases(rows), AGREEMENT_NOTE])
+    return Table(header, cells, title=title, notes=[*_bases(rows), AGREEMENT_NOTE, TIME_NOTE])
+
+
+def profile_table(profile: Profile, title: str = "") -> Table:
+    """A profile's stage table, headed by its task metric when labels were given."""
+    task = profile.task
+    if task is None:
+        return stage_table(profile.rows, title=title)
+    return stage_table(profile.rows, title=title, metric=task.name, unit=task.unit)
 
 
 def _bases(rows: Sequence[StageRow]) -> list[str]:
@@ -214,7 +227,7 @@ def _population_table(profile: Profile) -> Table:
 def summary_table(profile: Profile) -> str:
     """What ``spikeforge profile`` prints: the stage table and the deployed cost."""
     title = f"stage table ({profile.batch} samples x {profile.steps} steps):"
-    parts = [to_terminal(stage_table(profile.rows, title=title))]
+    parts = [to_terminal(profile_table(profile, title=title))]
     run = profile.deployed
     if run is not None:
         cost, cores = run.cost, len(run.placement.cores)
@@ -245,7 +258,7 @@ def markdown(profile: Profile, network_path: str, input_path: str) -> str:
         "",
         "## Stage table",
         "",
-        to_markdown(stage_table(profile.rows)),
+        to_markdown(profile_table(profile)),
         "",
         "Per inference. Source and reference rows: measured CPU wall time, and the energy a "
         f"conventional accelerator spends on the dense ops at {si(MAC_ENERGY.value, 'J')}/MAC "

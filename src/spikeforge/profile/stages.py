@@ -24,16 +24,24 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from spikeforge.compile.compiled import CompiledNet
 from spikeforge.compile.hardware import Hardware, Quantity
+from spikeforge.compile.lower import LoihiPlan
 from spikeforge.compile.placement import Placement, place
 from spikeforge.errors import SpikeforgeError
+from spikeforge.progress import announce
 from spikeforge.profile.agreement import Agreement, compare
-from spikeforge.profile.counters import Activity, ActivityCounter, from_source_time
+from spikeforge.profile.counters import (
+    POPULATION_COUNTS,
+    Activity,
+    ActivityCounter,
+    from_source_time,
+)
 from spikeforge.profile.energy import CostReport, estimate
 from spikeforge.profile.render import si
 from spikeforge.profile.source_stats import (
@@ -45,6 +53,9 @@ from spikeforge.profile.source_stats import (
     norse_stats,
 )
 from spikeforge.runtimes import run
+
+if TYPE_CHECKING:  # task.py builds on this module
+    from spikeforge.profile.task import TaskMetric
 from spikeforge.runtimes.norse import run_norse
 from spikeforge.runtimes.result import RunResult, prepare_inputs
 
@@ -83,7 +94,16 @@ def hardware_stage(backend: str, precision: str) -> str:
 
 @dataclass
 class StageRow:
-    """One stage, per inference. ``metrics`` are the model's own (the zoo's), if any."""
+    """One stage, per inference. ``metrics`` are the task metrics (the zoo's, or the labels').
+
+    Two different times, never mixed: ``latency`` is the *estimated hardware latency*
+    of a Loihi stage (None for the CPU stages, which model no hardware), and
+    ``wall_s_per_sample`` is the *simulation wall time on this machine*. ``spikes``
+    counts the source's steps only: a Loihi stage's pipeline-drain steps (the extra
+    hardware steps that let the last input reach the output) are left out, so every
+    stage counts the same window; synaptic ops and energy include them, since the
+    hardware runs them.
+    """
 
     stage: str
     basis: str
@@ -91,7 +111,7 @@ class StageRow:
     spikes: float
     synaptic_ops: float
     energy: Quantity
-    latency: Quantity
+    latency: Quantity | None
     wall_s_per_sample: float
     metrics: dict[str, float] = field(default_factory=dict)
     outputs: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
@@ -116,7 +136,9 @@ class StageRow:
             "spikes_per_inference": self.spikes,
             "synaptic_ops_per_inference": self.synaptic_ops,
             "energy_per_inference": self.energy.as_dict(),
-            "latency_per_inference": self.latency.as_dict(),
+            "hardware_latency_per_inference": None
+            if self.latency is None
+            else self.latency.as_dict(),
             **({"metrics": dict(self.metrics)} if self.metrics else {}),
         }
 
@@ -150,6 +172,8 @@ class Profile:
     rows: list[StageRow]
     rasters: dict[str, np.ndarray]
     raster_stage: str
+    #: The task metric scored on labels (:mod:`spikeforge.profile.task`), if any.
+    task: TaskMetric | None = None
 
     def row(self, stage: str) -> StageRow:
         for row in self.rows:
@@ -210,8 +234,9 @@ def measure(
 
     source = None
     rows, runs = [], {}
-    for stage in stages:
+    for i, stage in enumerate(stages, start=1):
         backend, precision = parse_stage(stage)
+        announce(i, len(stages), f"running {LABELS[stage]}", show_progress)
         if stage == "norse":
             source = norse_stats(module, next(iter(shaped.values())))
             rows.append(_cpu_row(stage, source, truth))
@@ -222,7 +247,7 @@ def measure(
                 stage, compiled, shaped, hardware, backend, precision, raster, show_progress
             )
             runs[stage] = hw_run
-            rows.append(_hardware_row(hw_run, compiled, hardware, batch))
+            rows.append(_hardware_row(hw_run, compiled, hardware, batch, steps))
         rows[-1].agreement = compare(rows[-1].outputs, truth, outputs_spike)
     last = next(reversed(runs.values()), None)
     rasters = last.spikes if last else {n: reference.spikes[n] for n in raster}
@@ -256,7 +281,7 @@ _UNCOMPARED = Agreement(None, None, float("nan"))
 def _cpu_row(stage: str, stats: SourceStats, outputs: dict[str, np.ndarray]) -> StageRow:
     return StageRow(
         stage=stage,
-        basis=f"CPU wall time; dense ops x {si(MAC_ENERGY.value, 'J')}/MAC "
+        basis=f"no hardware latency (CPU model); dense ops x {si(MAC_ENERGY.value, 'J')}/MAC "
         f"({MAC_ENERGY.kind}, {MAC_ENERGY.source})",
         agreement=_UNCOMPARED,
         spikes=stats.spikes,
@@ -264,14 +289,29 @@ def _cpu_row(stage: str, stats: SourceStats, outputs: dict[str, np.ndarray]) -> 
         energy=Quantity(
             stats.conventional_energy_j, "J", MAC_ENERGY.kind, "dense ops x MAC energy"
         ),
-        latency=Quantity(stats.wall_s_per_sample, "s", "measured", "CPU wall time"),
+        latency=None,
         wall_s_per_sample=stats.wall_s_per_sample,
         outputs=dict(outputs),
     )
 
 
+def source_window_spikes(activity: Activity, plan: LoihiPlan, steps: int) -> float:
+    """Spikes per inference of the plan's populations in their ``steps`` source steps.
+
+    A population with latency ``L`` fires on hardware step ``t`` what the source fires
+    on step ``t - L``, so its source window is ``[L, L + steps)``; later hardware steps
+    drain the pipeline and have no source counterpart.
+    """
+    column = POPULATION_COUNTS.index("spikes")
+    total = 0.0
+    for name in plan.populations:
+        start = plan.latency[name]
+        total += float(activity.populations[name][start : start + steps, column].sum())
+    return total / activity.batch
+
+
 def _hardware_row(
-    hw_run: HardwareRun, compiled: CompiledNet, hardware: Hardware, batch: int
+    hw_run: HardwareRun, compiled: CompiledNet, hardware: Hardware, batch: int, steps: int
 ) -> StageRow:
     cores = len(hw_run.placement.cores)
     plan = compiled.plan(hw_run.precision)
@@ -280,7 +320,7 @@ def _hardware_row(
         basis=f"activity counted on {hw_run.backend}, priced by the {hardware.name} model "
         f"on {cores} core{'s' if cores != 1 else ''}",
         agreement=_UNCOMPARED,
-        spikes=sum(hw_run.activity.per_inference(p).spikes for p in plan.populations),
+        spikes=source_window_spikes(hw_run.activity, plan, steps),
         synaptic_ops=hw_run.activity.total("synaptic_ops"),
         energy=hw_run.cost.energy.total,
         latency=hw_run.cost.latency.per_inference,
