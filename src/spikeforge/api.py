@@ -22,9 +22,8 @@ over this module.
 from __future__ import annotations
 
 import copy
-import sys
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -358,7 +357,9 @@ def batch_first(
             )
         time_axis = 1
     if time_axis not in (0, 1):
-        raise SpikeforgeError(f"time_axis must be 0 (time-first) or 1 (batch-first), got {time_axis}")
+        raise SpikeforgeError(
+            f"time_axis must be 0 (time-first) or 1 (batch-first), got {time_axis}"
+        )
     return np.swapaxes(x, 0, 1) if time_axis == 0 else x
 
 

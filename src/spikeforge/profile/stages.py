@@ -34,7 +34,6 @@ from spikeforge.compile.hardware import Hardware, Quantity
 from spikeforge.compile.lower import LoihiPlan
 from spikeforge.compile.placement import Placement, place
 from spikeforge.errors import SpikeforgeError
-from spikeforge.progress import announce
 from spikeforge.profile.agreement import Agreement, compare
 from spikeforge.profile.counters import (
     POPULATION_COUNTS,
@@ -52,6 +51,7 @@ from spikeforge.profile.source_stats import (
     network_stats,
     norse_stats,
 )
+from spikeforge.progress import announce
 from spikeforge.runtimes import run
 
 if TYPE_CHECKING:  # task.py builds on this module
