@@ -111,6 +111,30 @@ def add_weight_planes_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_layout_options(parser: argparse.ArgumentParser) -> None:
+    """``--time-first`` / ``--batch-first``: where the input's time axis is.
+
+    Unsaid, a batched input is read batch-first with a warning naming both readings
+    (norse's own convention is time-first), see :func:`spikeforge.api.batch_first`.
+    """
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument(
+        "--time-first",
+        dest="time_axis",
+        action="store_const",
+        const=0,
+        default=None,
+        help="the input is [time, batch, *shape] (norse's convention)",
+    )
+    group.add_argument(
+        "--batch-first",
+        dest="time_axis",
+        action="store_const",
+        const=1,
+        help="the input is [batch, time, *shape] (assumed, with a warning, when neither is given)",
+    )
+
+
 def load_array(path: Path, what: str) -> np.ndarray:
     """A .npy file as an array; a missing or unreadable file is a user error naming it."""
     if not path.is_file():

@@ -9,10 +9,14 @@ from spikeforge.choices import BACKENDS
 from spikeforge.cli_common import (
     add_compile_options,
     add_import_options,
+    add_layout_options,
     compiled_from_args,
     load_array,
 )
 from spikeforge.errors import SpikeforgeError
+
+#: The decoders of spikeforge.profile.task, named here so that --help needs no torch.
+DECODER_NAMES = ("max-count", "max-voltage", "last-voltage")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -22,13 +26,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=(
             "Run a NIR graph or compiled network on an input and report, per stage "
             "(norse source, NIR reference, compiled float, compiled fixed), agreement, "
-            "spikes, synaptic ops, energy and latency per inference on a hardware model; "
-            "writes DIR/profile.json and DIR/report.md with PNG figures."
+            "spikes, synaptic ops, energy, estimated hardware latency and simulation wall "
+            "time per inference on a hardware model, and with --labels the task metric; "
+            "writes DIR/report.html (self-contained), DIR/report.md with PNG figures and "
+            "DIR/profile.json."
         ),
     )
     parser.add_argument("network", type=Path, help="NIR file or .sfnet")
     parser.add_argument(
-        "--input", type=Path, required=True, help=".npy spikes [batch, time, *shape]"
+        "--input",
+        type=Path,
+        required=True,
+        help=".npy spikes [batch, time, *shape] (--time-first: [time, batch, *shape])",
     )
     parser.add_argument("-o", "--output", type=Path, required=True, help="report directory")
     parser.add_argument(
@@ -59,45 +68,62 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--raster", nargs="+", default=None, metavar="POP", help="populations to draw"
     )
+    parser.add_argument(
+        "--labels",
+        type=Path,
+        default=None,
+        metavar="Y.npy",
+        help="labels for the task metric per stage: integer classes [batch] (accuracy) or "
+        "float targets (relative error)",
+    )
+    parser.add_argument(
+        "--decoder",
+        choices=DECODER_NAMES,
+        default="max-count",
+        help="how an output becomes a prediction: spikes summed over time, the largest or "
+        "the last value, each neuron; the prediction is the highest-scoring neuron",
+    )
+    parser.add_argument(
+        "--neurobench",
+        action="store_true",
+        help="also write DIR/neurobench.json in NeuroBench's results format",
+    )
+    add_layout_options(parser)
     add_import_options(parser)
     add_compile_options(parser)
     parser.set_defaults(handler=_cmd_profile)
 
 
 def _cmd_profile(args: argparse.Namespace) -> int:
-    from spikeforge.profile.hardware import load_hardware
-    from spikeforge.profile.report import summary_table, write_report
-    from spikeforge.profile.stages import PRECISIONS, hardware_stage, measure
+    from spikeforge.api import CompiledModel
 
-    hardware = load_hardware(args.hardware)
-    inputs = load_array(args.input, "input")
-    compiled = compiled_from_args(args)
-    module = None
-    if args.source is not None:
-        from spikeforge.checkpoint import load_checkpoint
-        from spikeforge.runtimes.norse import in_float64
-
-        module = in_float64(load_checkpoint(args.source))
-    if inputs.ndim == len(next(iter(compiled.network.inputs.values()))) + 1:
-        inputs = inputs[None]  # one unbatched sample
-    precisions = PRECISIONS if args.precision == "both" else (args.precision,)
     if args.backend == "reference" and args.precision == "both":
         raise SpikeforgeError(
             "the reference backend gives the float stage only; pass --precision float, "
             "or --backend lava/emulator for the fixed-point stage"
         )
-    stages = ["norse"] if module is not None else []
-    stages += ["reference", *[hardware_stage(args.backend, p) for p in precisions]]
-    profile = measure(
-        compiled,
+    inputs = load_array(args.input, "input")
+    labels = load_array(args.labels, "labels") if args.labels is not None else None
+    source = None
+    if args.source is not None:
+        from spikeforge.checkpoint import load_checkpoint
+
+        source = load_checkpoint(args.source)
+    net = CompiledModel(
+        compiled_from_args(args), args.hardware, source=source, path=args.network
+    )
+    report = net.profile(
         inputs,
-        hardware,
-        stages,
-        module=module,
+        labels=labels,
+        decoder=args.decoder,
+        backend=args.backend,
+        precision=args.precision,
+        time_axis=args.time_axis,
         raster=args.raster,
         show_progress=True,
     )
-    written = write_report(profile, args.output, str(args.network), str(args.input))
-    print(summary_table(profile))
+    report.inputs = str(args.input)
+    written = report.write(args.output, neurobench=args.neurobench)
+    print(report)
     print(f"wrote {', '.join(str(p) for p in written)}")
     return 0

@@ -1,16 +1,17 @@
-"""One table model, rendered for the terminal and for Markdown.
+"""One table model, rendered for the terminal, Markdown and HTML.
 
 Everything spikeforge prints as a table — the stage table of ``profile`` and
 ``evaluate``, the report's breakdowns, the scripts' measurement tables — is built
-as a :class:`Table` of already formatted cells and rendered by :func:`to_terminal`
-or :func:`to_markdown`, so the two can never disagree on a column. Another format
-(HTML) is one more function over the same :class:`Table`.
+as a :class:`Table` of already formatted cells and rendered by :func:`to_terminal`,
+:func:`to_markdown` or :func:`to_html`, so they can never disagree on a column.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from html import escape
 
 import numpy as np
 
@@ -49,6 +50,43 @@ def to_markdown(table: Table) -> str:
     lines += ["| " + " | ".join(table.header) + " |", "|" + "---|" * len(table.header)]
     lines += ["| " + " | ".join(cells) + " |" for cells in table.rows]
     return "\n".join([*lines, *(["", *table.notes] if table.notes else [])])
+
+
+#: The report page's look: readable tables (numbers right-aligned), figures fit the page.
+HTML_STYLE = (
+    "body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;"
+    "color:#222}table{border-collapse:collapse;margin:1em 0;font-size:0.9em}"
+    "th,td{border:1px solid #ccc;padding:3px 8px}th{background:#f0f0f0}"
+    "td.num{text-align:right;font-variant-numeric:tabular-nums}caption{text-align:left;"
+    "font-weight:bold}p.note{color:#555;font-size:0.85em;margin:0.2em 0}"
+    "img{max-width:100%}figure{margin:1em 0}figcaption{color:#555}"
+)
+
+
+def inline_html(text: str) -> str:
+    """Escaped text with Markdown's ``code`` and **bold** as HTML."""
+    text = escape(text)
+    text = re.sub(r"`([^`]+)`", r"<code>\1</code>", text)
+    return re.sub(r"\*\*([^*]+)\*\*", r"<b>\1</b>", text)
+
+
+def to_html(table: Table) -> str:
+    """A ``<table>`` with the title as caption and the notes as paragraphs below."""
+    def cell(tag: str, i: int, text: str) -> str:
+        kind = "" if i < table.label_columns or tag == "th" else ' class="num"'
+        return f"<{tag}{kind}>{escape(text)}</{tag}>"
+
+    lines = ["<table>"]
+    if table.title:
+        lines.append(f"<caption>{escape(table.title)}</caption>")
+    lines.append("<tr>" + "".join(cell("th", i, c) for i, c in enumerate(table.header)) + "</tr>")
+    lines += [
+        "<tr>" + "".join(cell("td", i, c) for i, c in enumerate(cells)) + "</tr>"
+        for cells in table.rows
+    ]
+    lines.append("</table>")
+    lines += [f'<p class="note">{escape(note)}</p>' for note in table.notes]
+    return "\n".join(lines)
 
 
 def figure_table(title: str, rows: Mapping[str, Mapping[str, float]]) -> Table:

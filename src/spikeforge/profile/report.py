@@ -9,9 +9,12 @@ leaves no half-written report behind.
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
+from html import escape
 from pathlib import Path
 
 import numpy as np
@@ -21,18 +24,32 @@ from spikeforge.atomic import atomic_path
 from spikeforge.compile.placement import RESOURCES
 from spikeforge.errors import SpikeforgeError
 from spikeforge.profile.counters import INPUT_COUNTS, POPULATION_COUNTS
-from spikeforge.profile.render import Table, number, quantity, share, si, to_markdown, to_terminal
-from spikeforge.profile.source_stats import MAC_ENERGY
+from spikeforge.profile.render import (
+    HTML_STYLE,
+    Table,
+    inline_html,
+    number,
+    quantity,
+    share,
+    si,
+    to_html,
+    to_markdown,
+    to_terminal,
+)
+from spikeforge.profile.source_stats import MAC_ENERGY, SourceStats
 from spikeforge.profile.stages import Profile, StageRow
 
 FORMAT = "spikeforge.profile"
 FORMAT_VERSION = 2
 FIGURES = {
+    "outputs": "outputs.png",
     "raster": "raster.png",
     "populations": "populations.png",
     "cores": "cores.png",
     "latency": "latency.png",
 }
+#: The core map draws at most this many cores, one row each.
+MAX_CORES_DRAWN = 40
 COST_COLUMNS = ("spikes/inf", "synops/inf", "energy/inf", "hw latency/inf", "sim wall s/sample")
 AGREEMENT_NOTE = (
     "spikes equal: share of spiking output entries equal to the source's; decisions: share "
@@ -165,18 +182,35 @@ def profile_dict(profile: Profile, network_path: str, input_path: str) -> dict[s
 
 
 def write_report(
-    profile: Profile, directory: Path, network_path: str, input_path: str
+    profile: Profile,
+    directory: str | Path,
+    network_path: str,
+    input_path: str,
+    neurobench: bool = False,
 ) -> list[Path]:
-    """Render everything, then write each file atomically; returns the paths written."""
+    """Render everything, then write each file atomically; returns the paths written.
+
+    ``report.html`` is self-contained (figures embedded); ``report.md`` links the PNGs
+    beside it; ``neurobench`` adds ``neurobench.json`` (:func:`neurobench_results`).
+    """
+    directory = Path(directory)
     data = profile_dict(profile, network_path, input_path)
-    files: dict[str, bytes] = {
+    figures = {
+        FIGURES["outputs"]: _png(_output_figure(profile)),
         FIGURES["raster"]: _png(_raster_figure(profile)),
         FIGURES["latency"]: _png(_latency_figure(profile)),
         FIGURES["populations"]: _png(_population_figure(profile)),
         FIGURES["cores"]: _png(_core_figure(profile)),
+    }
+    files: dict[str, bytes] = {
+        **figures,
         "profile.json": json.dumps(data, indent=1, allow_nan=False).encode(),
         "report.md": markdown(profile, network_path, input_path).encode(),
+        "report.html": html(profile, network_path, input_path, figures).encode(),
     }
+    if neurobench:
+        results = neurobench_results(profile)
+        files["neurobench.json"] = json.dumps(results, indent=1, allow_nan=False).encode()
     written = []
     try:
         directory.mkdir(parents=True, exist_ok=True)
@@ -187,6 +221,53 @@ def write_report(
     except OSError as exc:
         raise SpikeforgeError(f"cannot write the report to {directory}: {exc}") from exc
     return written
+
+
+def neurobench_results(profile: Profile) -> dict[str, object]:
+    """Per stage, the dict NeuroBench's ``Benchmark.run()`` returns, under its names.
+
+    ``footprint`` and ``connection_sparsity`` are the model's (the source's, else the
+    reference's); ``synaptic_operations`` splits effective MACs / ACs and dense ops as
+    NeuroBench does — on a Loihi stage every counted synaptic op is an AC (binary
+    spikes through stored weights) and dense is the source's; ``membrane_updates``
+    counts every neuron every step, as both CPU models and Loihi update them;
+    ``classification_accuracy`` is a fraction, when the labels were classes.
+    """
+    model = profile.source or profile.reference
+    stats = {"norse": profile.source, "reference": profile.reference}
+    stages: dict[str, dict[str, object]] = {}
+    for row in profile.rows:
+        own = stats.get(row.stage)
+        result: dict[str, object] = {}
+        if model is not None:
+            result["footprint"] = model.footprint_bytes
+            result["connection_sparsity"] = model.connection_sparsity
+        if profile.task is not None and profile.task.name == "accuracy":
+            result["classification_accuracy"] = row.metrics["accuracy"] / 100.0
+        if own is not None:
+            result["activation_sparsity"] = own.activation_sparsity
+            result["membrane_updates"] = membrane_updates(own)
+            result["synaptic_operations"] = {
+                "Effective_MACs": own.effective_macs,
+                "Effective_ACs": own.effective_acs,
+                "Dense": own.dense_ops,
+            }
+        else:
+            run = profile.runs[row.stage]
+            neurons = sum(p.size for p in profile.compiled.network.populations.values())
+            spiking = sum(p.size for p in profile.compiled.network.populations.values()
+                          if p.spiking)  # fmt: skip
+            result["activation_sparsity"] = (
+                1.0 - row.spikes / (spiking * profile.steps) if spiking else 1.0
+            )
+            result["membrane_updates"] = float(neurons * run.activity.steps)
+            result["synaptic_operations"] = {
+                "Effective_MACs": 0.0,
+                "Effective_ACs": row.synaptic_ops,
+                "Dense": None if model is None else model.dense_ops,
+            }
+        stages[row.stage] = result
+    return {"format": "neurobench.results", "per_inference": True, "stages": stages}
 
 
 # --------------------------------------------------------------------------- text
@@ -241,42 +322,84 @@ def summary_table(profile: Profile) -> str:
     return "\n\n".join(parts)
 
 
-def _figure(title: str, key: str) -> list[str]:
-    return ["", title, "", f"![{key}]({FIGURES[key]})", ""]
+@dataclass(frozen=True)
+class Heading:
+    level: int
+    text: str
 
 
-def markdown(profile: Profile, network_path: str, input_path: str) -> str:
+@dataclass(frozen=True)
+class Text:
+    """A paragraph; ``code`` in backticks and **bold** as in Markdown."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class Figure:
+    key: str
+    title: str
+
+
+Block = Heading | Text | Table | Figure
+
+
+def _blocks(profile: Profile, network_path: str, input_path: str) -> list[Block]:
+    """The report's content once, in order; :func:`markdown` and :func:`html` render it."""
     hw = profile.hardware
-    lines = [
-        f"# spikeforge profile: `{network_path}`",
-        "",
-        f"Input `{input_path}`: {profile.batch} samples x {profile.steps} steps, dt = "
-        f"{profile.compiled.network.dt:g} s. Hardware model **{hw.name}**: {hw.description}.",
-        "Every hardware figure is labelled with the weakest kind of number that fed it "
-        "(measured > calibrated > specified > estimated); the hardware model's sources are "
-        "listed at the end.",
-        "",
-        "## Stage table",
-        "",
-        to_markdown(profile_table(profile)),
-        "",
-        "Per inference. Source and reference rows: measured CPU wall time, and the energy a "
-        f"conventional accelerator spends on the dense ops at {si(MAC_ENERGY.value, 'J')}/MAC "
-        f"({MAC_ENERGY.source}; {MAC_ENERGY.note}). Compiled rows: the hardware model on the "
-        "counted activity; their synaptic ops count every weight plane and the bias neuron.",
+    blocks: list[Block] = [
+        Heading(1, f"spikeforge profile: `{network_path}`"),
+        Text(
+            f"Input `{input_path}`: {profile.batch} samples x {profile.steps} steps, dt = "
+            f"{profile.compiled.network.dt:g} s. Hardware model **{hw.name}**: "
+            f"{hw.description}. Every hardware figure is labelled with the weakest kind of "
+            "number that fed it (measured > calibrated > specified > estimated); the hardware "
+            "model's sources are listed at the end."
+        ),
+    ]
+    if profile.task is not None:
+        task = profile.task
+        unit = f" {task.unit}" if task.unit else ""
+        headline = "; ".join(
+            f"{row.label}: **{number(row.metrics.get(task.name))}{unit}**" for row in profile.rows
+        )
+        blocks += [
+            Heading(2, f"Task metric: {task.name} (decoder {task.decoder})"),
+            Text(headline + "."),
+        ]
+    blocks += [
+        Heading(2, "Stage table"),
+        profile_table(profile),
+        Text(
+            "Per inference. Source and reference rows: simulation wall time on this machine, "
+            "no hardware latency, and the energy a conventional accelerator spends on the "
+            f"dense ops at {si(MAC_ENERGY.value, 'J')}/MAC ({MAC_ENERGY.source}; "
+            f"{MAC_ENERGY.note}). Compiled rows: the hardware model on the counted activity "
+            "(estimated latency and energy); their synaptic ops count every weight plane and "
+            "the bias neuron."
+        ),
+        Figure("outputs", "Outputs: each stage against the source"),
     ]
     run = profile.deployed
     if run is not None:
         cost = run.cost
-        lines += ["", f"## On {hw.name} ({run.precision} plan, activity on {run.backend})", ""]
-        lines += [to_markdown(_cost_table(profile))]
+        blocks += [
+            Heading(2, f"On {hw.name} ({run.precision} plan, activity on {run.backend})"),
+            _cost_table(profile),
+        ]
         events = ", ".join(
             f"{event} {si(value, 'J')}" for event, value in cost.energy_by_event.items() if value
         )
-        lines += ["", f"Dynamic energy by event: {events}."]
-        lines += _figure("### Spikes and energy per population", "populations")
-        lines += [to_markdown(_population_table(profile))]
-        lines += _figure("### Placement and core utilisation", "cores")
+        blocks += [Text(f"Dynamic energy by event: {events}.")]
+        blocks += [Figure("populations", "Spikes and energy per population")]
+        blocks += [
+            _population_table(profile),
+            Text(
+                "Population counts are per inference over every hardware step the run takes, "
+                "pipeline-drain steps included."
+            ),
+        ]
+        blocks += [Figure("cores", "Placement and core utilisation")]
         core_rows = [
             [
                 str(c["core"]), str(c["chip"]), f"{c['tile'][0]},{c['tile'][1]}",
@@ -286,39 +409,19 @@ def markdown(profile: Profile, network_path: str, input_path: str) -> str:
             ]
             for c in cost.cores
         ]  # fmt: skip
-        lines += [
-            to_markdown(
-                Table(
-                    ["core", "chip", "tile", "holds", *RESOURCES, "busy / inference", "energy"],
-                    core_rows,
-                )
-            )
-        ]
-        lines += _figure("### Latency per step", "latency")
-    lines += _figure(f"## Spike raster ({profile.raster_stage}, sample 0)", "raster")
-    lines += ["", "## Source model (NeuroBench-style workload)", ""]
+        blocks += [
+            Table(["core", "chip", "tile", "holds", *RESOURCES, "busy / inference", "energy"],
+                  core_rows, label_columns=4),
+            Figure("latency", "Latency per step"),
+        ]  # fmt: skip
+    blocks += [Figure("raster", f"Spike raster ({profile.raster_stage}, sample 0)")]
+    blocks += [Heading(2, "Workload (NeuroBench definitions)")]
     stats = [s for s in (profile.source, profile.reference) if s is not None]
     if stats:
-        lines += [
-            to_markdown(
-                Table(
-                    ["", *[s.label for s in stats]],
-                    [
-                        ["wall time / sample", *[si(s.wall_s_per_sample, "s") for s in stats]],
-                        ["parameters", *[str(s.parameters) for s in stats]],
-                        ["footprint", *[f"{s.footprint_bytes} B" for s in stats]],
-                        ["connection sparsity", *[f"{s.connection_sparsity:.3f}" for s in stats]],
-                        ["activation sparsity", *[f"{s.activation_sparsity:.4f}" for s in stats]],
-                        ["spikes / inference", *[f"{s.spikes:.1f}" for s in stats]],
-                        ["effective ACs", *[f"{s.effective_acs:.0f}" for s in stats]],
-                        ["effective MACs", *[f"{s.effective_macs:.0f}" for s in stats]],
-                        ["dense ops", *[f"{s.dense_ops:.0f}" for s in stats]],
-                        ["conventional energy", *[si(s.conventional_energy_j, "J") for s in stats]],
-                    ],
-                )
-            )
-        ]
-    lines += ["", "## Hardware model", "", f"`{hw.path}`" if hw.path else "", ""]
+        blocks += [workload_table(stats)]
+    blocks += [Heading(2, "Hardware model")]
+    if hw.path:
+        blocks += [Text(f"`{hw.path}`")]
     rows = []
     for key, q in hw.entries().items():
         if isinstance(q.value, tuple):
@@ -329,8 +432,72 @@ def markdown(profile: Profile, network_path: str, input_path: str) -> str:
             value = f"{q.value:g}"
         note = f" ({q.note})" if q.note else ""
         rows.append([key, value, q.unit, q.kind, q.source + note])
-    lines += [to_markdown(Table(["entry", "value", "unit", "kind", "source"], rows))]
-    return "\n".join(lines) + "\n"
+    blocks += [Table(["entry", "value", "unit", "kind", "source"], rows, label_columns=5)]
+    return blocks
+
+
+def workload_table(stats: Sequence[SourceStats]) -> Table:
+    """The CPU models' workload, under NeuroBench's metric names (Yik et al. 2024)."""
+    rows = [
+        ["wall time / sample", *[si(s.wall_s_per_sample, "s") for s in stats]],
+        ["parameters", *[str(s.parameters) for s in stats]],
+        ["footprint (B)", *[str(s.footprint_bytes) for s in stats]],
+        ["connection sparsity", *[f"{s.connection_sparsity:.3f}" for s in stats]],
+        ["activation sparsity", *[f"{s.activation_sparsity:.4f}" for s in stats]],
+        ["spikes / inference", *[f"{s.spikes:.1f}" for s in stats]],
+        ["effective synaptic ops: ACs", *[f"{s.effective_acs:.0f}" for s in stats]],
+        ["effective synaptic ops: MACs", *[f"{s.effective_macs:.0f}" for s in stats]],
+        ["dense synaptic ops", *[f"{s.dense_ops:.0f}" for s in stats]],
+        ["membrane updates", *[f"{membrane_updates(s):.0f}" for s in stats]],
+        ["conventional energy", *[si(s.conventional_energy_j, "J") for s in stats]],
+    ]
+    return Table(["", *[s.label for s in stats]], rows)
+
+
+def membrane_updates(stats: SourceStats) -> int:
+    """NeuroBench's membrane updates per inference: a CPU model updates every neuron's
+    membrane on every step (its activation count is neurons x steps)."""
+    if stats.activation_sparsity >= 1.0:
+        return 0
+    return round(stats.spikes / (1.0 - stats.activation_sparsity))
+
+
+def markdown(profile: Profile, network_path: str, input_path: str) -> str:
+    lines: list[str] = []
+    for block in _blocks(profile, network_path, input_path):
+        if isinstance(block, Heading):
+            lines += [f"{'#' * block.level} {block.text}", ""]
+        elif isinstance(block, Text):
+            lines += [block.text, ""]
+        elif isinstance(block, Table):
+            lines += [to_markdown(block), ""]
+        else:
+            lines += [f"### {block.title}", "", f"![{block.key}]({FIGURES[block.key]})", ""]
+    return "\n".join(lines)
+
+
+def html(profile: Profile, network_path: str, input_path: str, figures: dict[str, bytes]) -> str:
+    """One self-contained page: the same blocks, figures embedded as base64 PNG."""
+    body: list[str] = []
+    for block in _blocks(profile, network_path, input_path):
+        if isinstance(block, Heading):
+            body.append(f"<h{block.level}>{inline_html(block.text)}</h{block.level}>")
+        elif isinstance(block, Text):
+            body.append(f"<p>{inline_html(block.text)}</p>")
+        elif isinstance(block, Table):
+            body.append(to_html(block))
+        else:
+            data = base64.b64encode(figures[FIGURES[block.key]]).decode()
+            body.append(
+                f'<figure id="{block.key}"><img alt="{escape(block.title)}" '
+                f'src="data:image/png;base64,{data}"><figcaption>{escape(block.title)}'
+                "</figcaption></figure>"
+            )
+    title = escape(f"spikeforge profile: {network_path}")
+    return (
+        f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title}</title>"
+        f"<style>{HTML_STYLE}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n"
+    )
 
 
 # --------------------------------------------------------------------------- figures
@@ -386,6 +553,9 @@ def _population_figure(profile: Profile) -> MplFigure:
 
 
 def _core_figure(profile: Profile) -> MplFigure:
+    """One row per used core: its utilisation of each per-core limit, labelled with
+    where it sits and what it holds. A grid of every tile made a few used cores slivers;
+    bars stay readable from one core to a few dozen (more are summarised in the title)."""
     run = profile.deployed
     hw = profile.hardware
     if run is None:
@@ -393,33 +563,64 @@ def _core_figure(profile: Profile) -> MplFigure:
         fig.subplots().text(0.5, 0.5, "no hardware stage run", ha="center")
         return fig
     placement = run.placement
-    chips = sorted({c.chip for c in placement.cores})
-    fig = MplFigure(figsize=(2 + 5 * len(chips), 1.5 + 0.8 * hw.tiles_y))
-    axes = fig.subplots(1, len(chips), squeeze=False)[0]
-    width = hw.tiles_x * hw.cores_per_tile
-    image = None
-    for ax, chip in zip(axes, chips, strict=True):
-        grid = np.full((hw.tiles_y, width), np.nan)
-        for core in placement.cores:
-            if core.chip != chip:
-                continue
-            col = core.x * hw.cores_per_tile + core.slot
-            grid[core.y, col] = max(placement.utilisation(core).values())
-            ax.text(col, core.y, str(core.index), ha="center", va="center", fontsize=7)
-        image = ax.imshow(grid, vmin=0, vmax=1, cmap="viridis", aspect="auto")
-        ax.set_xticks(
-            np.arange(hw.tiles_x) * hw.cores_per_tile + (hw.cores_per_tile - 1) / 2,
-            [str(x) for x in range(hw.tiles_x)],
-        )
-        ax.set_yticks(np.arange(hw.tiles_y))
-        for boundary in range(1, hw.tiles_x):
-            ax.axvline(boundary * hw.cores_per_tile - 0.5, color="white", linewidth=1)
-        ax.set_xlabel("tile x (cores side by side)")
-        ax.set_ylabel("tile y")
-        ax.set_title(f"chip {chip}")
-    fig.colorbar(image, ax=list(axes), label="highest utilisation of any per-core limit")
-    fig.suptitle(f"core utilisation on {hw.name} ({run.precision} plan; blank = unused)")
+    cores = placement.cores[:MAX_CORES_DRAWN]
+    fig = MplFigure(figsize=(9, 1.4 + 0.45 * len(cores) * 1.2))
+    ax = fig.subplots()
+    height = 0.8 / len(RESOURCES)
+    y = np.arange(len(cores))
+    for i, resource in enumerate(RESOURCES):
+        shares = [100 * placement.utilisation(core)[resource] for core in cores]
+        ax.barh(y + (i - (len(RESOURCES) - 1) / 2) * height, shares, height,
+                label=resource.replace("_", " "))  # fmt: skip
+    labels = [
+        f"core {c.index} (chip {c.chip}, tile {c.x},{c.y}): {', '.join(c.populations)}"
+        for c in cores
+    ]
+    for row, core in zip(y, cores, strict=True):
+        peak = 100 * max(placement.utilisation(core).values())
+        ax.text(peak + 1, row, f"{peak:.1f} %", va="center", fontsize=8)
+    ax.set_yticks(y, labels)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 100)
+    ax.set_xlabel("utilisation of the per-core limit (%)")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    more = len(placement.cores) - len(cores)
+    fig.suptitle(
+        f"{len(placement.cores)} of {hw.cores_per_chip} cores on {placement.chips_used} "
+        f"{hw.name} chip(s), {run.precision} plan" + (f" ({more} more not drawn)" if more else "")
+    )
     return fig
+
+
+def _output_figure(profile: Profile) -> MplFigure:
+    """Each stage's output against the source's, per (sample, neuron): spike counts
+    for a spiking output, values for a readout. On the diagonal is exact."""
+    rows = profile.rows[1:]
+    truth = profile.rows[0]
+    fig = MplFigure(figsize=(3.2 * max(len(rows), 1), 3.4))
+    axes = fig.subplots(1, max(len(rows), 1), squeeze=False)[0]
+    for ax, row in zip(axes, rows, strict=False):
+        for name, expected in truth.outputs.items():
+            got = np.asarray(row.outputs[name])[:, : expected.shape[1]]
+            a, b = _output_values(np.asarray(expected)), _output_values(got.reshape(expected.shape))
+            ax.scatter(a, b, s=6, alpha=0.5)
+            low, high = float(min(a.min(), b.min())), float(max(a.max(), b.max()))
+            ax.plot([low, high], [low, high], color="gray", linewidth=0.8)
+        ax.set_title(f"{row.stage}\nrel. error {row.agreement.relative_error:.2e}", fontsize=9)
+        ax.set_xlabel(f"{truth.stage} output")
+    axes[0].set_ylabel("stage output")
+    if not rows:
+        axes[0].text(0.5, 0.5, "one stage only", ha="center")
+    fig.suptitle("output per (sample, neuron): spike count, or value per step for a readout")
+    fig.tight_layout()
+    return fig
+
+
+def _output_values(output: np.ndarray) -> np.ndarray:
+    """A spiking output's spike counts per (sample, neuron); a readout's values, flat."""
+    spiking = bool(np.isin(output, (0.0, 1.0)).all())
+    flat = output.reshape(*output.shape[:2], -1)
+    return (flat.sum(axis=1) if spiking else flat).ravel()
 
 
 def _latency_figure(profile: Profile) -> MplFigure:
@@ -436,7 +637,7 @@ def _latency_figure(profile: Profile) -> MplFigure:
     ax.stackplot(steps, *parts, labels=["slowest core", "mesh", "barrier"], step="mid")
     ax.set_xlabel("hardware step")
     ax.set_ylabel(f"ns ({cost.latency.per_inference.kind})")
-    ax.legend(loc="upper right")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     ax.set_title(
         f"latency per step on {profile.hardware.name} ({run.precision} plan, average sample)"
     )
