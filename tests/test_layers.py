@@ -2,7 +2,7 @@
 
 Layers, bottom to top (DESIGN.md, README "Layout")::
 
-    helpers (errors, atomic, hdf5_guard, progress, choices, filekind)
+    helpers (errors, atomic, hdf5_guard, progress, choices, filekind, version)
     ir <- compile <- runtimes, export, checkpoint <- profile <- models <- api <- cli
 
 ``spikeforge.api`` (the Python API: ``deploy``, ``load``) sits above everything it
@@ -27,7 +27,7 @@ from pathlib import Path
 import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "spikeforge"
-HELPERS = {"errors", "atomic", "hdf5_guard", "progress", "choices", "filekind"}
+HELPERS = {"errors", "atomic", "hdf5_guard", "progress", "choices", "filekind", "version"}
 LEVEL = {
     "ir": 1,
     "compile": 2,

@@ -55,7 +55,7 @@ def _run(*argv: str) -> tuple[int, str, str]:
 
 def _check_report(directory: Path) -> dict:
     data = json.loads((directory / "profile.json").read_text())
-    assert data["format"] == "spikeforge.profile" and data["version"] == 2
+    assert data["format"] == "spikeforge.profile" and data["version"] == 3
     report = (directory / "report.md").read_text()
     for name in data["figures"].values():
         png = (directory / name).read_bytes()

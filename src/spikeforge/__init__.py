@@ -15,8 +15,7 @@ import importlib
 from typing import Any
 
 from spikeforge.errors import SpikeforgeError
-
-__version__ = "0.1.0"
+from spikeforge.version import __version__
 
 #: Names re-exported lazily from spikeforge.api.
 _API = ("CompiledModel", "PopulationInfo", "Report", "deploy", "load")

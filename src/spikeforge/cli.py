@@ -28,11 +28,13 @@ from spikeforge.choices import BACKENDS
 from spikeforge.cli_common import (
     add_compile_options,
     add_import_options,
+    add_layout_options,
     compiled_from_args,
     import_options,
     load_array,
 )
 from spikeforge.errors import SpikeforgeError
+from spikeforge.version import __version__
 
 EXIT_USER_ERROR = 2
 EXIT_INTERNAL_ERROR = 1
@@ -42,6 +44,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "spikeforge.export.netx_command",
     "spikeforge.profile.command",
     "spikeforge.models.command",
+    "spikeforge.inspect_command",
 )
 
 
@@ -87,6 +90,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="spikeforge",
         description="Deploy spiking networks from norse / NIR to Loihi 2 through Lava.",
     )
+    parser.add_argument("--version", action="version", version=f"spikeforge {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     export = sub.add_parser(
@@ -105,7 +109,8 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument(
         "--input-shape",
         default=None,
-        help="shape of one time step of one sample, e.g. 20 or 1,8,8 (checkpoints only)",
+        help="shape of one time step of one sample, e.g. 20 or 1,8,8 (checkpoints only; "
+        "inferred from a first Linear layer when omitted)",
     )
     export.add_argument(
         "--dt", type=float, default=None, help="time step in seconds (default: the cells' dt)"
@@ -161,12 +166,20 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="keep hardware steps instead of aligning to source time",
     )
+    add_layout_options(run)
     add_import_options(run)
     add_compile_options(run)
     run.set_defaults(handler=_cmd_run)
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(sub)
+    _show_defaults(parser, sub)
     return parser
+
+
+def _show_defaults(parser: argparse.ArgumentParser, sub: argparse._SubParsersAction) -> None:
+    """Every ``--help`` shows each option's default, whichever module added the command."""
+    for command in [parser, *sub.choices.values()]:
+        command.formatter_class = argparse.ArgumentDefaultsHelpFormatter
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
@@ -174,6 +187,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
     from spikeforge.checkpoint import load_checkpoint
     from spikeforge.export import to_nir, write_nir
+    from spikeforge.export.exporter import module_dt
     from spikeforge.models.command import export_source
     from spikeforge.models.zoo import ZOO
 
@@ -188,33 +202,33 @@ def _cmd_export(args: argparse.Namespace) -> int:
                 f"checkpoint {args.checkpoint}: no such file, and not a zoo model "
                 f"(the zoo: {', '.join(ZOO)})"
             )
-        if args.input_shape is None:
-            raise SpikeforgeError(f"checkpoint {args.checkpoint}: --input-shape is required")
-        try:
-            shape = tuple(int(s) for s in args.input_shape.split(","))
-        except ValueError:
-            raise SpikeforgeError(
-                f"--input-shape {args.input_shape!r}: expected integers like 1,8,8"
-            ) from None
         module = load_checkpoint(args.checkpoint)
-        dt = args.dt if args.dt is not None else _module_dt(module)
+        shape = _input_shape(args, module)
+        dt = args.dt if args.dt is not None else module_dt(module)
     graph = to_nir(module, torch.zeros(shape), dt=dt)
     write_nir(graph, args.output)
     print(f"wrote {args.output}: {len(graph.nodes)} nodes, dt = {dt:g} s")
     return 0
 
 
-def _module_dt(module) -> float:
-    steps = {
-        float(m.dt) for m in module.modules() if isinstance(getattr(m, "dt", None), (int, float))
-    }
-    if len(steps) > 1:
+def _input_shape(args: argparse.Namespace, module) -> tuple[int, ...]:
+    """``--input-shape``, or the first layer's when it fixes it (a Linear's in_features)."""
+    from spikeforge.export import infer_input_shape
+
+    if args.input_shape is None:
+        shape = infer_input_shape(module)
+        if shape is None:
+            raise SpikeforgeError(
+                f"checkpoint {args.checkpoint}: the first layer does not fix the input shape "
+                "(not a Linear); pass --input-shape, e.g. 1,8,8"
+            )
+        return shape
+    try:
+        return tuple(int(s) for s in args.input_shape.split(","))
+    except ValueError:
         raise SpikeforgeError(
-            f"the module's cells use different dt values {sorted(steps)}; pass --dt"
-        )
-    if not steps:
-        raise SpikeforgeError("the module has no cell with a dt; pass --dt SECONDS")
-    return steps.pop()
+            f"--input-shape {args.input_shape!r}: expected integers like 1,8,8"
+        ) from None
 
 
 def _cmd_compile(args: argparse.Namespace) -> int:
@@ -266,7 +280,18 @@ def _run_reference_directly(args: argparse.Namespace, inputs: np.ndarray):
             "hardware backends (lava, emulator, loihi2)"
         )
     network = load_network(args.network, **import_options(args))
+    inputs = _layout(args, inputs, network.inputs)
     return run_reference(network, inputs, record=args.record)
+
+
+def _layout(args: argparse.Namespace, inputs: np.ndarray, shapes: dict) -> np.ndarray:
+    """The input batch-first, as ``--time-first`` / ``--batch-first`` (or a warning) says."""
+    from spikeforge.api import batch_first
+
+    if len(shapes) != 1:
+        return inputs
+    (shape,) = shapes.values()
+    return batch_first(inputs, shape, args.time_axis)
 
 
 def _run_compiled(args: argparse.Namespace, inputs: np.ndarray):
@@ -275,7 +300,7 @@ def _run_compiled(args: argparse.Namespace, inputs: np.ndarray):
     compiled = compiled_from_args(args)
     return run(
         compiled,
-        inputs,
+        _layout(args, inputs, compiled.network.inputs),
         backend=args.backend,
         precision=args.precision,
         record=args.record,
