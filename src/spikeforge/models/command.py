@@ -41,7 +41,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=Path,
         default=None,
         metavar="CKPT",
-        help="checkpoint to write (default: the shipped one, which evaluate and export use)",
+        help="checkpoint to write; required unless --force (an existing file needs --force)",
+    )
+    train.add_argument(
+        "--force",
+        action="store_true",
+        help="overwrite an existing -o file, or without -o the installed package's shipped "
+        "checkpoint (which evaluate and export use)",
     )
     train.add_argument("--seed", type=int, default=0, help="training seed")
     train.set_defaults(handler=_cmd_train)
@@ -119,6 +125,13 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from spikeforge.models.zoo import checkpoint_path, get, save_trained
 
     model = get(args.name)
+    if args.output is None and not args.force:
+        raise SpikeforgeError(
+            f"pass -o CKPT.pt for the trained {args.name}, or --force to overwrite the "
+            f"shipped checkpoint {checkpoint_path(args.name)}"
+        )
+    if args.output is not None and args.output.exists() and not args.force:
+        raise SpikeforgeError(f"{args.output} exists; pass --force to overwrite it")
     module = model.train(show_progress=True, seed=args.seed)
     try:
         path = save_trained(args.name, module, args.output)
