@@ -59,7 +59,7 @@ HTML_STYLE = (
     "th,td{border:1px solid #ccc;padding:3px 8px}th{background:#f0f0f0}"
     "td.num{text-align:right;font-variant-numeric:tabular-nums}caption{text-align:left;"
     "font-weight:bold}p.note{color:#555;font-size:0.85em;margin:0.2em 0}"
-    "img{max-width:100%}figure{margin:1em 0}figcaption{color:#555}"
+    "div.scroll{overflow-x:auto}img{max-width:100%}figure{margin:1em 0}figcaption{color:#555}"
 )
 
 
@@ -76,7 +76,7 @@ def to_html(table: Table) -> str:
         kind = "" if i < table.label_columns or tag == "th" else ' class="num"'
         return f"<{tag}{kind}>{escape(text)}</{tag}>"
 
-    lines = ["<table>"]
+    lines = ['<div class="scroll"><table>']
     if table.title:
         lines.append(f"<caption>{escape(table.title)}</caption>")
     lines.append("<tr>" + "".join(cell("th", i, c) for i, c in enumerate(table.header)) + "</tr>")
@@ -84,7 +84,7 @@ def to_html(table: Table) -> str:
         "<tr>" + "".join(cell("td", i, c) for i, c in enumerate(cells)) + "</tr>"
         for cells in table.rows
     ]
-    lines.append("</table>")
+    lines.append("</table></div>")
     lines += [f'<p class="note">{escape(note)}</p>' for note in table.notes]
     return "\n".join(lines)
 
