@@ -23,7 +23,7 @@ from spikeforge.checkpoint import save_checkpoint
 from spikeforge.cli import _parser, main
 from spikeforge.models.examples import lif_mlp
 from spikeforge.runtimes.norse import in_float64, run_norse
-from spikeforge.version import __version__
+from spikeforge.version import VERSION
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -50,7 +50,7 @@ def graph(tmp_path: Path) -> Path:
 
 def test_version() -> None:
     code, out, _ = _run("--version")
-    assert code == 0 and out.strip() == f"spikeforge {__version__}"
+    assert code == 0 and out.strip() == f"spikeforge {VERSION}"
 
 
 def test_every_help_shows_the_defaults() -> None:

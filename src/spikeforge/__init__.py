@@ -15,7 +15,7 @@ import importlib
 from typing import Any
 
 from spikeforge.errors import SpikeforgeError
-from spikeforge.version import __version__
+from spikeforge.version import VERSION as __version__
 
 #: Names re-exported lazily from spikeforge.api.
 _API = ("CompiledModel", "PopulationInfo", "Report", "deploy", "load")

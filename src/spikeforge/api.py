@@ -326,22 +326,19 @@ def batch_first(
 ) -> np.ndarray:
     """``x`` as ``[batch, time, *input_shape]``; ``time_axis`` says where time is.
 
-    ``[time, *shape]`` is one sample. A batched array whose layout was not given is
-    read batch-first with a warning naming both readings; labels that only fit the
-    time-first reading are an error rather than a silently wrong profile.
+    ``[time, *shape]`` is one sample and is returned as is, as is an array that fits
+    neither layout (the runtime's input check names both shapes). A batched array
+    whose layout was not given is read batch-first with a warning naming both
+    readings; labels that only fit the time-first reading are an error rather than
+    a silently wrong profile.
     """
     if isinstance(x, torch.Tensor):
         x = x.detach().cpu().numpy()
     x = np.asarray(x)
     shape = tuple(input_shape)
     rank = len(shape)
-    if x.ndim == rank + 1 and x.shape[1:] == shape:
-        return x[None]
     if x.ndim != rank + 2 or x.shape[2:] != shape:
-        raise SpikeforgeError(
-            f"{name}: shape {list(x.shape)} does not fit the network's input {list(shape)}: "
-            f"expected [batch, time, {', '.join(map(str, shape))}] or [time, batch, ...]"
-        )
+        return x  # one sample [time, *shape], or a misfit the runtime names with both shapes
     if time_axis is None:
         if labels is not None and len(labels) == x.shape[1] != x.shape[0]:
             raise SpikeforgeError(

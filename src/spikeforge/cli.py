@@ -34,7 +34,7 @@ from spikeforge.cli_common import (
     load_array,
 )
 from spikeforge.errors import SpikeforgeError
-from spikeforge.version import __version__
+from spikeforge.version import VERSION
 
 EXIT_USER_ERROR = 2
 EXIT_INTERNAL_ERROR = 1
@@ -90,7 +90,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="spikeforge",
         description="Deploy spiking networks from norse / NIR to Loihi 2 through Lava.",
     )
-    parser.add_argument("--version", action="version", version=f"spikeforge {__version__}")
+    parser.add_argument("--version", action="version", version=f"spikeforge {VERSION}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     export = sub.add_parser(

@@ -1,4 +1,4 @@
 """The package version, in a helper module so that the CLI can print it without importing
 the package root (which re-exports the API)."""
 
-__version__ = "0.1.0"
+VERSION = "0.1.0"
