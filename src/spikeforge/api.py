@@ -44,7 +44,7 @@ from spikeforge.profile.hardware import Hardware, load_hardware
 from spikeforge.profile.report import summary_table, write_report
 from spikeforge.profile.stages import PRECISIONS, Profile, StageRow, hardware_stage, measure
 from spikeforge.profile.task import Decoder, Metric, add_task_metric
-from spikeforge.progress import announce
+from spikeforge.progress import stage
 from spikeforge.runtimes import RunResult, run
 from spikeforge.runtimes.norse import in_float64, run_norse
 
@@ -276,27 +276,27 @@ def deploy(
     path = Path(model) if isinstance(model, (str, Path)) else None
     total = 3 if module is not None else 2
     if module is not None:
-        announce(1, total, "exporting the module to NIR", show_progress)
         if shape is None:
             raise SpikeforgeError(
                 "cannot infer the input shape (the first layer is not a Linear): pass "
                 "sample inputs [batch, time, *shape] or the shape of one step, e.g. (1, 8, 8)"
             )
-        step_dt = module_dt(module) if dt is None else dt
-        sample = torch.zeros(shape, dtype=next(module.parameters()).dtype)
-        model = to_nir(module.eval(), sample, dt=step_dt)
-    announce(total - 1, total, "compiling for Loihi 2", show_progress)
-    if isinstance(model, nir.NIRGraph):
-        compiled = compile_network(from_nir(model, dt=dt, **import_options), **options)
-    elif path is not None:
-        compiled = load_or_compile(path, dt=dt, **import_options, **options)
-    else:
+        with stage(1, total, "exporting the module to NIR", show_progress):
+            step_dt = module_dt(module) if dt is None else dt
+            sample = torch.zeros(shape, dtype=next(module.parameters()).dtype)
+            model = to_nir(module, sample, dt=step_dt)
+    if not isinstance(model, nir.NIRGraph) and path is None:
         raise SpikeforgeError(
             f"deploy takes a torch module, a nir.NIRGraph or a file path, got "
             f"{type(model).__name__}"
         )
-    announce(total, total, "placing on cores", show_progress)
-    deployed = CompiledModel(compiled, hardware, source=module, path=path)
+    with stage(total - 1, total, "compiling for Loihi 2", show_progress):
+        if isinstance(model, nir.NIRGraph):
+            compiled = compile_network(from_nir(model, dt=dt, **import_options), **options)
+        else:
+            compiled = load_or_compile(path, dt=dt, **import_options, **options)
+    with stage(total, total, "placing on cores", show_progress):
+        deployed = CompiledModel(compiled, hardware, source=module, path=path)
     if shape is not None and tuple(shape) != deployed.input_shape:
         raise SpikeforgeError(
             f"inputs of one step have shape {tuple(shape)} but the network takes "

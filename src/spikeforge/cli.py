@@ -34,6 +34,7 @@ from spikeforge.cli_common import (
     load_array,
 )
 from spikeforge.errors import SpikeforgeError
+from spikeforge.progress import stage
 from spikeforge.version import VERSION
 
 EXIT_USER_ERROR = 2
@@ -205,8 +206,9 @@ def _cmd_export(args: argparse.Namespace) -> int:
         module = load_checkpoint(args.checkpoint)
         shape = _input_shape(args, module)
         dt = args.dt if args.dt is not None else module_dt(module)
-    graph = to_nir(module, torch.zeros(shape), dt=dt)
-    write_nir(graph, args.output)
+    with stage(1, 1, f"tracing the module and writing {args.output}"):
+        graph = to_nir(module, torch.zeros(shape), dt=dt)
+        write_nir(graph, args.output)
     print(f"wrote {args.output}: {len(graph.nodes)} nodes, dt = {dt:g} s")
     return 0
 
@@ -239,9 +241,12 @@ def _cmd_compile(args: argparse.Namespace) -> int:
 
     if args.graph.suffix == ".sfnet":
         raise SpikeforgeError(f"{args.graph} is already compiled; compile takes a NIR graph")
-    compiled = compiled_from_args(args, precision=args.precision)
-    save(compiled, args.output)
-    print(summarize(compiled, load_hardware("loihi2")))
+    with stage(1, 2, f"compiling {args.graph}: import, schedule, lower, quantise"):
+        compiled = compiled_from_args(args, precision=args.precision)
+        save(compiled, args.output)
+    with stage(2, 2, "placing on Loihi 2 cores"):
+        summary = summarize(compiled, load_hardware("loihi2"))
+    print(summary)
     conventions = compiled.network.metadata.get("conventions")
     if conventions:
         print(conventions)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import sys
 import threading
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import TypeVar
 
 from tqdm import tqdm
@@ -21,13 +22,32 @@ T = TypeVar("T")
 tqdm.set_lock(threading.RLock())
 
 
-def announce(step: int, total: int, what: str, enabled: bool = True) -> None:
-    """One line on stderr for a step that may take seconds: ``stage 2/3: compiling``.
+#: A step still running after this many seconds says so (one line on stderr).
+SLOW_S = 2.0
 
-    Unlike a bar it never rewrites itself, so a log file gets one line per step.
+
+@contextmanager
+def stage(
+    step: int, total: int, what: str, enabled: bool = True, after_s: float = SLOW_S
+) -> Iterator[None]:
+    """Around a step that may take seconds: ``spikeforge: stage 2/3: compiling``.
+
+    The line appears only if the step is still running after ``after_s``, so a quick
+    step (or a quick one-line error) leaves stderr as it was; unlike a bar it never
+    rewrites itself, so a log file gets one line per slow step. ``total`` 0 is a step
+    outside any numbered sequence (the line is then just ``spikeforge: what``).
     """
-    if enabled:
-        print(f"spikeforge: stage {step}/{total}: {what}", file=sys.stderr, flush=True)
+    if not enabled:
+        yield
+        return
+    line = f"spikeforge: stage {step}/{total}: {what}" if total else f"spikeforge: {what}"
+    timer = threading.Timer(after_s, lambda: print(line, file=sys.stderr, flush=True))
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
 
 
 def progress(
@@ -46,7 +66,7 @@ def progress_bar(
     """A bar to ``update`` by hand (or iterate), on stderr, gone when it closes.
 
     Only on a terminal: redirected to a log, a bar's ``\r`` updates are dozens of
-    lines of noise, so callers announce their stages with :func:`announce` instead.
+    lines of noise, so callers mark their slow steps with :func:`stage` instead.
     """
     return tqdm(
         iterable,

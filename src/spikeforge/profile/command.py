@@ -96,6 +96,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _cmd_profile(args: argparse.Namespace) -> int:
     from spikeforge.api import CompiledModel
+    from spikeforge.progress import stage
 
     if args.backend == "reference" and args.precision == "both":
         raise SpikeforgeError(
@@ -109,9 +110,9 @@ def _cmd_profile(args: argparse.Namespace) -> int:
         from spikeforge.checkpoint import load_checkpoint
 
         source = load_checkpoint(args.source)
-    net = CompiledModel(
-        compiled_from_args(args), args.hardware, source=source, path=args.network
-    )
+    with stage(0, 0, f"loading {args.network} (a graph is compiled first)"):
+        compiled = compiled_from_args(args)
+    net = CompiledModel(compiled, args.hardware, source=source, path=args.network)
     report = net.profile(
         inputs,
         labels=labels,

@@ -51,7 +51,7 @@ from spikeforge.profile.source_stats import (
     network_stats,
     norse_stats,
 )
-from spikeforge.progress import announce
+from spikeforge.progress import stage as progress_stage
 from spikeforge.runtimes import run
 
 if TYPE_CHECKING:  # task.py builds on this module
@@ -236,19 +236,20 @@ def measure(
     rows, runs = [], {}
     for i, stage in enumerate(stages, start=1):
         backend, precision = parse_stage(stage)
-        announce(i, len(stages), f"running {LABELS[stage]}", show_progress)
-        if stage == "norse":
-            source = norse_stats(module, next(iter(shaped.values())))
-            rows.append(_cpu_row(stage, source, truth))
-        elif stage == "reference":
-            rows.append(_cpu_row(stage, ref_stats, reference.outputs))
-        else:
-            hw_run = _hardware_run(
-                stage, compiled, shaped, hardware, backend, precision, raster, show_progress
-            )
-            runs[stage] = hw_run
-            rows.append(_hardware_row(hw_run, compiled, hardware, batch, steps))
+        with progress_stage(i, len(stages), f"running {LABELS[stage]}", show_progress):
+            if stage == "norse":
+                source = norse_stats(module, next(iter(shaped.values())))
+                rows.append(_cpu_row(stage, source, truth))
+            elif stage == "reference":
+                rows.append(_cpu_row(stage, ref_stats, reference.outputs))
+            else:
+                hw_run = _hardware_run(
+                    stage, compiled, shaped, hardware, backend, precision, raster, show_progress
+                )
+                runs[stage] = hw_run
+                rows.append(_hardware_row(hw_run, compiled, hardware, batch, steps))
         rows[-1].agreement = compare(rows[-1].outputs, truth, outputs_spike)
+
     last = next(reversed(runs.values()), None)
     rasters = last.spikes if last else {n: reference.spikes[n] for n in raster}
     return Profile(
