@@ -174,7 +174,7 @@ def profile_dict(profile: Profile, network_path: str, input_path: str) -> dict[s
         "hardware": profile.hardware.as_dict(),
         "deployed": None if deployed is None else deployed.stage,
         "stages": [s.as_dict() for s in profile.rows],
-        "task": None if profile.task is None else vars(profile.task) | {"function": None},
+        "task": None if profile.task is None else profile.task.as_dict(),
         "source": None if profile.source is None else profile.source.as_dict(),
         "reference": None if profile.reference is None else profile.reference.as_dict(),
         "runs": runs,

@@ -66,6 +66,9 @@ class TaskMetric:
     decoder: str
     function: Metric | None = None
 
+    def as_dict(self) -> dict[str, str]:
+        return {"name": self.name, "unit": self.unit, "decoder": self.decoder}
+
     def score(self, predictions: np.ndarray, labels: np.ndarray) -> float:
         if self.function is not None:
             return float(self.function(predictions, labels))
