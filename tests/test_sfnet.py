@@ -20,6 +20,7 @@ from spikeforge.export import to_nir, write_nir
 from spikeforge.ir.nir_import import from_nir
 from spikeforge.models.examples import EXAMPLES
 from spikeforge.runtimes import run
+from spikeforge.runtimes.reference import calibrate_on
 
 DT = 1e-3
 
@@ -31,7 +32,7 @@ def _spikes(shape: tuple[int, ...], seed: int = 0) -> np.ndarray:
 def _compile(name: str, calibrate: bool = False, **options: object) -> CompiledNet:
     factory, shape = EXAMPLES[name]
     graph = from_nir(to_nir(factory(), torch.zeros(shape), dt=DT))
-    calibration = _spikes((2, 15, *shape), seed=7) if calibrate else None
+    calibration = calibrate_on(_spikes((2, 15, *shape), seed=7)) if calibrate else None
     return compile_network(graph, calibration=calibration, **options)
 
 
@@ -271,16 +272,24 @@ def test_load_wrong_version(good: Path, tmp_path: Path, version: object) -> None
 
 def test_load_header_missing_section(good: Path, tmp_path: Path) -> None:
     header, arrays = _contents(good)
-    del header["populations"]
+    del header["compiled"]["network"]["populations"]
     _refused(
-        _rewrite(tmp_path / "bad.sfnet", header, arrays), "corrupt compiled network", "populations"
+        _rewrite(tmp_path / "bad.sfnet", header, arrays),
+        "corrupt compiled network",
+        "compiled.network.populations is missing",
     )
 
 
 def test_load_missing_array(good: Path, tmp_path: Path) -> None:
     header, arrays = _contents(good)
-    del arrays["conn/0"]
-    _refused(_rewrite(tmp_path / "bad.sfnet", header, arrays), "corrupt compiled network", "conn/0")
+    key = "net/network/connections/0/weight"
+    del arrays[key]
+    _refused(
+        _rewrite(tmp_path / "bad.sfnet", header, arrays),
+        "corrupt compiled network",
+        "compiled.network.connections[0].weight",
+        key,
+    )
 
 
 def test_load_unmodified_rewrite_is_accepted(good: Path, tmp_path: Path) -> None:

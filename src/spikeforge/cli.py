@@ -12,9 +12,13 @@ behind: artefacts are written atomically, only after everything succeeded.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import math
 import os
+import stat
 import sys
+import traceback
 from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
@@ -24,6 +28,7 @@ import numpy as np
 from spikeforge.atomic import atomic_path
 from spikeforge.choices import BACKENDS, WEIGHT_PLANES
 from spikeforge.errors import SpikeforgeError
+from spikeforge.npy_guard import read_npy
 
 EXIT_USER_ERROR = 2
 EXIT_INTERNAL_ERROR = 1
@@ -35,30 +40,84 @@ COMMAND_MODULES: tuple[str, ...] = (
     "spikeforge.models.command",
 )
 
+#: Subcommands whose ``-o`` names a directory to write into, not a file.
+DIRECTORY_OUTPUTS = frozenset({"profile"})
+
+#: Options that shape compilation, so cannot apply to an already compiled ``.sfnet``.
+COMPILE_ONLY_OPTIONS = ("dt", "calibrate", "weight_planes", "allow_timing_divergence")
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
+    debug = bool(os.environ.get("SPIKEFORGE_DEBUG"))
     try:
+        check_output_path(args)
         return args.handler(args)
     except SpikeforgeError as exc:
+        if debug:
+            traceback.print_exc()
         # One line, even when the message embeds a multi-line one (torch's load_state_dict).
         message = " ".join(str(exc).split())
-        print(f"spikeforge {args.command}: error: {message}", file=sys.stderr)
+        _report(f"spikeforge {args.command}: error: {message}")
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
-        print("spikeforge: interrupted", file=sys.stderr)
+        _report("spikeforge: interrupted")
         return 130
+    except BrokenPipeError:
+        # The reader went away (`spikeforge compile ... | head`): not an error of ours.
+        # Point stdout at devnull so the interpreter's final flush does not fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except Exception as exc:
-        if os.environ.get("SPIKEFORGE_DEBUG"):
+        if debug:
             raise
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        print(
+        _report(
             f"spikeforge {args.command}: internal error: {type(exc).__name__}: {first} "
-            "(set SPIKEFORGE_DEBUG=1 for the traceback)",
-            file=sys.stderr,
+            "(set SPIKEFORGE_DEBUG=1 for the traceback)"
         )
         return EXIT_INTERNAL_ERROR
+
+
+def _report(line: str) -> None:
+    with contextlib.suppress(BrokenPipeError):
+        print(line, file=sys.stderr)
+
+
+def check_output_path(args: argparse.Namespace) -> None:
+    """Refuse an ``-o`` that is an input, a symlink, a device, FIFO or (for files) a directory.
+
+    Runs before any work: nothing the user named is overwritten except the ``-o``
+    target, and that only by an atomic rename once everything succeeded.
+    """
+    output = getattr(args, "output", None)
+    if output is None:
+        return
+    output = Path(output)
+    if output.is_symlink():
+        raise SpikeforgeError(f"-o {output}: is a symbolic link; name the file itself")
+    if output.exists():
+        mode = output.stat().st_mode
+        wants_dir = args.command in DIRECTORY_OUTPUTS
+        if wants_dir and not stat.S_ISDIR(mode):
+            raise SpikeforgeError(f"-o {output}: exists and is not a directory")
+        if not wants_dir and not stat.S_ISREG(mode):
+            kind = "a directory" if stat.S_ISDIR(mode) else "not a regular file (device, FIFO?)"
+            raise SpikeforgeError(f"-o {output}: is {kind}; name a file to write")
+    for name, value in vars(args).items():
+        for candidate in value if isinstance(value, list) else [value]:
+            if name != "output" and isinstance(candidate, Path) and _same_file(output, candidate):
+                raise SpikeforgeError(
+                    f"-o {output} is also the input {candidate} ({name.replace('_', '-')}); "
+                    "refusing to overwrite an input"
+                )
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    if a.exists() and b.exists():
+        return os.path.samefile(a, b)
+    return a.resolve() == b.resolve()
 
 
 class _Parser(argparse.ArgumentParser):
@@ -94,8 +153,9 @@ def _parser() -> argparse.ArgumentParser:
         help="shape of one time step of one sample, e.g. 20 or 1,8,8 (checkpoints only)",
     )
     export.add_argument(
-        "--dt", type=float, default=None, help="time step in seconds (default: the cells' dt)"
+        "--dt", type=seconds, default=None, help="time step in seconds (default: the cells' dt)"
     )
+    add_factory_option(export)
     export.set_defaults(handler=_cmd_export)
 
     comp = sub.add_parser(
@@ -155,9 +215,20 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def seconds(text: str) -> float:
+    """argparse type for a time step: a finite positive number (``nan``, ``-1`` refused)."""
+    try:
+        value = float(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from exc
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a finite positive number of seconds")
+    return value
+
+
 def add_import_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--dt", type=float, default=None, help="time step in seconds, if the graph has none"
+        "--dt", type=seconds, default=None, help="time step in seconds, if the graph has none"
     )
     parser.add_argument(
         "--cuba-order",
@@ -178,9 +249,9 @@ def add_compile_options(parser: argparse.ArgumentParser) -> None:
         "--weight-planes",
         type=int,
         choices=WEIGHT_PLANES,
-        default=2,
-        help="8-bit synapse processes per weight matrix (2: ~15-bit weights at twice the "
-        "memory; 3: fractions summed before rounding, for chaotic recurrent networks)",
+        default=None,
+        help="8-bit synapse processes per weight matrix (2, the default: ~15-bit weights at "
+        "twice the memory; 3: fractions summed before rounding, for chaotic recurrent networks)",
     )
     parser.add_argument(
         "--calibrate", type=Path, default=None, help=".npy input to calibrate fixed-point scales on"
@@ -192,26 +263,76 @@ def add_compile_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_factory_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--factory",
+        default=None,
+        metavar="FILE.py:FUNCTION",
+        help="your own function that builds the checkpoint's module (runs that code); "
+        "without it only spikeforge's zoo and example factories are accepted",
+    )
+
+
+def factory_from_args(args: argparse.Namespace):
+    """The user's ``--factory`` callable, or None (the checkpoint's must then be built in)."""
+    from spikeforge.checkpoint import factory_from_spec
+
+    return None if args.factory is None else factory_from_spec(args.factory)
+
+
 def load_array(path: Path, what: str) -> np.ndarray:
-    if not path.is_file():
-        raise SpikeforgeError(f"{what} {path}: no such file")
+    """A real, finite, non-empty ``.npy`` array; its header is checked before any allocation."""
     try:
-        return np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError) as exc:
-        raise SpikeforgeError(f"{what} {path}: not a readable .npy array ({exc})") from None
+        fh = open(path, "rb")  # noqa: SIM115 - closed by the with below, after the checks
+    except FileNotFoundError as exc:
+        raise SpikeforgeError(f"{what} {path}: no such file") from exc
+    except IsADirectoryError as exc:
+        raise SpikeforgeError(f"{what} {path}: is a directory, not a .npy file") from exc
+    except OSError as exc:
+        raise SpikeforgeError(f"{what} {path}: cannot be opened ({exc.strerror})") from exc
+    with fh:
+        info = os.fstat(fh.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise SpikeforgeError(f"{what} {path}: not a regular file")
+        array = read_npy(fh, info.st_size, f"{what} {path}")
+    if array.size == 0:
+        raise SpikeforgeError(f"{what} {path}: shape {array.shape} holds no samples or steps")
+    if array.dtype.kind == "f" and not np.isfinite(array).all():
+        index = tuple(int(i) for i in np.argwhere(~np.isfinite(array))[0])
+        raise SpikeforgeError(f"{what} {path}: non-finite value {array[index]} at index {index}")
+    return array
 
 
 def compiled_from_args(args: argparse.Namespace, precision: str = "fixed"):
-    from spikeforge.compile import load_or_compile
+    from spikeforge.compile import SFNET_SUFFIX, load_or_compile
 
-    calibration = load_array(args.calibrate, "calibration input") if args.calibrate else None
+    source = args.graph if hasattr(args, "graph") else args.network
+    if source.suffix == SFNET_SUFFIX:
+        given = [
+            f"--{name.replace('_', '-')}" for name in COMPILE_ONLY_OPTIONS if getattr(args, name)
+        ]
+        given += [
+            f"--{name.replace('_', '-')}"
+            for name, default in (("cuba_order", "new"), ("reset", "to_value"))
+            if getattr(args, name) != default
+        ]
+        if given:
+            raise SpikeforgeError(
+                f"{source}: {', '.join(given)} cannot apply to an already compiled network "
+                "(they shape compilation); compile the source graph with them instead"
+            )
+    calibration = None
+    if args.calibrate:
+        from spikeforge.runtimes.reference import calibrate_on
+
+        calibration = calibrate_on(load_array(args.calibrate, "calibration input"))
     return load_or_compile(
-        args.graph if hasattr(args, "graph") else args.network,
+        source,
         dt=args.dt,
         cuba_order=args.cuba_order,
         reset=args.reset,
         precision=precision,
-        weight_planes=args.weight_planes,
+        weight_planes=args.weight_planes or 2,
         calibration=calibration,
         allow_timing_divergence=args.allow_timing_divergence,
     )
@@ -226,8 +347,11 @@ def _cmd_export(args: argparse.Namespace) -> int:
     from spikeforge.models.zoo import ZOO
 
     if not args.checkpoint.is_file() and str(args.checkpoint) in ZOO:
-        if args.input_shape is not None:
-            raise SpikeforgeError(f"zoo model {args.checkpoint} has its input shape; drop it")
+        if args.input_shape is not None or args.factory is not None:
+            raise SpikeforgeError(
+                f"zoo model {args.checkpoint} has its input shape and factory; drop "
+                "--input-shape and --factory"
+            )
         module, shape, model_dt = export_source(str(args.checkpoint))
         dt = args.dt if args.dt is not None else model_dt
     else:
@@ -238,18 +362,30 @@ def _cmd_export(args: argparse.Namespace) -> int:
             )
         if args.input_shape is None:
             raise SpikeforgeError(f"checkpoint {args.checkpoint}: --input-shape is required")
-        try:
-            shape = tuple(int(s) for s in args.input_shape.split(","))
-        except ValueError:
-            raise SpikeforgeError(
-                f"--input-shape {args.input_shape!r}: expected integers like 1,8,8"
-            ) from None
-        module = load_checkpoint(args.checkpoint)
+        shape = _input_shape(args.input_shape)
+        module = load_checkpoint(args.checkpoint, factory_from_args(args))
         dt = args.dt if args.dt is not None else _module_dt(module)
     graph = to_nir(module, torch.zeros(shape), dt=dt)
     write_nir(graph, args.output)
     print(f"wrote {args.output}: {len(graph.nodes)} nodes, dt = {dt:g} s")
     return 0
+
+
+#: Largest ``--input-shape`` one export may trace (one step of one sample).
+MAX_EXPORT_INPUT = 1 << 24
+
+
+def _input_shape(text: str) -> tuple[int, ...]:
+    try:
+        shape = tuple(int(s) for s in text.split(","))
+    except ValueError as exc:
+        raise SpikeforgeError(f"--input-shape {text!r}: expected integers like 1,8,8") from exc
+    if any(s < 1 for s in shape) or math.prod(shape) > MAX_EXPORT_INPUT:
+        raise SpikeforgeError(
+            f"--input-shape {text!r}: every extent must be >= 1 and the product at most "
+            f"{MAX_EXPORT_INPUT}"
+        )
+    return shape
 
 
 def _module_dt(module) -> float:

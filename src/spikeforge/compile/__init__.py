@@ -29,9 +29,13 @@ def load_or_compile(
             raise SpikeforgeError(
                 f"{path}: --cuba-order and --reset apply to NIR graphs; a netx file fixes both"
             )
-        return compile_network(load_netx(path, dt=dt), **compile_options)
-    graph = load_nir(path, dt=dt, cuba_order=cuba_order, reset=reset)
-    return compile_network(graph, **compile_options)
+        source = load_netx(path, dt=dt)
+    else:
+        source = load_nir(path, dt=dt, cuba_order=cuba_order, reset=reset)
+    try:
+        return compile_network(source, **compile_options)
+    except SpikeforgeError as exc:  # compile errors name the population; add the file
+        raise type(exc)(f"{path}: {exc}") from exc
 
 
 __all__ = ["CompiledNet", "compile_network", "load", "load_or_compile", "save"]

@@ -46,6 +46,7 @@ from spikeforge.profile.report import si
 from spikeforge.profile.source_stats import MAC_ENERGY, network_stats, norse_stats
 from spikeforge.profile.stages import count_run, output_agreement
 from spikeforge.runtimes import run
+from spikeforge.runtimes.reference import calibrate_on
 
 #: Every stage :func:`evaluate` knows, in pipeline order.
 STAGES = (
@@ -248,7 +249,7 @@ def export_and_compile(
         path = Path(tmp) / f"{card.name}.nir"
         write_nir(graph, path)
         ir = load_nir(path)
-    return compile_network(ir, weight_planes=weight_planes, calibration=calibration)
+    return compile_network(ir, weight_planes=weight_planes, calibration=calibrate_on(calibration))
 
 
 def _norse_row(module: torch.nn.Module, inputs: np.ndarray, outputs: np.ndarray) -> StageResult:

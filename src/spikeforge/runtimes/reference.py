@@ -46,6 +46,16 @@ def evaluation_order(network: Network) -> list[str]:
     return order
 
 
+def calibrate_on(inputs: np.ndarray | Mapping[str, np.ndarray]):
+    """A ``calibration`` for :func:`spikeforge.compile.compile_network`: the float
+    reference's peak states on ``inputs`` (``[batch, time, *shape]``)."""
+
+    def peaks(network: Network) -> dict[str, np.ndarray]:
+        return run_reference(network, inputs).peaks
+
+    return peaks
+
+
 def run_reference(
     network: Network,
     inputs: np.ndarray | Mapping[str, np.ndarray],
