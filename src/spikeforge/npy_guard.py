@@ -28,7 +28,7 @@ def read_npy(fh: BinaryIO, available: int, where: str) -> np.ndarray:
     head = fh.read(len(MAGIC))
     if head != MAGIC:
         hint = " (an HDF5 file: NIR or netx?)" if head.startswith(b"\x89HDF") else ""
-        raise SpikeforgeError(f"{where}: not a .npy array{hint}")
+        raise SpikeforgeError(f"{where}: not a readable .npy array{hint}")
     fh.seek(0)
     try:
         version = npy_format.read_magic(fh)

@@ -108,7 +108,10 @@ def _read_checked(path: Path) -> nir.NIRGraph:
         data["type_check"] = False
         graph = nir.dict2NIRNode(data)
     except SpikeforgeError as exc:
-        raise type(exc)(f"{path}: {exc}") from exc
+        unreadable = str(exc).startswith("not an HDF5 file")
+        raise type(exc)(
+            f"{path}: {'not a readable NIR file: ' if unreadable else ''}{exc}"
+        ) from exc
     except Exception as exc:  # nir raises bare KeyError/ValueError/OSError on bad files
         raise SpikeforgeError(f"{path}: not a readable NIR file ({_describe(exc)})") from exc
     if not isinstance(graph, nir.NIRGraph):
@@ -323,7 +326,7 @@ def _real_scalar(value: object, what: str) -> float:
         raise SpikeforgeError(f"{what} must be one real number, got {_short(value)}")
     result = float(array.reshape(()))
     if not math.isfinite(result) or result <= 0:
-        raise SpikeforgeError(f"{what} must be a positive number of seconds, got {result}")
+        raise SpikeforgeError(f"dt must be a positive number of seconds ({what}), got {result}")
     return result
 
 
