@@ -446,11 +446,11 @@ def _arr(name: str, node: nir.NIRNode, field: str, shape: Shape | None = None) -
     if shape is not None:
         try:
             value = np.broadcast_to(value, shape).copy()
-        except ValueError:
+        except ValueError as exc:
             raise SpikeforgeError(
                 f"node '{name}' ({type(node).__name__}): parameter {field} has shape "
                 f"{value.shape}, expected {shape}"
-            ) from None
+            ) from exc
     return value
 
 

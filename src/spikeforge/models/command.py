@@ -131,7 +131,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         path = save_trained(args.name, module, args.output)
     except OSError as exc:
         target = args.output or checkpoint_path(args.name)
-        raise SpikeforgeError(f"cannot write checkpoint {target}: {exc}") from None
+        raise SpikeforgeError(f"cannot write checkpoint {target}: {exc}") from exc
     print(f"wrote {path}")
     return 0
 
