@@ -345,3 +345,53 @@ def test_save_failure_keeps_previous_file(
     monkeypatch.undo()
     # The untouched file is still the lif_mlp network, not a half-written lifbox_mlp.
     assert [p.kind for p in load(target).network.populations.values()] == ["CubaLIF", "CubaLIF"]
+
+
+# ------------------------------------------------------------------- a file from the past
+
+DATA = Path(__file__).parent / "data"
+
+
+def test_reference_file_runs_bit_identically() -> None:
+    """tests/data/reference_v3.sfnet (scripts/make_reference_sfnet.py) keeps its meaning:
+    the emulator's fixed-point spikes and voltages equal those stored when it was written.
+    Exact equality: the emulator is integer arithmetic at fixed precision."""
+    compiled = load(DATA / "reference_v3.sfnet")
+    with np.load(DATA / "reference_v3_expected.npz") as stored:
+        expected = {k: stored[k] for k in stored.files}
+    result = run(
+        compiled,
+        expected["input"].astype(np.float64),
+        backend="emulator",
+        precision="fixed",
+        device="cpu",
+        record=list(compiled.network.populations),
+    )
+    assert expected["output"].sum() > 0, "the stored run must have output spikes to compare"
+    np.testing.assert_array_equal(result.output, expected["output"])
+    for name in compiled.network.populations:
+        np.testing.assert_array_equal(result.spikes[name], expected[f"{name}.spikes"])
+        np.testing.assert_array_equal(result.v[name], expected[f"{name}.v"])
+
+
+def test_load_never_runs_the_passes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Loading reads the stored plans: lower() and quantize() are not called."""
+    import spikeforge.compile.compiled as compiled_module
+
+    def forbidden(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a pass ran during load")
+
+    monkeypatch.setattr(compiled_module, "lower", forbidden)
+    monkeypatch.setattr(compiled_module, "quantize", forbidden)
+    assert load(DATA / "reference_v3.sfnet").weight_planes == 3
+
+
+def test_version_2_file_is_refused_clearly(good: Path, tmp_path: Path) -> None:
+    header, arrays = _contents(good)
+    header["version"] = 2
+    _refused(
+        _rewrite(tmp_path / "v2.sfnet", header, arrays),
+        "format version 2,",
+        "reads version 3",
+        "compile the source graph again",
+    )
