@@ -108,12 +108,13 @@ def checked_hdf5(path: str | os.PathLike[str]) -> Iterator[h5py.File]:
         raise SpikeforgeError("a directory, not a file") from exc
     except OSError as exc:
         raise SpikeforgeError(f"cannot be opened ({exc.strerror})") from exc
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        raise SpikeforgeError(
+            "a directory, not a file" if stat.S_ISDIR(mode) else "not a regular file"
+        )
     with os.fdopen(fd, "rb") as raw:
-        mode = os.fstat(fd).st_mode
-        if not stat.S_ISREG(mode):
-            raise SpikeforgeError(
-                "a directory, not a file" if stat.S_ISDIR(mode) else "not a regular file"
-            )
         try:
             handle = h5py.File(raw, "r")
         except OSError as exc:

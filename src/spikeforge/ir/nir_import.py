@@ -29,6 +29,7 @@ IF follows the frameworks that write it (norse, sinabs): one step adds ``r * x``
 from __future__ import annotations
 
 import math
+import warnings
 from pathlib import Path
 from typing import Literal
 
@@ -106,7 +107,9 @@ def _read_checked(path: Path) -> nir.NIRGraph:
         if "type_check" in data:
             raise SpikeforgeError("the graph has a 'type_check' entry, which NIR reserves")
         data["type_check"] = False
-        graph = nir.dict2NIRNode(data)
+        with warnings.catch_warnings():  # nir divides by a zero stride, say, before we see it
+            warnings.simplefilter("ignore")
+            graph = nir.dict2NIRNode(data)
     except SpikeforgeError as exc:
         unreadable = str(exc).startswith("not an HDF5 file")
         raise type(exc)(
@@ -276,9 +279,15 @@ def _sources(graph: Graph, name: str) -> set[str]:
 
 
 def _check_group(group: h5py.Group, prefix: str) -> None:
-    """Name an unknown node before nir's reader dies on it with 'Unknown unit type'."""
+    """Check node types as the file states them, before nir's reader interprets them.
+
+    An unknown type is named (nir would die with 'Unknown unit type'), and a nested
+    graph must have its own Input and Output nodes: nir's reader silently adds them
+    to a graph that has none, wiring it up in a way the file never said.
+    """
     if not isinstance(group.get("nodes"), h5py.Group):
         raise SpikeforgeError(f"graph '{prefix.rstrip('.') or '<top>'}' has no 'nodes' group")
+    types: set[str] = set()
     for name, child in group["nodes"].items():
         if not isinstance(child, h5py.Group):
             raise SpikeforgeError(f"node '{prefix}{name}' is not a group")
@@ -289,8 +298,14 @@ def _check_group(group: h5py.Group, prefix: str) -> None:
                 f"node '{prefix}{name}' has type {node_type}, which spikeforge does not "
                 f"support (supported: {SUPPORTED})"
             )
+        types.add(node_type)
         if node_type == "NIRGraph":
             _check_group(child, prefix=f"{prefix}{name}.")
+    if prefix and not {"Input", "Output"} <= types:
+        raise SpikeforgeError(
+            f"subgraph '{prefix.rstrip('.')}' has no Input or no Output node of its own "
+            "(it cannot be wired into the graph as written)"
+        )
 
 
 def _describe(exc: BaseException) -> str:
