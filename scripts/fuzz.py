@@ -1124,10 +1124,12 @@ def run_case(case: Case, workdir: Path, timeout: float) -> Outcome:
                 os.dup2(w, 1)
             else:
                 os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
+            # Rebind Python's streams too: under pytest they are capture objects, not fds.
+            sys.stderr = open(2, "w", buffering=1, closefd=False)  # noqa: SIM115 - lives until _exit
+            sys.stdout = open(1, "w", closefd=False)  # noqa: SIM115
             from spikeforge.cli import main
 
             code = main(argv)
-            sys.stdout.flush()
         except SystemExit as exc:
             code = exc.code if isinstance(exc.code, int) else 2
         except BaseException:
@@ -1135,6 +1137,9 @@ def run_case(case: Case, workdir: Path, timeout: float) -> Outcome:
 
             traceback.print_exc()
             code = 99
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
         os._exit(code if isinstance(code, int) else 98)
     deadline = start + timeout
     status = None

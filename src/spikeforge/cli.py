@@ -53,7 +53,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     debug = bool(os.environ.get("SPIKEFORGE_DEBUG"))
     try:
         check_output_path(args)
-        return args.handler(args)
+        code = args.handler(args)
+        sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's exit
+        return code
     except SpikeforgeError as exc:
         if debug:
             traceback.print_exc()
