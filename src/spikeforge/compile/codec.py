@@ -207,7 +207,7 @@ def _plain(value: Any) -> Any:
     if isinstance(value, np.ndarray):
         return value.tolist()
     if isinstance(value, np.generic):
-        return value.item()
+        return _plain(value.item())
     if isinstance(value, bytes):
         return value.decode(errors="replace")
     if isinstance(value, dict):

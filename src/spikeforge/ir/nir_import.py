@@ -483,6 +483,13 @@ def _neuron_shape(name: str, node: nir.NIRNode, field: str) -> Shape:
 
 def _tau_step(name: str, node: nir.NIRNode, field: str, shape: Shape, dt: float) -> np.ndarray:
     """dt / tau, refusing time constants that make the Euler step meaningless."""
+    with np.errstate(over="ignore", divide="ignore"):  # a 1e-320 s tau is refused below
+        return _checked_tau_step(name, node, field, shape, dt)
+
+
+def _checked_tau_step(
+    name: str, node: nir.NIRNode, field: str, shape: Shape, dt: float
+) -> np.ndarray:
     tau = _arr(name, node, field, shape)
     if (tau <= 0).any():
         raise SpikeforgeError(
