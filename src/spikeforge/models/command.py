@@ -124,7 +124,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         path = save_trained(args.name, module, args.output)
     except OSError as exc:
         target = args.output or checkpoint_path(args.name)
-        raise SpikeforgeError(f"cannot write checkpoint {target}: {exc}") from None
+        raise SpikeforgeError(f"cannot write checkpoint {target}: {exc}") from exc
     print(f"wrote {path}")
     return 0
 
@@ -150,7 +150,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         stages=stages,
         n=args.n,
         seed=args.seed,
-        weight_planes=args.weight_planes,
+        weight_planes=args.weight_planes or 2,
         calibration_samples=calibration,
         hardware=args.hardware,
         checkpoint=args.checkpoint,

@@ -30,6 +30,7 @@ from spikeforge.profile.render import Table, to_markdown, to_terminal
 from spikeforge.profile.report import stage_table
 from spikeforge.profile.stages import StageRow, measure, parse_stage
 from spikeforge.runtimes.norse import in_float64
+from spikeforge.runtimes.reference import calibrate_on
 
 DEFAULT_STAGES = ("norse", "reference", "lava-float", "lava-fixed", "emulator-fixed")
 #: Training inputs whose reference run sets the fixed-point scales.
@@ -136,4 +137,4 @@ def export_and_compile(
         path = Path(tmp) / f"{card.name}.nir"
         write_nir(graph, path)
         ir = load_nir(path)
-    return compile_network(ir, weight_planes=weight_planes, calibration=calibration)
+    return compile_network(ir, weight_planes=weight_planes, calibration=calibrate_on(calibration))

@@ -8,8 +8,10 @@ from pathlib import Path
 from spikeforge.choices import BACKENDS
 from spikeforge.cli_common import (
     add_compile_options,
+    add_factory_option,
     add_import_options,
     compiled_from_args,
+    factory_from_args,
     load_array,
 )
 from spikeforge.errors import SpikeforgeError
@@ -59,6 +61,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--raster", nargs="+", default=None, metavar="POP", help="populations to draw"
     )
+    add_factory_option(parser)
     add_import_options(parser)
     add_compile_options(parser)
     parser.set_defaults(handler=_cmd_profile)
@@ -77,7 +80,7 @@ def _cmd_profile(args: argparse.Namespace) -> int:
         from spikeforge.checkpoint import load_checkpoint
         from spikeforge.runtimes.norse import in_float64
 
-        module = in_float64(load_checkpoint(args.source))
+        module = in_float64(load_checkpoint(args.source, factory_from_args(args)))
     if inputs.ndim == len(next(iter(compiled.network.inputs.values()))) + 1:
         inputs = inputs[None]  # one unbatched sample
     precisions = PRECISIONS if args.precision == "both" else (args.precision,)
