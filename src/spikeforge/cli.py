@@ -54,8 +54,6 @@ COMMAND_MODULES: tuple[str, ...] = (
 #: Subcommands whose ``-o`` names a directory to write into, not a file.
 DIRECTORY_OUTPUTS = frozenset({"profile"})
 
-#: Options that shape compilation, so cannot apply to an already compiled ``.sfnet``.
-
 
 def _one_line_warning(message, category, filename, lineno, line=None) -> str:
     return f"spikeforge: warning: {message}\n"

@@ -29,7 +29,7 @@ def add_import_options(parser: argparse.ArgumentParser) -> None:
     from spikeforge.ir import conventions as c
 
     parser.add_argument(
-        "--dt", type=seconds, default=None, help="time step in seconds, if the graph has none"
+        "--dt", type=float, default=None, help="time step in seconds, if the graph has none"
     )
     parser.add_argument(
         "--from",
