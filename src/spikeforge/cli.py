@@ -33,6 +33,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "spikeforge.export.netx_command",
     "spikeforge.profile.command",
     "spikeforge.models.command",
+    "spikeforge.cluster.command",  # cluster: spikeforge sweep
 )
 
 

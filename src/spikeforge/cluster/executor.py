@@ -26,7 +26,13 @@ from pathlib import Path
 
 import numpy as np
 
-from spikeforge.cluster.cache import ShardCache, job_digest, shard_key
+from spikeforge.cluster.cache import (
+    ShardCache,
+    job_digest,
+    network_digest,
+    sfnet_bytes,
+    shard_key,
+)
 from spikeforge.cluster.shard import Pooled, RunSettings, Shard, ShardResult, pool, run_shard, split
 from spikeforge.cluster.spec import ClusterSpec
 from spikeforge.compile.compiled import CompiledNet, load
@@ -237,4 +243,22 @@ def _get(ray, ref, task: Task) -> ShardResult:
         ) from None
 
 
-__all__ = ["DEFAULT_SHARD_SIZE", "MAX_RETRIES", "Job", "JobsReport", "run_jobs"]
+def run_compiled(
+    runs: Sequence[tuple[CompiledNet, RunSettings]],
+    inputs: np.ndarray,
+    spec: ClusterSpec | None = None,
+    cache_dir: Path | None = None,
+    shard_size: int | None = None,
+    show_progress: bool = False,
+) -> JobsReport:
+    """:func:`run_jobs` for compiled networks in memory: each is serialised and hashed once."""
+    digests: dict[int, str] = {}
+    networks: dict[str, bytes] = {}
+    jobs = []
+    for compiled, settings in runs:
+        if id(compiled) not in digests:
+            data = sfnet_bytes(compiled)
+            digests[id(compiled)] = digest = network_digest(data)
+            networks[digest] = data
+        jobs.append(Job(digests[id(compiled)], settings))
+    return run_jobs(networks, jobs, inputs, spec, cache_dir, shard_size, show_progress)
