@@ -7,6 +7,7 @@ zoo model name in place of a checkpoint (see :func:`export_source`).
 from __future__ import annotations
 
 import argparse
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -90,6 +91,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     evaluate.add_argument(
         "--checkpoint", type=Path, default=None, help="use this checkpoint, not the shipped one"
     )
+    # cluster seam: --workers / --cluster / --shard-size (spikeforge.cluster)
+    from spikeforge.cluster.spec import add_cluster_options
+
+    add_cluster_options(evaluate)
     evaluate.set_defaults(handler=_cmd_evaluate)
 
 
@@ -152,6 +157,14 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
             stages.append("reference")
         else:
             stages += [f"{backend}-{p}" for p in dict.fromkeys(args.precision)]
+    # cluster seam: with --workers N > 1 or --cluster, the Loihi stages run sharded on Ray.
+    from spikeforge.cluster.spec import spec_from_args
+
+    spec = spec_from_args(args)
+    if spec is not None:
+        from spikeforge.cluster.zoo import evaluate_sharded
+
+        evaluate = partial(evaluate_sharded, spec=spec, shard_size=args.shard_size)
     table = evaluate(
         args.name,
         stages=stages,

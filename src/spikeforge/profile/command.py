@@ -56,6 +56,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     add_import_options(parser)
     add_compile_options(parser)
+    # cluster seam: --workers / --cluster / --shard-size (spikeforge.cluster)
+    from spikeforge.cluster.spec import add_cluster_options
+
+    add_cluster_options(parser)
     parser.set_defaults(handler=_cmd_profile)
 
 
@@ -81,6 +85,18 @@ def _cmd_profile(args: argparse.Namespace) -> int:
             "the reference backend gives the float stage only; pass --precision float, "
             "or --backend lava/emulator for the fixed-point stage"
         )
+    # cluster seam: with --workers N > 1 or --cluster, the compiled stages run sharded on Ray.
+    from spikeforge.cluster.spec import spec_from_args
+
+    spec = spec_from_args(args)
+    hardware_runs = None
+    if spec is not None:
+        from spikeforge.cluster.profile import sharded_hardware_runs
+
+        hardware_runs = sharded_hardware_runs(
+            compiled, inputs, hardware, args.backend, precisions, args.raster, spec,
+            args.shard_size, show_progress=True,
+        )  # fmt: skip
     profile = profile_network(
         compiled,
         inputs,
@@ -90,6 +106,7 @@ def _cmd_profile(args: argparse.Namespace) -> int:
         module=module,
         raster=args.raster,
         show_progress=True,
+        hardware_runs=hardware_runs,
     )
     written = write_report(profile, args.output, str(args.network), str(args.input))
     print(summary_table(profile))

@@ -123,8 +123,13 @@ def profile_network(
     module: torch.nn.Module | None = None,
     raster: Sequence[str] | None = None,
     show_progress: bool = False,
+    hardware_runs: dict[str, HardwareRun] | None = None,
 ) -> Profile:
-    """Run and measure every stage (module docstring); ``inputs`` is ``[batch, time, *shape]``."""
+    """Run and measure every stage (module docstring); ``inputs`` is ``[batch, time, *shape]``.
+
+    ``hardware_runs`` (cluster seam): compiled stages already run elsewhere, e.g. sharded
+    by :mod:`spikeforge.cluster.profile`, used instead of running them here.
+    """
     network = compiled.network
     flat, _ = prepare_inputs(network, inputs)
     shaped = {n: a.reshape(*a.shape[:2], *network.inputs[n]) for n, a in flat.items()}
@@ -162,6 +167,9 @@ def profile_network(
 
     runs = {}
     for precision in precisions:
+        if hardware_runs is not None and precision in hardware_runs:  # cluster seam
+            runs[precision] = hardware_runs[precision]
+            continue
         runs[precision] = _hardware_run(
             compiled, shaped, hardware, backend, precision, raster, show_progress
         )
