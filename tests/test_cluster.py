@@ -337,3 +337,28 @@ def test_without_workers_ray_is_never_imported():
         [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300
     )
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_profile_on_two_workers_equals_one_process(local_ray, net, tmp_path):
+    path, _, inputs = net
+    x = tmp_path / "x.npy"
+    np.save(x, inputs)
+    reports = {}
+    for label, extra in (("one", []), ("two", ["--workers", "2", "--shard-size", "2"])):
+        out = tmp_path / label
+        code, _, err = _run("profile", str(path), "--input", str(x), "-o", str(out), *extra)
+        assert code == 0, err
+        reports[label] = json.loads((out / "profile.json").read_text())
+    one, two = reports["one"], reports["two"]
+    for precision in ("float", "fixed"):
+        a, b = one["runs"][precision], two["runs"][precision]
+        assert (a["activity"], a["cost"], a["placement"]) == (
+            b["activity"],
+            b["cost"],
+            b["placement"],
+        )
+    compiled = [s for s in one["stages"] if s["name"].startswith("compiled")]
+    assert len(compiled) == 2
+    for a in compiled:
+        (b,) = [s for s in two["stages"] if s["name"] == a["name"]]
+        assert {**a, "wall_s_per_sample": 0} == {**b, "wall_s_per_sample": 0}
