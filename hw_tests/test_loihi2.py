@@ -98,26 +98,27 @@ def test_energy_and_time_per_inference_are_measured(case, record_property):
     assert len(chip.measurements) == BATCH
     measured = chip.figures()
     for key in ("energy_per_inference", "time_per_inference"):
-        assert measured[key].kind == "measured" and measured[key].value > 0, key
+        figure = getattr(measured, key)
+        assert figure.kind == "measured" and figure.value > 0, key
     estimated = {
-        "energy_per_inference": cost.energy["total"],
-        "time_per_inference": cost.latency["per_inference"],
+        "energy_per_inference": cost.energy.total,
+        "time_per_inference": cost.latency.per_inference,
     }
-    for key, figure in measured.items():
+    for key, figure in vars(measured).items():
         record_property(f"measured_{key}_{figure.unit}", figure.value)
     for key, figure in estimated.items():
         record_property(f"estimated_{key}_{figure.unit}", figure.value)
     print(
-        f"{name}: energy/inference measured {measured['energy_per_inference'].value:.3e} J, "
+        f"{name}: energy/inference measured {measured.energy_per_inference.value:.3e} J, "
         f"estimated {estimated['energy_per_inference'].value:.3e} J; time/inference measured "
-        f"{measured['time_per_inference'].value:.3e} s, estimated "
+        f"{measured.time_per_inference.value:.3e} s, estimated "
         f"{estimated['time_per_inference'].value:.3e} s"
     )
     report = os.environ.get("SPIKEFORGE_HW_REPORT")
     if report:
         line = {
             "case": name,
-            "measured": {k: f.as_dict() for k, f in measured.items()},
+            "measured": {k: f.as_dict() for k, f in vars(measured).items()},
             "estimated": {k: f.as_dict() for k, f in estimated.items()},
             "per_sample": [vars(m) for m in chip.measurements],
         }

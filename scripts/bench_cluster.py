@@ -32,10 +32,10 @@ import numpy as np
 from spikeforge.cluster.executor import DEFAULT_SHARD_SIZE, DEFAULT_SHARD_SIZE_OTHER, run_compiled
 from spikeforge.cluster.shard import RunSettings
 from spikeforge.cluster.spec import ClusterSpec
-from spikeforge.models.examples import in_float64
 from spikeforge.models.stages import CALIBRATION_SAMPLES, export_and_compile
 from spikeforge.models.zoo import get, load_trained
 from spikeforge.profile import load_hardware
+from spikeforge.runtimes.norse import in_float64
 
 MODEL = "digits_csnn"
 TARGET_SAMPLES = 10_000

@@ -45,6 +45,7 @@ import numpy as np
 from spikeforge.atomic import atomic_path
 from spikeforge.compile.compiled import CompiledNet
 from spikeforge.compile.lower import LoihiPlan
+from spikeforge.compile.placement import Placement, place
 from spikeforge.compile.timing import BIAS_SOURCE
 from spikeforge.errors import SpikeforgeError
 from spikeforge.models import examples, zoo
@@ -60,7 +61,6 @@ from spikeforge.profile.counters import (
 )
 from spikeforge.profile.energy import EVENT_OF, CostReport, estimate
 from spikeforge.profile.hardware import Hardware, load_hardware
-from spikeforge.profile.placement import Placement, place
 from spikeforge.runtimes import run
 
 HARDWARE = "loihi1_sanafe"
@@ -430,7 +430,7 @@ def overlapped_work(activity: Activity, report: CostReport, hardware: Hardware) 
     host = sum(table[:, sent] for table in activity.inputs.values()) / activity.batch
     host_time = host * hardware.latency["message"].value
     slowest = np.maximum(np.maximum(busy(RECEIVE_WORK), busy(SEND_WORK)).max(axis=1), host_time)
-    return float((slowest + report.step_latency["mesh"]).mean())
+    return float((slowest + report.step_latency.mesh).mean())
 
 
 # ---------------------------------------------------------------- comparison
@@ -482,11 +482,11 @@ def spikeforge_figures(report: CostReport) -> dict[str, float]:
     tables = [*report.populations.values(), *report.inputs.values()]
     hops = ("hops_east_west", "hops_north_south", "chip_hops")
     return {
-        "energy": report.energy["total"].value,
+        "energy": report.energy.total.value,
         **{k: sum(report.energy_by_event[e] for e in ev) for k, ev in CATEGORIES.items()},
-        "time_per_step": report.latency["per_step_mean"].value,
-        "work": float((report.step_latency["slowest_core"] + report.step_latency["mesh"]).mean()),
-        "barrier": float(report.step_latency["barrier"].mean()),
+        "time_per_step": report.latency.per_step_mean.value,
+        "work": float((report.step_latency.slowest_core + report.step_latency.mesh).mean()),
+        "barrier": float(report.step_latency.barrier.mean()),
         "synaptic_ops": sum(p["synaptic_ops"] for p in report.populations.values()),
         "active_updates": sum(p["active_updates"] for p in report.populations.values()),
         "spikes": sum(p["spikes"] for p in report.populations.values()),

@@ -206,8 +206,8 @@ def energy_claim(snn: torch.nn.Module, data, args: argparse.Namespace) -> Deploy
             "accuracy %": f"{d.accuracy:.2f}",
             "ops/decision": f"{d.synaptic_ops:.4g} SOP",
             "arith. energy": "",
-            "Loihi 2 total": si(d.cost.energy["total"].value, "J"),
-            "Loihi 2 dynamic": si(d.cost.energy["dynamic"].value, "J"),
+            "Loihi 2 total": si(d.cost.energy.total.value, "J"),
+            "Loihi 2 dynamic": si(d.cost.energy.dynamic.value, "J"),
             "SNN arith. / this": "",
         }
     for hidden, (accuracy, macs) in grus.items():
@@ -236,11 +236,11 @@ def energy_claim(snn: torch.nn.Module, data, args: argparse.Namespace) -> Deploy
     print(f"  arithmetic convention (ACs vs MACs): {arith / gru_energy:.4f} "
           f"(1/{gru_energy / arith:.1f})")  # fmt: skip
     for d in deployments:
-        dynamic, total = d.cost.energy["dynamic"].value, d.cost.energy["total"].value
+        dynamic, total = d.cost.energy.dynamic.value, d.cost.energy.total.value
         print(
             f"  Loihi 2 model, {d.weight_planes} plane(s): dynamic {dynamic / gru_energy:.3g}, "
             f"total {total / gru_energy:.3g} (static power of {len(d.placement.cores)} cores "
-            f"over {si(d.cost.latency['per_inference'].value, 's')} per decision)"
+            f"over {si(d.cost.latency.per_inference.value, 's')} per decision)"
         )
     return deployments[0]
 

@@ -32,7 +32,7 @@ from spikeforge.compile import compile_network
 from spikeforge.export import to_nir
 from spikeforge.ir import from_nir
 from spikeforge.models.examples import EXAMPLES, random_spikes
-from spikeforge.profile.stages import output_agreement
+from spikeforge.profile.agreement import spike_agreement
 from spikeforge.runtimes import run
 from spikeforge.tables import print_figure_table
 
@@ -64,7 +64,7 @@ def measure(name: str, samples: int, steps: int) -> tuple[dict[str, dict[str, fl
         kept = float(((floating == 1) & (fixed == 1)).sum() / max(floating.sum(), 1))
         identical = (floating == fixed).reshape(samples, -1).all(axis=1).mean()
         figures[setting] = {
-            "agree": output_agreement(fixed, floating)[0],
+            "agree": spike_agreement(fixed, floating),
             "spikes kept": kept,
             "samples identical": float(identical),
         }

@@ -20,8 +20,9 @@ from pathlib import Path
 
 from spikeforge.atomic import atomic_path
 from spikeforge.errors import SpikeforgeError
-from spikeforge.models.stages import DEFAULT_STAGES, STAGES, StageTable, evaluate
+from spikeforge.models.stages import DEFAULT_STAGES, StageTable, evaluate
 from spikeforge.models.zoo import ZOO, get
+from spikeforge.profile.stages import STAGES
 
 PACKAGES = ("spikeforge", "lava-nc", "norse", "nir", "torch", "numpy")
 
@@ -87,7 +88,7 @@ def render(tables: dict[str, StageTable | str], command: str, args: argparse.Nam
         lines += [
             f"{card.description}. Paper: {card.paper}.",
             f"Metric: {card.metric} ({direction} is better).",
-            "Configuration: " + ", ".join(f"{k}={v}" for k, v in table.config.items()) + ".",
+            "Configuration: " + table.config.line() + ".",
             "",
             table.to_markdown(),
         ]
@@ -108,7 +109,7 @@ def _summary_row(table: StageTable) -> str:
     norse, fixed = value("norse"), value("lava-fixed")
     delta = "" if norse is None or fixed is None else f"{fixed - norse:+.3g}{unit}"
     shown = ["n/a" if v is None else f"{v:.4g}{unit}" for v in (norse, fixed)]
-    cells = [card.name, card.metric, *shown, delta, str(table.config["n"])]
+    cells = [card.name, card.metric, *shown, delta, str(table.config.n)]
     return "| " + " | ".join(cells) + " |"
 
 

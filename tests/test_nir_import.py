@@ -29,9 +29,9 @@ snnTorch details found while writing these (snntorch 1.0.0, nirtorch 2.6):
   reset on the spike step and match NIR exactly; those are the cases compared.
 * The default ``reset_mechanism="subtract"`` with ``reset_delay=True`` subtracts the
   threshold one step late, after the decay (``leaky.py:242-243``: ``mem[t+1] =
-  beta*mem[t] + x - thr``), where spikeforge's ``reset="subtract"`` subtracts on the
-  spike step (``beta*(mem[t] - thr)``): not the same dynamics. It is refused by the
-  Lava lowering anyway, which is what is tested.
+  beta*mem[t] + x - thr``): spikeforge's ``reset="subtract_next"`` (``--from
+  snntorch``), where ``reset="subtract"`` subtracts on the spike step
+  (``beta*(mem[t] - thr)``). Both run as spikeforge's SfLif on Lava.
 * The spike condition is strict, ``mem - threshold > 0`` (``surrogate.py:190``),
   as in spikeforge. The surrogate returns float32 spikes even for a float64
   module, which breaks a float64 ``RLeaky`` (``rleaky.py:398`` feeds them to its
@@ -289,8 +289,9 @@ def test_snntorch_leaky_delayed_zero_reset_differs_only_in_reported_membrane(tmp
     np.testing.assert_allclose(result.v["1"][~fired], mem[~fired], rtol=1e-9, atol=1e-12)
 
 
-def test_snntorch_default_subtractive_reset_is_refused_by_compile(tmp_path):
-    """snnTorch's default reset subtracts the threshold; Lava's LIF cannot."""
+def test_snntorch_default_subtractive_reset_compiles_to_spikeforge_neuron(tmp_path):
+    """snnTorch's default reset subtracts the threshold; Lava's LIF cannot, SfLif can
+    (exactness against snnTorch itself: tests/test_frameworks_snntorch.py)."""
     torch.manual_seed(9)
     net = torch.nn.Sequential(
         torch.nn.Linear(N_IN, N),
@@ -300,8 +301,9 @@ def test_snntorch_default_subtractive_reset_is_refused_by_compile(tmp_path):
     path = _write(tmp_path, export_to_nir(net, torch.zeros(N_IN)))
     graph = load_nir(path, dt=SNNTORCH_DT, reset="subtract")
     assert graph.nodes["1"].reset == "subtract"
-    with pytest.raises(UnsupportedError, match=r"population '1'.*subtractive"):
-        compile_network(graph)
+    compiled = compile_network(graph)
+    assert compiled.float_plan.populations["1"].reset == "subtract"
+    assert not compiled.float_plan.populations["1"].standard
 
 
 # ---------------------------------------------------------------- 2. dt

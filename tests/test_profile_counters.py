@@ -195,7 +195,7 @@ def test_counter_accepts_torch_and_refuses_missing_or_misshaped_sources():
         )
     activity = counter.result()
     assert activity.cores is None and not activity.placed
-    assert activity.per_inference("a")["synaptic_ops"] == 7
+    assert activity.per_inference("a").synaptic_ops == 7
     with pytest.raises(SpikeforgeError, match=r"no spikes given for \['b'\]"):
         ActivityCounter(plan).update(
             {"in": np.zeros((1, 2)), "a": np.zeros((1, 3)), BIAS_SOURCE: np.ones((1, 1))}
@@ -240,18 +240,18 @@ def test_energy_and_latency_from_hand_counts():
     # east-west hops 4 (bias) + 3 (inputs) = 7; north-south 0; chip crossings 2 + 4 = 6.
     # Energies are 10**i fJ in that order, so the digits spell the counts:
     expected_dynamic = (14 + 14 * 10 + 10 * 100 + 9 * 1e3 + 9 * 1e4 + 7 * 1e5 + 0 + 6 * 1e7) * 1e-15
-    assert cost.energy["dynamic"].value == pytest.approx(expected_dynamic, rel=1e-12)
+    assert cost.energy.dynamic.value == pytest.approx(expected_dynamic, rel=1e-12)
     # Latency per step: slowest core + longest route (1 hop + 1 crossing = 1100 ns) + 50 ns.
     # A core takes its busier unit: synaptic (synops) or neuron/output (the rest).
     # bias core every step: spike 8 + active 2 + message 16 = 26 ns.
     # a's core: step 0 max(3 synops, 3 inactive * 4) = 12; step 1 max(4, 3*2 + 2*8 + 2*16)
     # = 54; step 2: 2*2 + 1*4 = 8; step 3: 2 + 2*4 + 8 = 18.  b's core never exceeds 15.
     slowest = [26, 54, 26, 26]
-    np.testing.assert_allclose(cost.step_latency["slowest_core"], np.array(slowest) * 1e-9)
+    np.testing.assert_allclose(cost.step_latency.slowest_core, np.array(slowest) * 1e-9)
     time = (sum(slowest) + 4 * 1100 + 4 * 50) * 1e-9
-    assert cost.latency["per_inference"].value == pytest.approx(time, rel=1e-12)
-    assert cost.energy["static"].value == pytest.approx(1e-3 * 3 * time, rel=1e-12)
-    total = cost.energy["total"].value
+    assert cost.latency.per_inference.value == pytest.approx(time, rel=1e-12)
+    assert cost.energy.static.value == pytest.approx(1e-3 * 3 * time, rel=1e-12)
+    total = cost.energy.total.value
     assert total == pytest.approx(expected_dynamic + 1e-3 * 3 * time, rel=1e-12)
     assert cost.throughput.value == pytest.approx(1 / time)
     assert cost.edp.value == pytest.approx(total * time)
@@ -260,7 +260,7 @@ def test_energy_and_latency_from_hand_counts():
     assert inputs == pytest.approx((3 * 1e4 + 3 * 1e5) * 1e-15)
     assert sum(r["energy_j"] for r in cost.populations.values()) + inputs == pytest.approx(total)
     assert sum(c["energy_j"] for c in cost.cores) + inputs == pytest.approx(total)
-    assert {f.kind for f in cost.energy.values()} == {"estimated"}
+    assert {q.kind for q in vars(cost.energy).values()} == {"estimated"}
 
 
 def test_estimate_refuses_unplaced_activity_and_other_topologies():

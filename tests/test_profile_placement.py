@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 from spikeforge.compile.lower import CorePopulation, LoihiPlan, Synapses
+from spikeforge.compile.placement import IO_CORE, STORED_WEIGHT_BITS, placement_summary
 from spikeforge.compile.timing import BIAS_SOURCE
 from spikeforge.errors import SpikeforgeError
 from spikeforge.profile import load_hardware, place
-from spikeforge.profile.placement import IO_CORE, STORED_WEIGHT_BITS, placement_summary
 
 
 def _population(name: str, size: int) -> CorePopulation:
@@ -197,9 +197,9 @@ def test_hardware_with_narrower_weights_is_refused():
 
 def test_compile_summary_reports_placement_or_why_not():
     plan = _plan({"x": 4}, {"a": 3}, [Synapses("x", "a", np.ones((3, 4)), 0, 0)])
-    text = placement_summary(plan)
+    text = placement_summary(plan, load_hardware("loihi2"))
     assert text.splitlines()[0] == "placement on loihi2: 1 of 128 cores, 1 of 1 chip(s), 1 tile(s)"
     big = _plan({"x": 1}, {"a": 8192 * 129}, [])
-    assert placement_summary(big).startswith(
+    assert placement_summary(big, load_hardware("loihi2")).startswith(
         "warning: does not fit on loihi2: the network needs 129 cores"
     )

@@ -19,7 +19,8 @@ from spikeforge.compile.summary import summarize
 from spikeforge.export import to_nir
 from spikeforge.ir import from_nir
 from spikeforge.models.examples import EXAMPLES, random_spikes, run_norse
-from spikeforge.profile.stages import output_agreement
+from spikeforge.profile.agreement import spike_agreement
+from spikeforge.profile.hardware import load_hardware
 from spikeforge.runtimes import run
 
 STEPS = 100
@@ -75,9 +76,9 @@ def test_lava_fixed_agrees_with_float(case, weight_planes):
     floating = run(compiled, many, backend="emulator", precision="float").output
     np.testing.assert_array_equal(lava_fixed.output, fixed[:BATCH])
     np.testing.assert_array_equal(lava_float.output, floating[:BATCH])
-    agreement, _ = output_agreement(fixed, floating)
+    agreement = spike_agreement(fixed, floating)
     print(f"{name}, {weight_planes} planes: fixed/float output agreement {agreement:.4f}")
-    print(summarize(compiled))
+    print(summarize(compiled, load_hardware("loihi2")))
     floor = FIXED_AGREEMENT
     if name == "recurrent" and weight_planes == 2:
         floor = TWO_PLANE_RECURRENT_AGREEMENT
@@ -86,7 +87,7 @@ def test_lava_fixed_agrees_with_float(case, weight_planes):
 
 def test_quantisation_report_per_population(case):
     name, _, _, compiled, _, _ = case
-    text = summarize(compiled)
+    text = summarize(compiled, load_hardware("loihi2"))
     for population in compiled.network.populations:
         assert population in text
     for report in compiled.quant_report:

@@ -1,9 +1,11 @@
 """Every zoo model: deterministic data, export -> NIR file -> compile -> Lava fixed point,
 the reference equal to norse, and the zoo's command line (on digits_csnn).
 
-The Lava runs are deliberately short (2 samples, :data:`SHORT` steps): they prove that
-the shipped checkpoint deploys and produces outputs of the right shape. How close
-fixed point comes to norse over a whole held-out set is ``scripts/zoo_table.py``'s job.
+The fixed-point runs are deliberately short (2 samples, :data:`SHORT` steps) and on the
+emulator, which tests/test_emulator.py holds bit-exact with Lava on every zoo model:
+they prove that the shipped checkpoint deploys and produces outputs of the right
+shape. How close fixed point comes to norse over a whole held-out set is
+``scripts/zoo_table.py``'s job.
 """
 
 from __future__ import annotations
@@ -19,22 +21,20 @@ import torch
 from spikeforge.checkpoint import load_checkpoint
 from spikeforge.cli import main
 from spikeforge.compile.compiled import CompiledNet
+from spikeforge.compile.hardware import Quantity
 from spikeforge.errors import SpikeforgeError
 from spikeforge.ir.nir_import import load_nir
-from spikeforge.models.examples import run_norse
-from spikeforge.models.stages import (
-    AGREE_TOLERANCE,
-    StageResult,
-    StageTable,
-    export_and_compile,
-    in_float64,
-    parse_stage,
-)
+from spikeforge.models.stages import Config, StageTable, export_and_compile
 from spikeforge.models.zoo import ZOO, checkpoint_path, get, load_trained, save_trained
+from spikeforge.profile.agreement import Agreement
+from spikeforge.profile.stages import StageRow, parse_stage
 from spikeforge.runtimes import run
+from spikeforge.runtimes.norse import in_float64, run_norse
 
-#: Steps of the short Lava run.
+#: Steps of the short fixed-point run.
 SHORT = 20
+#: Reference vs norse: both float64, so they differ only in summation order.
+AGREE_TOLERANCE = 1e-9
 NAMES = list(ZOO)
 
 
@@ -86,11 +86,11 @@ def test_data_is_deterministic_spikes_and_splits_are_disjoint(name: str) -> None
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_export_compile_and_short_lava_fixed_run(name: str) -> None:
+def test_export_compile_and_short_fixed_run(name: str) -> None:
     module, compiled = _deployed(name)
     inputs = get(name).make_data("test", 2, seed=0).inputs[:, :SHORT]
     expected = _norse(module, inputs)
-    result = run(compiled, inputs, backend="lava", precision="fixed")
+    result = run(compiled, inputs, backend="emulator", precision="fixed", device="cpu")
     assert result.output.shape == expected.shape
     assert np.isfinite(result.output).all()
 
@@ -134,16 +134,24 @@ def test_parse_stage() -> None:
 
 def test_stage_table_renders_metrics_and_deltas() -> None:
     card = get("digits_csnn").CARD
+    nj = Quantity(1e-9, "J", "estimated", "test")
+
+    def row(stage: str, metrics: dict[str, float], agreement: Agreement) -> StageRow:
+        return StageRow(stage, "basis", agreement, 1.0, 2.0, nj, nj, 0.1, metrics=metrics)
+
     rows = [
-        StageResult("norse", "norse", metrics={"accuracy": 90.0, "margin": 0.5}, agreement=1.0),
-        StageResult("lava-fixed", "Lava fixed", metrics={"accuracy": 88.5, "margin": 0.25}),
+        row("norse", {"accuracy": 90.0, "margin": 0.5}, Agreement(1.0, None, 0.0)),
+        row("lava-fixed", {"accuracy": 88.5, "margin": 0.25}, Agreement(0.995, None, 0.1)),
     ]
-    table = StageTable(card, {"n": 2}, rows)
-    header, cells = table.cells()
-    assert header[:4] == ["stage", "accuracy (%)", "Δ vs norse", "margin"]
-    assert cells[0][1:4] == ["90", "", "0.5"]
-    assert cells[1][1:4] == ["88.5", "-1.5", "0.25"]
-    assert "Lava fixed" in table.to_terminal()
+    config = Config(2, 10, 1e-3, 0, 4, 2, "loihi2", ("norse", "lava-fixed"))
+    table = StageTable(card, config, rows)
+    rendered = table.table()
+    header, cells = rendered.header, rendered.rows
+    assert header[:5] == ["stage", "accuracy (%)", "Δ vs norse", "margin", "spikes equal"]
+    assert cells[0][1:5] == ["90", "", "0.5", "100.00 %"]
+    assert cells[1][1:5] == ["88.5", "-1.5", "0.25", "99.50 %"]
+    assert "decisions" not in header, "spiking outputs are not compared by decisions"
+    assert "Lava Loihi2SimCfg fixed_pt" in table.to_terminal()
     markdown = table.to_markdown().splitlines()
     assert markdown[0] == "| " + " | ".join(header) + " |"
     assert markdown[3] == "| " + " | ".join(cells[1]) + " |"

@@ -19,9 +19,10 @@ from spikeforge.cli import main
 from spikeforge.errors import SpikeforgeError
 from spikeforge.models import digits_csnn as model
 from spikeforge.models.examples import run_norse
-from spikeforge.models.stages import export_and_compile, in_float64
+from spikeforge.models.stages import export_and_compile
 from spikeforge.models.zoo import Dataset, load_trained
 from spikeforge.runtimes import run
+from spikeforge.runtimes.norse import in_float64
 
 
 def test_split_is_fixed_stratified_and_covers_every_digit_once() -> None:

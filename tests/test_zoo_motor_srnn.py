@@ -179,8 +179,11 @@ def test_wiring_survives_export_and_quantisation(compiled, module_size):
     assert np.all(blocks[_allowed()] > 0)
 
 
-def test_lava_fixed_point_decides_like_norse(trained, compiled):
+def test_fixed_point_decides_like_norse(trained, compiled):
     """Lava ``fixed_pt`` on 4 held-out trials: the same decision as norse on every trial.
+
+    Run on the emulator, bit-exact with Lava ``fixed_pt`` on every zoo model
+    (tests/test_emulator.py::test_zoo_models_are_bit_exact).
 
     Over all 400 test trials the bit-exact emulator of Lava ``fixed_pt`` differs from
     norse on 2 decisions (both near ties), not on these 4; the run is deterministic, so
@@ -188,8 +191,8 @@ def test_lava_fixed_point_decides_like_norse(trained, compiled):
     """
     data = motor_srnn.make_data("test", 4)
     expected = run_norse(trained, torch.as_tensor(data.inputs)).numpy()
-    lava = run(compiled, data.inputs, backend="lava", precision="fixed").output
-    np.testing.assert_array_equal(motor_srnn.predictions(lava), motor_srnn.predictions(expected))
+    fixed = run(compiled, data.inputs, backend="emulator", precision="fixed", device="cpu").output
+    np.testing.assert_array_equal(motor_srnn.predictions(fixed), motor_srnn.predictions(expected))
 
 
 def test_trained_decoder_accuracy_on_held_out_trials(trained):

@@ -2,7 +2,8 @@
 
 Subcommands living elsewhere (profiling, the model zoo, netx) are modules listed in
 ``COMMAND_MODULES``; each has ``register(subparsers)`` that adds its parsers and sets
-``handler`` with ``set_defaults``. They reuse the option groups and loaders below.
+``handler`` with ``set_defaults``. They reuse the option groups and loaders of
+:mod:`spikeforge.cli_common` (not this module, which imports them).
 
 Every user error ends in one line on stderr and a non-zero exit, never a
 traceback (set ``SPIKEFORGE_DEBUG=1`` to see one), and no output file is left
@@ -15,6 +16,7 @@ import argparse
 import importlib
 import os
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
@@ -22,7 +24,14 @@ from typing import NoReturn
 import numpy as np
 
 from spikeforge.atomic import atomic_path
-from spikeforge.choices import BACKENDS, WEIGHT_PLANES
+from spikeforge.choices import BACKENDS
+from spikeforge.cli_common import (
+    add_compile_options,
+    add_import_options,
+    compiled_from_args,
+    import_options,
+    load_array,
+)
 from spikeforge.errors import SpikeforgeError
 
 EXIT_USER_ERROR = 2
@@ -37,7 +46,12 @@ COMMAND_MODULES: tuple[str, ...] = (
 )
 
 
+def _one_line_warning(message, category, filename, lineno, line=None) -> str:
+    return f"spikeforge: warning: {message}\n"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    warnings.formatwarning = _one_line_warning
     parser = _parser()
     args = parser.parse_args(argv)
     try:
@@ -156,68 +170,6 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def add_import_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--dt", type=float, default=None, help="time step in seconds, if the graph has none"
-    )
-    parser.add_argument(
-        "--cuba-order",
-        choices=("new", "previous"),
-        default="new",
-        help="CubaLIF integrates v with the new (norse, snnTorch) or previous (NIR ref.) current",
-    )
-    parser.add_argument(
-        "--reset",
-        choices=("to_value", "subtract"),
-        default="to_value",
-        help="how the graph's neurons reset (NIR: to v_reset)",
-    )
-
-
-def add_compile_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--weight-planes",
-        type=int,
-        choices=WEIGHT_PLANES,
-        default=2,
-        help="8-bit synapse processes per weight matrix (2: ~15-bit weights at twice the "
-        "memory; 3: fractions summed before rounding, for chaotic recurrent networks)",
-    )
-    parser.add_argument(
-        "--calibrate", type=Path, default=None, help=".npy input to calibrate fixed-point scales on"
-    )
-    parser.add_argument(
-        "--allow-timing-divergence",
-        action="store_true",
-        help="compile loops with zero-delay edges, one step late (reported)",
-    )
-
-
-def load_array(path: Path, what: str) -> np.ndarray:
-    if not path.is_file():
-        raise SpikeforgeError(f"{what} {path}: no such file")
-    try:
-        return np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError) as exc:
-        raise SpikeforgeError(f"{what} {path}: not a readable .npy array ({exc})") from None
-
-
-def compiled_from_args(args: argparse.Namespace, precision: str = "fixed"):
-    from spikeforge.compile import load_or_compile
-
-    calibration = load_array(args.calibrate, "calibration input") if args.calibrate else None
-    return load_or_compile(
-        args.graph if hasattr(args, "graph") else args.network,
-        dt=args.dt,
-        cuba_order=args.cuba_order,
-        reset=args.reset,
-        precision=precision,
-        weight_planes=args.weight_planes,
-        calibration=calibration,
-        allow_timing_divergence=args.allow_timing_divergence,
-    )
-
-
 def _cmd_export(args: argparse.Namespace) -> int:
     import torch
 
@@ -268,27 +220,61 @@ def _module_dt(module) -> float:
 
 def _cmd_compile(args: argparse.Namespace) -> int:
     from spikeforge.compile import save
+    from spikeforge.compile.lower import microcode_notes
     from spikeforge.compile.summary import summarize
+    from spikeforge.profile.hardware import load_hardware
 
     if args.graph.suffix == ".sfnet":
         raise SpikeforgeError(f"{args.graph} is already compiled; compile takes a NIR graph")
     compiled = compiled_from_args(args, precision=args.precision)
     save(compiled, args.output)
-    print(summarize(compiled))
+    print(summarize(compiled, load_hardware("loihi2")))
+    conventions = compiled.network.metadata.get("conventions")
+    if conventions:
+        print(conventions)
+    for note in microcode_notes(compiled.float_plan):
+        print(note)
     print(f"wrote {args.output}")
     return 0
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from spikeforge.runtimes import run
-
     if args.backend == "loihi2":
         from spikeforge.runtimes.loihi2 import require_lava_loihi
 
         require_lava_loihi()  # before loading or compiling anything: no chip, no run
     inputs = load_array(args.input, "input")
+    if args.backend == "reference" and args.network.suffix != ".sfnet":
+        result = _run_reference_directly(args, inputs)
+    else:
+        result = _run_compiled(args, inputs)
+    _write_outputs(args, result)
+    return 0
+
+
+def _run_reference_directly(args: argparse.Namespace, inputs: np.ndarray):
+    """The reference simulates the graph itself: what Loihi cannot run, it still can."""
+    from spikeforge.compile import load_network
+    from spikeforge.runtimes.reference import run_reference
+
+    if args.device is not None:
+        raise SpikeforgeError("--device applies to the emulator backend, not reference")
+    if args.precision not in (None, "float"):
+        raise SpikeforgeError("the reference backend simulates in float64; drop --precision")
+    if args.raw_timing:
+        raise SpikeforgeError(
+            "the reference backend runs in source time; --raw-timing applies to the "
+            "hardware backends (lava, emulator, loihi2)"
+        )
+    network = load_network(args.network, **import_options(args))
+    return run_reference(network, inputs, record=args.record)
+
+
+def _run_compiled(args: argparse.Namespace, inputs: np.ndarray):
+    from spikeforge.runtimes import run
+
     compiled = compiled_from_args(args)
-    result = run(
+    return run(
         compiled,
         inputs,
         backend=args.backend,
@@ -298,6 +284,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
         show_progress=True,
         device=args.device,
     )
+
+
+def _write_outputs(args: argparse.Namespace, result) -> None:
     arrays = {"output": result.output} if len(result.outputs) == 1 else {}
     arrays.update(
         {f"output.{k}": v for k, v in result.outputs.items()} if len(result.outputs) > 1 else {}
@@ -316,7 +305,6 @@ def _cmd_run(args: argparse.Namespace) -> int:
         f"wrote {args.output}: {', '.join(f'{k} {list(v.shape)}' for k, v in arrays.items())}"
         + (f"; {spikes} output spikes" if spikes is not None else "")
     )
-    return 0
 
 
 if __name__ == "__main__":

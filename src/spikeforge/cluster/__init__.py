@@ -10,9 +10,11 @@ anything is divided, so that N workers give the single-process result number for
 Ray is an optional extra (``pip install 'spikeforge[cluster]'``) and is imported only
 when a run actually asks for more than one worker or for a cluster address.
 
-Layering: the core modules (spec, settings, shard, cache, executor, jobs) import
-``profile`` and below; :mod:`~spikeforge.cluster.zoo` and the ``sweep`` command also use
-the model zoo, beside which this package sits.
+Layering: this package sits above ``models`` and below the command line. The core
+(spec, grid, shard, cache, executor) imports ``profile`` and below;
+:mod:`~spikeforge.cluster.runner` plugs into the stage engine
+(:func:`spikeforge.profile.stages.measure`, ``hardware_runner``), which ``evaluate`` and
+``profile`` call; the ``sweep`` sources also use the model zoo.
 """
 
 from spikeforge.cluster.spec import ClusterSpec

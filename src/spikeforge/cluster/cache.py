@@ -15,6 +15,7 @@ Writes are atomic, so a crash leaves a shard either complete or absent.
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
 import json
 import tempfile
 from collections.abc import Iterable
@@ -22,7 +23,6 @@ from pathlib import Path
 
 import numpy as np
 
-import spikeforge
 from spikeforge.atomic import atomic_path
 from spikeforge.cluster.shard import RunSettings, Shard, ShardResult
 from spikeforge.compile.compiled import CompiledNet, save
@@ -30,11 +30,13 @@ from spikeforge.profile.counters import INPUT_COUNTS, POPULATION_COUNTS, Activit
 
 CACHE_FORMAT = "spikeforge.shard"
 CACHE_VERSION = 1
+#: The installed spikeforge: a shard computed by another version is not reused.
+_VERSION = importlib.metadata.version("spikeforge")
 
 
 def _hasher(*parts: str) -> hashlib._Hash:
     h = hashlib.sha256()
-    for part in (CACHE_FORMAT, str(CACHE_VERSION), spikeforge.__version__, *parts):
+    for part in (CACHE_FORMAT, str(CACHE_VERSION), _VERSION, *parts):
         h.update(part.encode())
         h.update(b"\0")
     return h

@@ -51,7 +51,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
-    from spikeforge.cli import load_array
+    from spikeforge.cli_common import load_array
     from spikeforge.cluster.grid import Point, parse_grid
     from spikeforge.cluster.sources import open_source
     from spikeforge.cluster.sweep import remove_stale, run_sweep, to_terminal, write_sweep
@@ -60,7 +60,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     parse_grid(args.grid, Point())  # a typo in the grid fails before any data is loaded
     inputs = load_array(args.input, "input") if args.input is not None else None
     labels = load_array(args.labels, "labels") if args.labels is not None else None
-    source = open_source(args.network, inputs, labels, args.n, args.seed, args.dt)
+    source = open_source(args.network, load_array, inputs, labels, args.n, args.seed, args.dt)
     points, varied = parse_grid(args.grid, source.defaults)
     remove_stale(args.output)
     result = run_sweep(

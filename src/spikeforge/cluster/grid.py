@@ -13,6 +13,10 @@ from dataclasses import asdict, dataclass, fields, replace
 
 from spikeforge.choices import WEIGHT_PLANES
 from spikeforge.errors import SpikeforgeError
+from spikeforge.ir import conventions
+
+#: A convention setting left to the graph (its metadata's framework, else NIR/norse).
+AUTO = "auto"
 
 #: Backends a sweep runs a deployment on (the float64 reference is the yardstick).
 SWEEP_BACKENDS = ("emulator", "lava")
@@ -20,11 +24,12 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "backend": SWEEP_BACKENDS,
     "precision": ("float", "fixed"),
     "weight_planes": tuple(str(p) for p in WEIGHT_PLANES),
-    "cuba_order": ("new", "previous"),
-    "reset": ("to_value", "subtract"),
+    "convention": (AUTO, *conventions.FRAMEWORKS),
+    "cuba_order": (AUTO, *conventions.CUBA_ORDERS),
+    "reset": (AUTO, *conventions.RESET_MODES),
 }
 #: Settings that change the compiled network (the rest only change how it runs).
-COMPILE_KEYS = ("weight_planes", "calibrate", "cuba_order", "reset")
+COMPILE_KEYS = ("weight_planes", "calibrate", "convention", "cuba_order", "reset")
 
 
 @dataclass(frozen=True)
@@ -32,7 +37,9 @@ class Point:
     """One deployment: how the network is compiled, on what it runs, priced by which model.
 
     ``calibrate`` is ``none``, ``train`` (a zoo model's training inputs) or a ``.npy``
-    path; ``hardware`` a shipped hardware model's name or a ``.toml`` path.
+    path; ``hardware`` a shipped hardware model's name or a ``.toml`` path;
+    ``convention`` a framework preset (``--from``), ``cuba_order`` and ``reset`` single
+    choices over it, each ``auto`` to leave it to the graph.
     """
 
     backend: str = "emulator"
@@ -40,11 +47,20 @@ class Point:
     weight_planes: int = 2
     hardware: str = "loihi2"
     calibrate: str = "none"
-    cuba_order: str = "new"
-    reset: str = "to_value"
+    convention: str = AUTO
+    cuba_order: str = AUTO
+    reset: str = AUTO
 
-    def compile_settings(self) -> tuple[int, str, str, str]:
-        return (self.weight_planes, self.calibrate, self.cuba_order, self.reset)
+    def compile_settings(self) -> tuple[object, ...]:
+        return tuple(getattr(self, k) for k in COMPILE_KEYS)
+
+    def import_options(self) -> dict[str, str | None]:
+        """``load_or_compile``'s convention arguments (None: the graph decides)."""
+        return {
+            "convention": None if self.convention == AUTO else self.convention,
+            "cuba_order": None if self.cuba_order == AUTO else self.cuba_order,
+            "reset": None if self.reset == AUTO else self.reset,
+        }
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)

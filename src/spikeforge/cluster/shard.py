@@ -20,10 +20,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from spikeforge.compile.compiled import CompiledNet
+from spikeforge.compile.hardware import Hardware
+from spikeforge.compile.placement import place
 from spikeforge.errors import SpikeforgeError
 from spikeforge.profile.counters import Activity
-from spikeforge.profile.hardware import Hardware
-from spikeforge.profile.placement import place
 
 
 @dataclass(frozen=True)

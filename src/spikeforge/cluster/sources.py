@@ -11,6 +11,7 @@ compiled, so the grid cannot vary its compile settings.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -24,17 +25,19 @@ from spikeforge.errors import SpikeforgeError
 
 def open_source(
     target: str,
+    load_array: Callable[[Path, str], np.ndarray],
     inputs: np.ndarray | None,
     labels: np.ndarray | None,
     n: int | None,
     seed: int = 0,
     dt: float | None = None,
 ) -> SweepSource:
+    """``target`` as a sweep source; ``load_array(path, what)`` reads calibration ``.npy``."""
     path = Path(target)
     if path.is_file():
         if inputs is None:
             raise SpikeforgeError(f"{target}: --input X.npy is required for a network file")
-        return _file_source(path, _first(inputs, n, "input"), labels, n, dt)
+        return _file_source(path, _first(inputs, n, "input"), labels, n, dt, load_array)
     from spikeforge.models.zoo import ZOO
 
     if target in ZOO:
@@ -43,7 +46,7 @@ def open_source(
                 f"zoo model {target} brings its held-out set; drop --input/--labels "
                 "(or export it and sweep the NIR file)"
             )
-        return _zoo_source(target, 100 if n is None else n, seed)
+        return _zoo_source(target, 100 if n is None else n, seed, load_array)
     raise SpikeforgeError(
         f"{target}: no such file, and not a zoo model (the zoo: {', '.join(ZOO)})"
     )
@@ -60,7 +63,12 @@ def _first(array: np.ndarray, n: int | None, what: str) -> np.ndarray:
 
 
 def _file_source(
-    path: Path, inputs: np.ndarray, labels: np.ndarray | None, n: int | None, dt: float | None
+    path: Path,
+    inputs: np.ndarray,
+    labels: np.ndarray | None,
+    n: int | None,
+    dt: float | None,
+    load_array: Callable[[Path, str], np.ndarray],
 ) -> SweepSource:
     metric = None
     if labels is not None:
@@ -87,14 +95,11 @@ def _file_source(
                     "calibrate=train needs a zoo model; give a .npy file of calibration inputs"
                 )
             if point.calibrate != "none":
-                from spikeforge.cli import load_array
-
                 calibration = load_array(Path(point.calibrate), "calibration input")
             return load_or_compile(
                 path,
                 dt=dt,
-                cuba_order=point.cuba_order,
-                reset=point.reset,
+                **point.import_options(),
                 weight_planes=point.weight_planes,
                 calibration=calibration,
             )
@@ -120,12 +125,14 @@ def _accuracy(labels: np.ndarray):
     return accuracy
 
 
-def _zoo_source(name: str, n: int, seed: int) -> SweepSource:
+def _zoo_source(
+    name: str, n: int, seed: int, load_array: Callable[[Path, str], np.ndarray]
+) -> SweepSource:
     import torch
 
-    from spikeforge.models.examples import in_float64, run_norse
     from spikeforge.models.stages import CALIBRATION_SAMPLES, export_and_compile
     from spikeforge.models.zoo import get, load_trained
+    from spikeforge.runtimes.norse import in_float64, run_norse
 
     if n < 1:
         raise SpikeforgeError(f"-n must be at least 1, got {n}")
@@ -141,8 +148,6 @@ def _zoo_source(name: str, n: int, seed: int) -> SweepSource:
         elif point.calibrate == "none":
             calibration = None
         else:
-            from spikeforge.cli import load_array
-
             calibration = load_array(Path(point.calibrate), "calibration input")
         return export_and_compile(module, card, calibration, point.weight_planes)
 
@@ -156,5 +161,5 @@ def _zoo_source(name: str, n: int, seed: int) -> SweepSource:
         metric_name=card.metric,
         metric_unit=card.unit,
         higher_is_better=card.higher_is_better,
-        fixed_keys=("cuba_order", "reset"),
+        fixed_keys=("convention", "cuba_order", "reset"),
     )

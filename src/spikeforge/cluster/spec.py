@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from spikeforge.errors import SpikeforgeError
+
+if TYPE_CHECKING:
+    from spikeforge.cluster.runner import ShardedRunner
 
 
 @dataclass(frozen=True)
@@ -76,3 +80,13 @@ def spec_from_args(args: argparse.Namespace) -> ClusterSpec | None:
         raise SpikeforgeError(f"--shard-size must be at least 1, got {args.shard_size}")
     spec = ClusterSpec(workers=args.workers, address=args.cluster)
     return spec if spec.uses_ray else None
+
+
+def runner_from_args(args: argparse.Namespace) -> ShardedRunner | None:
+    """The engine's hardware runner for ``--workers``/``--cluster``; None runs as before."""
+    spec = spec_from_args(args)
+    if spec is None:
+        return None
+    from spikeforge.cluster.runner import ShardedRunner
+
+    return ShardedRunner(spec, args.shard_size, show_progress=True)

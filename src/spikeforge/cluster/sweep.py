@@ -31,15 +31,13 @@ from spikeforge.cluster.shard import Pooled, RunSettings
 from spikeforge.cluster.spec import ClusterSpec
 from spikeforge.compile.compiled import CompiledNet
 from spikeforge.errors import SpikeforgeError
-from spikeforge.profile import Figure, Hardware, estimate, load_hardware, place
-from spikeforge.profile.report import si
-from spikeforge.profile.stages import output_agreement
+from spikeforge.profile import Hardware, Quantity, estimate, load_hardware, place
+from spikeforge.profile.agreement import Agreement, compare
+from spikeforge.profile.render import si
 
 SWEEP_FORMAT = "spikeforge.sweep"
 SWEEP_VERSION = 1
 OUTPUT_FILES = ("sweep.json", "sweep.md", "pareto.png")
-#: Agreement tolerance relative to max|source output|, as the zoo's stage table uses.
-AGREE_TOLERANCE = 1e-9
 
 
 @dataclass
@@ -47,7 +45,8 @@ class SweepSource:
     """The network a sweep deploys and the data set that judges it.
 
     ``compile`` builds the network for a point's compile settings; ``truth`` is the
-    source model's output (None: use each compiled network's float64 reference);
+    source model's output of a one-output network (None: use each compiled network's
+    float64 reference);
     ``metric`` maps outputs ``[n, time, ...]`` to the task metric (None: there is
     none, and the Pareto plot uses agreement).
     """
@@ -68,16 +67,26 @@ class SweepSource:
 class SweepRow:
     point: Point
     metric: float | None
-    agreement: float
+    agreement: Agreement
     spikes: float
     synaptic_ops: float
-    energy: Figure
-    latency: Figure
+    energy: Quantity
+    latency: Quantity
     worker_s_per_sample: float
     pareto: bool = False
 
+    @property
+    def share(self) -> float:
+        """The agreement that applies: spikes equal, else decisions equal, else 1 - error."""
+        a = self.agreement
+        if a.spike_agreement is not None:
+            return a.spike_agreement
+        if a.decision_agreement is not None:
+            return a.decision_agreement
+        return 1.0 - a.relative_error
+
     def score(self) -> float:
-        return self.agreement if self.metric is None else self.metric
+        return self.share if self.metric is None else self.metric
 
 
 @dataclass
@@ -122,15 +131,15 @@ def run_sweep(
         yardstick = next(iter(hardware.values()))
         runs += [(net, RunSettings("reference", "float", yardstick)) for net in compiled.values()]
     report = run_compiled(runs, source.inputs, spec, cache_dir, shard_size, show_progress)
-    references = dict(zip(compiled, report.pooled[len(points) :], strict=True))
+    references = dict(zip(compiled, report.pooled[len(points) :], strict=False))
     rows = []
     for p, pooled in zip(points, report.pooled, strict=False):
-        truth = source.truth
-        if truth is None:
-            truth = references[p.compile_settings()].output
-        rows.append(
-            _row(p, compiled[p.compile_settings()], hardware[p.hardware], pooled, truth, source)
-        )
+        net = compiled[p.compile_settings()]
+        if source.truth is None:
+            truth = references[p.compile_settings()].outputs
+        else:
+            truth = {next(iter(net.network.readouts)): source.truth}
+        rows.append(_row(p, net, hardware[p.hardware], pooled, truth, source))
     _mark_pareto(rows, source.higher_is_better if source.metric else True)
     return SweepResult(
         source=source.name,
@@ -151,22 +160,25 @@ def _row(
     compiled: CompiledNet,
     hardware: Hardware,
     pooled: Pooled,
-    truth: np.ndarray,
+    truth: dict[str, np.ndarray],
     source: SweepSource,
 ) -> SweepRow:
     plan = compiled.plan(point.precision)
     activity = pooled.activity
     cost = estimate(activity, place(plan, hardware), hardware)
-    output = pooled.output
-    agreement, _ = output_agreement(output, truth, AGREE_TOLERANCE)
+    network = compiled.network
+    spiking = {
+        name: r.direct_source is not None and network.populations[r.direct_source].spiking
+        for name, r in network.readouts.items()
+    }
     return SweepRow(
         point=point,
-        metric=None if source.metric is None else float(source.metric(output)),
-        agreement=agreement,
-        spikes=sum(activity.per_inference(p)["spikes"] for p in plan.populations),
+        metric=None if source.metric is None else float(source.metric(pooled.output)),
+        agreement=compare(pooled.outputs, truth, spiking),
+        spikes=sum(activity.per_inference(p).spikes for p in plan.populations),
         synaptic_ops=activity.total("synaptic_ops"),
-        energy=cost.energy["total"],
-        latency=cost.latency["per_inference"],
+        energy=cost.energy.total,
+        latency=cost.latency.per_inference,
         worker_s_per_sample=pooled.worker_s / pooled.samples,
     )
 
@@ -226,7 +238,7 @@ def to_dict(result: SweepResult) -> dict[str, object]:
             {
                 "settings": row.point.as_dict(),
                 "metric": row.metric,
-                "agreement": row.agreement,
+                "agreement": row.agreement.as_dict(),
                 "spikes_per_inference": row.spikes,
                 "synaptic_ops_per_inference": row.synaptic_ops,
                 "energy_per_inference": row.energy.as_dict(),
@@ -249,6 +261,7 @@ def _cells(result: SweepResult) -> tuple[list[str], list[list[str]]]:
         *keys,
         *metric,
         "agreement",
+        "rel. error",
         "spikes/inf",
         "synops/inf",
         "energy/inf",
@@ -262,7 +275,8 @@ def _cells(result: SweepResult) -> tuple[list[str], list[list[str]]]:
             [
                 *[str(getattr(row.point, k)) for k in keys],
                 *([f"{row.metric:.4g}"] if metric else []),
-                f"{row.agreement:.4f}",
+                f"{row.share:.4f}",
+                f"{row.agreement.relative_error:.2e}",
                 f"{row.spikes:.4g}",
                 f"{row.synaptic_ops:.4g}",
                 f"{si(row.energy.value, row.energy.unit)} ({row.energy.kind[:4]}.)",
@@ -285,9 +299,10 @@ def to_markdown(result: SweepResult) -> str:
         "",
         f"Run on {result.cluster}: {result.computed_shards} shards computed, "
         f"{result.cached_shards} taken from the cache. Figures per inference over the whole "
-        "data set, from counts pooled over shards; agreement: output entries within "
-        f"{AGREE_TOLERANCE:g} x max|source output| of the source model's; energy and latency "
-        "are the hardware model's estimates; worker s/sample is worker time, not wall time.",
+        "data set, from counts pooled over shards; agreement with the source model: the "
+        "share of equal output spikes (of equal decisions, argmax, for a voltage readout); "
+        "rel. error: RMS(output - source) / RMS(source); energy and latency are the hardware "
+        "model's estimates; worker s/sample is worker time, not wall time.",
         "",
         "![accuracy against energy](pareto.png)",
         "",

@@ -112,10 +112,12 @@ def save(compiled: CompiledNet, path: str | Path) -> None:
                 "kind": p.kind,
                 "shape": list(p.shape),
                 "reset": p.reset,
+                "threshold": p.threshold,
+                "multi_spike": p.multi_spike,
                 "bias_onset": p.bias_onset,
                 **{
                     f: put(f"pop/{i}/{f}", getattr(p, f))
-                    for f in ("du", "dv", "v_bias", "current_bias", "v_th", "v_reset")
+                    for f in ("du", "dv", "v_bias", "current_bias", "v_th", "v_reset", "v_init")
                 },
             }
             for i, p in enumerate(net.populations.values())
@@ -189,7 +191,10 @@ def _from_header(header: dict, arrays: dict[str, np.ndarray]) -> CompiledNet:
             kind=p["kind"],
             shape=tuple(p["shape"]),
             reset=p["reset"],
+            threshold=p.get("threshold", ">"),
+            multi_spike=p.get("multi_spike", False),
             bias_onset=p["bias_onset"],
+            v_init=get(p.get("v_init")),
             **{f: get(p[f]) for f in ("du", "dv", "v_bias", "current_bias", "v_th", "v_reset")},
         )
     connections = [

@@ -9,7 +9,10 @@ each handled exactly or refused:
 * it takes one threshold, ``du`` and ``dv`` per process: per-neuron thresholds are
   normalised by scaling each neuron's inputs (exact: the dynamics are linear and
   reset to 0); per-neuron ``du``/``dv`` are refused with the node named;
-* it cannot subtract the threshold on a spike: subtractive reset is refused.
+* it resets to a value on the spike step and fires at ``v > vth``: populations with
+  another convention (subtractive or next-step reset, ``v >= vth``) become
+  spikeforge's ``SfLif`` (:mod:`spikeforge.runtimes.lava_neuron`), the same LIF with
+  that rule, which on the chip needs a microcoded neuron; multi-spike counts are refused.
 
 A constant input current (the bias of an Affine feeding a current-based neuron) is
 delivered by one always-spiking bias neuron, delayed to start at source step 1.
@@ -49,6 +52,14 @@ class CorePopulation:
     v_reset: np.ndarray
     spiking: bool
     latency: int
+    #: The firing rule (:mod:`spikeforge.ir.conventions`): anything but ``to_value``
+    #: and ``">"`` runs as spikeforge's SfLif process instead of Lava's LIF.
+    reset: str = "to_value"
+    threshold: str = ">"
+
+    @property
+    def standard(self) -> bool:
+        return self.reset == "to_value" and self.threshold == ">"
 
 
 @dataclass
@@ -180,11 +191,22 @@ def _uniform(pop: Population, values: np.ndarray, parameter: str) -> float:
     return float(values[0])
 
 
+def microcode_notes(plan: LoihiPlan) -> list[str]:
+    """One line per population whose firing rule Lava's LIF (and the chip's) lacks."""
+    return [
+        f"population '{name}': reset {pop.reset}, fires at v {pop.threshold} theta: simulated "
+        "by spikeforge's SfLif process; on a Loihi 2 chip it needs a microcoded neuron"
+        for name, pop in plan.populations.items()
+        if pop.spiking and not pop.standard
+    ]
+
+
 def _core_population(pop: Population, latency: int) -> CorePopulation:
-    if pop.reset == "subtract":
+    if pop.multi_spike:
         raise UnsupportedError(
-            f"population '{pop.name}' ({pop.kind}): subtractive reset cannot be lowered; "
-            "Lava's LIF resets the voltage to a value"
+            f"population '{pop.name}' ({pop.kind}): multi-spike counts (sinabs' MultiSpike) "
+            "cannot be lowered: Lava's Dense reads each spike as one event, so a count of k "
+            "would arrive as 1; use the reference backend"
         )
     du = _uniform(pop, pop.du, "tau_syn (du = dt/tau_syn)")
     dv = _uniform(pop, pop.dv, "tau_mem (dv = dt/tau_mem)")
@@ -193,13 +215,18 @@ def _core_population(pop: Population, latency: int) -> CorePopulation:
         vth = float("inf")
         v_reset = np.zeros(pop.size)
     else:
-        v_reset = pop.v_reset
+        # A subtractive reset has no reset value to measure from: v is only scaled.
+        subtracts = pop.reset in ("subtract", "subtract_next")
+        v_reset = np.zeros(pop.size) if subtracts else pop.v_reset
         distance = pop.v_th - v_reset
         if (distance <= 0).any():
             i = int(np.argmin(distance))
+            what = "be positive with a subtractive reset" if subtracts else (
+                f"exceed v_reset ({v_reset[i]:g})"
+            )
             raise UnsupportedError(
                 f"population '{pop.name}' ({pop.kind}): v_threshold ({pop.v_th[i]:g}) must "
-                f"exceed v_reset ({v_reset[i]:g}) (neuron {i})"
+                f"{what} (neuron {i})"
             )
         uniform = np.all(distance == distance[0])
         scale = np.ones(pop.size) if uniform else 1.0 / distance
@@ -208,6 +235,12 @@ def _core_population(pop: Population, latency: int) -> CorePopulation:
     # is inert during the pipeline-fill steps before source step 0 (see
     # _pipeline_safe_leak for the leak term).
     bias = scale * (-dv * v_reset)
+    if dv != 0 and np.any(pop.start != 0) and latency > 0:
+        raise UnsupportedError(
+            f"population '{pop.name}' ({pop.kind}): v starts at {pop.start.max():g}, not at "
+            f"rest, and decays (dv = {dv:g}) during the {latency} hardware step(s) Loihi runs "
+            "it before source step 0; start at 0 or use the reference backend"
+        )
     return CorePopulation(
         name=pop.name,
         size=pop.size,
@@ -216,9 +249,11 @@ def _core_population(pop: Population, latency: int) -> CorePopulation:
         vth=vth,
         bias_mant=bias,
         bias_exp=np.zeros(pop.size),
-        v_init=-v_reset * scale,
+        v_init=(pop.start - v_reset) * scale,
         scale=scale,
         v_reset=v_reset,
         spiking=pop.spiking,
         latency=latency,
+        reset=pop.reset,
+        threshold=pop.threshold,
     )

@@ -26,6 +26,7 @@ from spikeforge.ir.nodes import (
     OutputNode,
     ResetMode,
     Shape,
+    Threshold,
 )
 
 
@@ -48,6 +49,10 @@ class Population:
     v_th: np.ndarray | None
     v_reset: np.ndarray
     reset: ResetMode
+    threshold: Threshold = ">"
+    multi_spike: bool = False
+    #: Initial voltage per neuron (zeros unless the framework starts at v_reset).
+    v_init: np.ndarray | None = None
 
     @property
     def size(self) -> int:
@@ -56,6 +61,15 @@ class Population:
     @property
     def spiking(self) -> bool:
         return self.v_th is not None
+
+    @property
+    def standard(self) -> bool:
+        """Whether Lava's own LIF runs it: reset to value on the spike, v > theta, one spike."""
+        return self.reset == "to_value" and self.threshold == ">" and not self.multi_spike
+
+    @property
+    def start(self) -> np.ndarray:
+        return np.zeros(self.size) if self.v_init is None else self.v_init
 
 
 @dataclass
@@ -236,4 +250,7 @@ def _population(name: str, node: NeuronNode, current_bias: np.ndarray) -> Popula
         v_th=None if node.v_th is None else node.v_th.ravel(),
         v_reset=node.v_reset.ravel(),
         reset=node.reset,
+        threshold=node.threshold,
+        multi_spike=node.multi_spike,
+        v_init=None if node.v_init is None else node.v_init.ravel().astype(np.float64),
     )

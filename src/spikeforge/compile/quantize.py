@@ -19,7 +19,7 @@ synapse process, rounded so that no neuron's summed input drifts
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
@@ -113,7 +113,7 @@ def quantize(
     reports: list[QuantReport] = []
     for name, pop in plan.populations.items():
         scale = scales[name]
-        qpop, bias_err, bias_clipped = _quantize_population(pop, scale)
+        qpop, bias_err, bias_clipped = quantize_population(pop, scale)
         populations[name] = qpop
         w_err_sq = w_norm_sq = 0.0
         w_err_max = w_max = 0.0
@@ -212,7 +212,11 @@ def _state_peaks(observed: np.ndarray) -> np.ndarray:
     return observed if len(observed) == 3 else observed[[0, 1, 1]]
 
 
-def _quantize_population(pop: CorePopulation, scale: float) -> tuple[CorePopulation, float, int]:
+def quantize_population(pop: CorePopulation, scale: float) -> tuple[CorePopulation, float, int]:
+    """``pop`` at ``scale`` in Loihi's formats, its bias error and how many biases clipped.
+
+    Public because the netx exporter re-quantises a population at its own scale.
+    """
     target = 2**ACT_SHIFT * scale * pop.bias_mant
     exp = np.zeros(pop.size, dtype=np.int64)
     magnitude = np.abs(target)
@@ -228,9 +232,8 @@ def _quantize_population(pop: CorePopulation, scale: float) -> tuple[CorePopulat
     denom = np.abs(target).max(initial=0.0)
     bias_err = float(np.abs(achieved - target).max(initial=0.0) / denom) if denom else 0.0
     vth = int(np.clip(np.round(scale * pop.vth), 0, VTH_MAX)) if pop.spiking else VTH_MAX
-    quantized = CorePopulation(
-        name=pop.name,
-        size=pop.size,
+    quantized = replace(
+        pop,
         du=int(np.clip(np.round(pop.du * 4096) - 1, 0, 4095)),
         dv=int(np.clip(np.round(pop.dv * 4096), 0, 4095)),
         vth=vth,
@@ -238,9 +241,6 @@ def _quantize_population(pop: CorePopulation, scale: float) -> tuple[CorePopulat
         bias_exp=exp,
         v_init=np.round(2**ACT_SHIFT * scale * pop.v_init).astype(np.int64),
         scale=pop.scale * scale * 2**ACT_SHIFT,
-        v_reset=pop.v_reset,
-        spiking=pop.spiking,
-        latency=pop.latency,
     )
     return quantized, bias_err, clipped
 
@@ -261,11 +261,11 @@ def _quantize_synapses(
     """
     target = syn.weights * scale
     if planes == 1:
-        quantized = [(*_quantize_plane(target), None)]
+        quantized = [(*quantize_plane(target), None)]
     else:
         high, exp, residual = _floor_plane(target)
         if planes == 2 or syn.pre == BIAS_SOURCE:
-            quantized = [(high, exp, None), (*_quantize_plane(residual), None)]
+            quantized = [(high, exp, None), (*quantize_plane(residual), None)]
         else:
             quantized = [(high, exp, None), *_whole_and_fraction(residual, channel)]
     return [
@@ -277,7 +277,7 @@ def _quantize_synapses(
 
 def _floor_plane(target: np.ndarray) -> tuple[np.ndarray, int, np.ndarray]:
     """The first of several planes, rounded down, and the non-negative remainder."""
-    high, exp = _quantize_plane(target, np.floor)
+    high, exp = quantize_plane(target, np.floor)
     return high, exp, target - high * 2.0**exp
 
 
@@ -324,7 +324,7 @@ def _whole_and_fraction(
     return [(whole, 0, None), (fine.astype(np.int64), FRACTION_EXP, channel)]
 
 
-def _quantize_plane(
+def quantize_plane(
     target: np.ndarray, rounding: Callable[[np.ndarray], np.ndarray] | None = None
 ) -> tuple[np.ndarray, int]:
     """Smallest exponent whose 8-bit mantissas (even when signs mix, as Lava truncates) fit.

@@ -5,10 +5,12 @@ from __future__ import annotations
 import numpy as np
 
 from spikeforge.compile.compiled import CompiledNet
-from spikeforge.profile.placement import placement_summary
+from spikeforge.compile.hardware import Hardware
+from spikeforge.compile.placement import placement_summary
 
 
-def summarize(compiled: CompiledNet) -> str:
+def summarize(compiled: CompiledNet, hardware: Hardware) -> str:
+    """What was built, what quantisation cost, and the fixed plan's placement on ``hardware``."""
     net = compiled.network
     fixed = {r.population: r for r in compiled.quant_report}
     synapses_in: dict[str, int] = {name: 0 for name in net.populations}
@@ -52,5 +54,5 @@ def summarize(compiled: CompiledNet) -> str:
         )
     else:
         lines.append("timing: source timing reproduced exactly (outputs aligned by latency)")
-    lines += ["", placement_summary(compiled.fixed_plan)]
+    lines += ["", placement_summary(compiled.fixed_plan, hardware)]
     return "\n".join(lines)

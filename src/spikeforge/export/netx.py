@@ -40,7 +40,7 @@ import numpy as np
 from spikeforge.atomic import atomic_path
 from spikeforge.compile.compiled import CompiledNet
 from spikeforge.compile.lower import CorePopulation, LoihiPlan, Synapses
-from spikeforge.compile.quantize import _quantize_plane, _quantize_population
+from spikeforge.compile.quantize import quantize_plane, quantize_population
 from spikeforge.compile.timing import BIAS_SOURCE
 from spikeforge.errors import SpikeforgeError, UnsupportedError
 
@@ -253,10 +253,10 @@ def _layer(
         )
     fits = all(s.weight_exp == 0 for s in fixed_in) and len(fixed_in) == len(float_in)
     new_scale = scale if fits else min(scale, *(_fit_scale(s.weights) for s in float_in))
-    neuron, _, _ = _quantize_population(pop, new_scale)
+    neuron, _, _ = quantize_population(pop, new_scale)
     quantised = {}
     for syn in float_in:
-        weights, exp = _quantize_plane(syn.weights * new_scale)
+        weights, exp = quantize_plane(syn.weights * new_scale)
         if not weights.any():
             raise UnsupportedError(
                 f"connection {syn.pre} -> {name}: every weight rounds to zero in netx's 8 bits "

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from spikeforge.cli import add_compile_options, add_import_options, compiled_from_args
+from spikeforge.cli_common import add_compile_options, add_import_options, compiled_from_args
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -1,36 +1,40 @@
 """Import a NIR graph — ours or any other framework's — into spikeforge's IR.
 
-NIR leaves three things open that decide whether a network behaves as trained, so
-each is an explicit argument here instead of a hidden assumption:
+NIR leaves the discretisation open, so every choice is explicit here instead of a
+hidden assumption: ``dt`` (graph metadata, the user, or the framework's exporter
+default; else refused, because every time constant depends on it) and the
+framework's :class:`~spikeforge.ir.conventions.Conventions` (reset, threshold
+comparison, decay, IF integration, initial voltage, multi-spike, CubaLIF order).
+``convention`` names a preset (``"snntorch"``, ...) or gives one; without it a graph
+whose metadata names its framework is read with that preset, any other with NIR's
+(norse's) own. ``cuba_order`` and ``reset`` override the preset's.
 
-* ``dt``: not part of NIR; read from the graph metadata (our exporter writes it)
-  or given by the user. Neither: refused, because every time constant depends on it.
-* ``cuba_order``: norse and snnTorch integrate the voltage with the *new* synaptic
-  current (``"new"``, the default); the NIR repository's reference integrates with
-  the *previous* one (``"previous"``), which is the same network with every input of
-  the population seen one step later.
-* ``reset``: NIR's neurons reset to ``v_reset``; graphs written from frameworks that
-  subtract the threshold (snnTorch's default) can say so with ``"subtract"``.
-
-Discretisation (forward Euler, as all NIR-writing frameworks use), per neuron type
-(``dv = dt/tau_mem``, ``du = dt/tau_syn``; see :mod:`spikeforge.ir.nodes` for the form):
+Per neuron type (``dv`` from ``tau_mem``, ``du`` from ``tau_syn``: ``dt/tau`` with
+forward Euler, ``1 - exp(-dt/tau)`` with the exact exponential; see
+:mod:`spikeforge.ir.nodes` for the form):
 
 ============  ====  =======  ======================  ===============
 NIR type      du    dv       gain                    v_bias
 ============  ====  =======  ======================  ===============
-LIF, LI       1     dt/tau   dv * r                  dv * v_leak
+LIF, LI       1     dv       dv * r                  dv * v_leak
 CubaLIF/LI    du    dv       dv * r * du * w_in      dv * v_leak
-IF            1     0        r   (v += r*x per step) 0
+IF            1     0        r  (or dt * r)          0
 ============  ====  =======  ======================  ===============
 
-IF follows the frameworks that write it (norse, sinabs): one step adds ``r * x``.
+IF follows the frameworks that write it (norse, sinabs): one step adds ``r * x``;
+SpikingJelly's exporter writes ``r = 1/dt`` for ``dv/dt = r x``, one step ``dt * r * x``.
+snnTorch's delayed zero reset (``zero_next``) zeroes the whole next step of a
+``Synaptic``/``RLeaky``, but a ``Leaky`` only carries a zeroed membrane into it,
+which is reset to value: so ``zero_next`` applies to CubaLIF and to LIF populations
+in a loop, and a feed-forward LIF resets to value (the same spikes).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import warnings
 from pathlib import Path
-from typing import Literal
 
 import h5py
 import nir
@@ -39,6 +43,13 @@ import numpy as np
 from spikeforge.errors import SpikeforgeError, UnsupportedError
 from spikeforge.hdf5_guard import checked_hdf5
 from spikeforge.ir import maps
+from spikeforge.ir.conventions import (
+    Conventions,
+    ConventionWarning,
+    CubaOrder,
+    from_metadata,
+    preset,
+)
 from spikeforge.ir.nodes import (
     AffineMap,
     Conv2dMap,
@@ -56,8 +67,6 @@ from spikeforge.ir.nodes import (
     Shape,
 )
 
-CubaOrder = Literal["new", "previous"]
-
 SUPPORTED = (
     "Input, Output, Affine, Linear, Scale, LIF, CubaLIF, IF, LI, CubaLI, "
     "Conv2d, SumPool2d, AvgPool2d, Flatten, Delay, NIRGraph (nested)"
@@ -71,8 +80,10 @@ _KNOWN_TYPES = {
 def load_nir(
     path: str | Path,
     dt: float | None = None,
-    cuba_order: CubaOrder = "new",
-    reset: ResetMode = "to_value",
+    cuba_order: CubaOrder | None = None,
+    reset: ResetMode | None = None,
+    convention: Conventions | str | None = None,
+    **overrides: object,
 ) -> Graph:
     """Read a NIR file and import it; every failure is a SpikeforgeError naming the file."""
     path = Path(path)
@@ -84,38 +95,91 @@ def load_nir(
     except Exception as exc:  # nir raises bare KeyError/ValueError/OSError on bad files
         raise SpikeforgeError(f"{path}: not a readable NIR file ({_describe(exc)})") from None
     try:
-        return from_nir(graph, dt=dt, cuba_order=cuba_order, reset=reset)
+        return from_nir(graph, dt, cuba_order, reset, convention, **overrides)
     except SpikeforgeError as exc:
         raise type(exc)(f"{path}: {exc}") from None
+
+
+def resolve_conventions(
+    graph: nir.NIRGraph,
+    convention: Conventions | str | None = None,
+    cuba_order: CubaOrder | None = None,
+    reset: ResetMode | None = None,
+    **overrides: object,
+) -> Conventions:
+    """The preset asked for, or the one the graph's metadata names, or NIR's; overridden.
+
+    ``overrides`` are :class:`Conventions` fields; ``None`` values keep the preset's.
+    """
+    if isinstance(convention, str):
+        base = preset(convention)
+    elif convention is not None:
+        base = convention
+    else:
+        base = from_metadata(dict(graph.metadata or {})) or preset("nir")
+    unknown = set(overrides) - {f.name for f in dataclasses.fields(Conventions)}
+    if unknown:
+        raise SpikeforgeError(f"unknown convention option(s) {', '.join(sorted(unknown))}")
+    return base.with_overrides(cuba_order=cuba_order, reset=reset, **overrides)
 
 
 def from_nir(
     graph: nir.NIRGraph,
     dt: float | None = None,
-    cuba_order: CubaOrder = "new",
-    reset: ResetMode = "to_value",
+    cuba_order: CubaOrder | None = None,
+    reset: ResetMode | None = None,
+    convention: Conventions | str | None = None,
+    **overrides: object,
 ) -> Graph:
     """Import an in-memory NIR graph (see the module docstring for the conventions)."""
-    dt = _resolve_dt(graph, dt)
+    conv = resolve_conventions(graph, convention, cuba_order, reset, **overrides)
+    dt = _resolve_dt(graph, dt, conv)
     nodes, nir_edges = _flatten(graph)
     ir_nodes: dict[str, Node] = {}
     for name, node in nodes.items():
-        ir_nodes[name] = _convert(name, node, dt, reset)
+        ir_nodes[name] = _convert(name, node, dt, conv)
     for pre, post in nir_edges:
         for end in (pre, post):
             if end not in ir_nodes:
                 raise SpikeforgeError(f"edge ({pre!r}, {post!r}) names unknown node {end!r}")
-    if cuba_order == "previous":
+    if conv.cuba_order == "previous":
         for name, node in nodes.items():
             if isinstance(node, (nir.CubaLIF, nir.CubaLI)):
                 ir_nodes[name].input_delay = 1
-    elif cuba_order != "new":
-        raise SpikeforgeError(f"cuba_order must be 'new' or 'previous', got {cuba_order!r}")
+    _feed_forward_zero_reset_to_value(ir_nodes, nodes, nir_edges)
     edges = _delay_edges(ir_nodes, nir_edges)
     metadata = {k: v for k, v in (graph.metadata or {}).items() if k != "dt"}
+    metadata["conventions"] = conv.describe()
     result = Graph(nodes=ir_nodes, edges=edges, dt=dt, metadata=metadata)
     infer_shapes(result)
     return result
+
+
+def _feed_forward_zero_reset_to_value(
+    ir_nodes: dict[str, Node], nodes: dict[str, nir.NIRNode], nir_edges: list[tuple[str, str]]
+) -> None:
+    """``zero_next`` on a plain LIF outside any loop is snnTorch's ``Leaky``: reset to value.
+
+    ``Leaky`` zeroes the carried membrane before integrating the next input
+    (``leaky.py:245``), which is what a reset to 0 on the spike step gives; only
+    ``Synaptic`` (CubaLIF) and ``RLeaky`` (a LIF in a loop) lose the next step's input.
+    """
+    succ: dict[str, set[str]] = {}
+    for pre, post in nir_edges:
+        succ.setdefault(pre, set()).add(post)
+    for name, node in ir_nodes.items():
+        if not isinstance(node, NeuronNode) or node.reset != "zero_next":
+            continue
+        if not isinstance(nodes[name], nir.LIF):
+            continue
+        seen, stack = set(), list(succ.get(name, ()))
+        while stack:
+            current = stack.pop()
+            if current not in seen:
+                seen.add(current)
+                stack.extend(succ.get(current, ()))
+        if name not in seen:
+            node.reset = "to_value"
 
 
 def infer_shapes(graph: Graph) -> dict[str, Shape]:
@@ -209,10 +273,18 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-def _resolve_dt(graph: nir.NIRGraph, dt: float | None) -> float:
+def _resolve_dt(graph: nir.NIRGraph, dt: float | None, conv: Conventions) -> float:
     stored = (graph.metadata or {}).get("dt")
     if stored is not None:
         stored = float(np.asarray(stored))
+    if dt is None and stored is None and conv.dt is not None:
+        warnings.warn(
+            f"the graph records no dt; using {conv.dt:g} s, what {conv.framework}'s exporter "
+            "assumes (give --dt to override)",
+            ConventionWarning,
+            stacklevel=3,
+        )
+        dt = conv.dt
     if dt is None and stored is None:
         raise SpikeforgeError(
             "the graph does not record its time step (no 'dt' in its metadata): "
@@ -225,6 +297,14 @@ def _resolve_dt(graph: nir.NIRGraph, dt: float | None) -> float:
     value = float(dt if dt is not None else stored)
     if not math.isfinite(value) or value <= 0:
         raise SpikeforgeError(f"dt must be a positive number of seconds, got {value}")
+    if conv.dt is not None and not math.isclose(value, conv.dt, rel_tol=1e-6):
+        warnings.warn(
+            f"dt = {value:g} s, but {conv.framework}'s exporter writes its time constants for "
+            f"dt = {conv.dt:g} s: every decay per step is {value / conv.dt:.3g}x what "
+            f"{conv.framework} simulates (likely a wrong --dt)",
+            ConventionWarning,
+            stacklevel=3,
+        )
     return value
 
 
@@ -332,20 +412,42 @@ def _neuron_shape(name: str, node: nir.NIRNode, field: str) -> Shape:
     return tuple(int(s) for s in value.shape)
 
 
-def _tau_step(name: str, node: nir.NIRNode, field: str, shape: Shape, dt: float) -> np.ndarray:
-    """dt / tau, refusing time constants that make the Euler step meaningless."""
+def _tau_step(
+    name: str, node: nir.NIRNode, field: str, shape: Shape, dt: float, conv: Conventions
+) -> np.ndarray:
+    """The decay per step: ``dt/tau`` (Euler; refuses ``tau < dt``) or ``1-exp(-dt/tau)``."""
     tau = _arr(name, node, field, shape)
     if (tau <= 0).any():
         raise SpikeforgeError(
             f"node '{name}' ({type(node).__name__}): {field} must be > 0 seconds, "
             f"min is {tau.min():g}"
         )
+    if conv.decay == "exp":
+        return -np.expm1(-dt / tau)
     if (tau < dt).any():
         raise SpikeforgeError(
             f"node '{name}' ({type(node).__name__}): {field} = {tau.min():g} s is shorter than "
             f"dt = {dt:g} s (dt/tau = {dt / tau.min():.3g} > 1 overshoots; check dt or tau units)"
         )
     return dt / tau
+
+
+def _firing(name: str, node: nir.NIRNode, shape: Shape, conv: Conventions) -> dict[str, object]:
+    """The NeuronNode fields of a spiking node: threshold, reset, firing rule, start."""
+    v_th, v_reset = _threshold(name, node, shape)
+    return {
+        "v_th": v_th,
+        "v_reset": v_reset,
+        "reset": conv.reset,
+        "threshold": conv.threshold,
+        "multi_spike": conv.multi_spike,
+        "v_init": v_reset.copy() if conv.v_init == "v_reset" else None,
+    }
+
+
+def _silent(shape: Shape) -> dict[str, object]:
+    """The NeuronNode fields of a non-spiking (leaky-integrator) node."""
+    return {"v_th": None, "v_reset": np.zeros(shape)}
 
 
 def _threshold(name: str, node: nir.NIRNode, shape: Shape) -> tuple[np.ndarray, np.ndarray]:
@@ -358,7 +460,7 @@ def _threshold(name: str, node: nir.NIRNode, shape: Shape) -> tuple[np.ndarray, 
     return v_th, v_reset
 
 
-def _convert(name: str, node: nir.NIRNode, dt: float, reset: ResetMode) -> Node:
+def _convert(name: str, node: nir.NIRNode, dt: float, conv: Conventions) -> Node:
     kind = type(node).__name__
     if isinstance(node, nir.Input):
         return InputNode(_io_shape(name, node.input_type))
@@ -366,10 +468,8 @@ def _convert(name: str, node: nir.NIRNode, dt: float, reset: ResetMode) -> Node:
         return OutputNode(_io_shape(name, node.output_type))
     if isinstance(node, (nir.LIF, nir.LI)):
         shape = _neuron_shape(name, node, "tau")
-        dv = _tau_step(name, node, "tau", shape, dt)
-        v_th, v_reset = (
-            _threshold(name, node, shape) if isinstance(node, nir.LIF) else (None, np.zeros(shape))
-        )
+        dv = _tau_step(name, node, "tau", shape, dt, conv)
+        firing = _firing(name, node, shape, conv) if isinstance(node, nir.LIF) else _silent(shape)
         return NeuronNode(
             kind=kind,
             shape=shape,
@@ -377,18 +477,14 @@ def _convert(name: str, node: nir.NIRNode, dt: float, reset: ResetMode) -> Node:
             dv=dv,
             gain=dv * _arr(name, node, "r", shape),
             v_bias=dv * _arr(name, node, "v_leak", shape),
-            v_th=v_th,
-            v_reset=v_reset,
-            reset=reset,
+            **firing,
         )
     if isinstance(node, (nir.CubaLIF, nir.CubaLI)):
         shape = _neuron_shape(name, node, "tau_mem")
-        du = _tau_step(name, node, "tau_syn", shape, dt)
-        dv = _tau_step(name, node, "tau_mem", shape, dt)
-        v_th, v_reset = (
-            _threshold(name, node, shape)
-            if isinstance(node, nir.CubaLIF)
-            else (None, np.zeros(shape))
+        du = _tau_step(name, node, "tau_syn", shape, dt, conv)
+        dv = _tau_step(name, node, "tau_mem", shape, dt, conv)
+        firing = (
+            _firing(name, node, shape, conv) if isinstance(node, nir.CubaLIF) else _silent(shape)
         )
         return NeuronNode(
             kind=kind,
@@ -397,23 +493,19 @@ def _convert(name: str, node: nir.NIRNode, dt: float, reset: ResetMode) -> Node:
             dv=dv,
             gain=dv * _arr(name, node, "r", shape) * du * _arr(name, node, "w_in", shape),
             v_bias=dv * _arr(name, node, "v_leak", shape),
-            v_th=v_th,
-            v_reset=v_reset,
-            reset=reset,
+            **firing,
         )
     if isinstance(node, nir.IF):
         shape = _neuron_shape(name, node, "v_threshold")
-        v_th, v_reset = _threshold(name, node, shape)
+        r = _arr(name, node, "r", shape)
         return NeuronNode(
             kind=kind,
             shape=shape,
             du=np.ones(shape),
             dv=np.zeros(shape),
-            gain=_arr(name, node, "r", shape),
+            gain=dt * r if conv.if_input == "dt_r" else r,
             v_bias=np.zeros(shape),
-            v_th=v_th,
-            v_reset=v_reset,
-            reset=reset,
+            **_firing(name, node, shape, conv),
         )
     if isinstance(node, (nir.Affine, nir.Linear)):
         weight = _arr(name, node, "weight")

@@ -9,9 +9,16 @@ quantisation, Lava lowering) agrees on what the network *is*:
     x[t]  = sum of incoming maps, each reading its source at step t - delay
     u[t]  = (1 - du) * u[t-1] + gain * x[t]                  (du = 1: no current state)
     v[t]  = (1 - dv) * v[t-1] + u[t] + v_bias
-    z[t]  = v[t] > v_th                                        (spiking populations only)
+    v[t] -= v_th * z[t-1]                                      (reset "subtract_next")
+    z[t]  = v[t] > v_th   (threshold ">"; ">=": v[t] >= v_th)  (spiking populations only)
+            floor(v[t] / v_th) where v[t] >= v_th               (multi_spike: a count)
     v[t]  = v_reset where z[t]          (reset "to_value")
-            v[t] - v_th where z[t]      (reset "subtract")
+            v[t] - v_th * z[t]          (reset "subtract")
+    v[t]  = v_reset where z[t-1]                               (reset "zero_next")
+
+``v`` starts at ``v_init`` (0 unless given), ``u`` at 0. The choices (reset, threshold,
+multi-spike, the start, and how ``du``/``dv``/``gain`` came from NIR's time constants)
+are a framework's conventions: :mod:`spikeforge.ir.conventions`.
 
 All parameters are per neuron (arrays of the population's shape). ``v`` is in the
 source model's units, so a recorded membrane trace is directly comparable with the
@@ -25,7 +32,8 @@ from typing import Literal
 
 import numpy as np
 
-ResetMode = Literal["to_value", "subtract"]
+from spikeforge.ir.conventions import ResetMode, Threshold
+
 Shape = tuple[int, ...]
 
 
@@ -51,6 +59,8 @@ class NeuronNode:
     ``v_th`` is ``None`` for non-spiking (leaky-integrator) populations.
     ``input_delay`` delays everything the population receives, constant input
     included (1 under the NIR reference's "previous current" convention).
+    ``threshold``, ``multi_spike`` and ``v_init`` (``None``: 0) are the firing rule
+    and start of the module docstring.
     """
 
     kind: str
@@ -63,6 +73,9 @@ class NeuronNode:
     v_reset: np.ndarray
     reset: ResetMode = "to_value"
     input_delay: int = 0
+    threshold: Threshold = ">"
+    multi_spike: bool = False
+    v_init: np.ndarray | None = None
 
     @property
     def spiking(self) -> bool:

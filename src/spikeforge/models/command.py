@@ -7,11 +7,10 @@ zoo model name in place of a checkpoint (see :func:`export_source`).
 from __future__ import annotations
 
 import argparse
-from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from spikeforge.choices import WEIGHT_PLANES
+from spikeforge.cli_common import add_weight_planes_option
 from spikeforge.errors import SpikeforgeError
 
 if TYPE_CHECKING:  # the CLI imports this module on every call; torch loads only when used
@@ -71,14 +70,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     evaluate.add_argument("-n", type=int, default=100, help="held-out samples (default 100)")
     evaluate.add_argument("--seed", type=int, default=0, help="data seed")
-    evaluate.add_argument(
-        "--weight-planes",
-        type=int,
-        choices=WEIGHT_PLANES,
-        default=2,
-        help="8-bit synapse processes per weight matrix (2: ~15-bit weights at twice the "
-        "memory; 3: fractions summed before rounding, for chaotic recurrent networks)",
-    )
+    add_weight_planes_option(evaluate)
     evaluate.add_argument(
         "--calibration-samples",
         type=int,
@@ -158,13 +150,9 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         else:
             stages += [f"{backend}-{p}" for p in dict.fromkeys(args.precision)]
     # cluster seam: with --workers N > 1 or --cluster, the Loihi stages run sharded on Ray.
-    from spikeforge.cluster.spec import spec_from_args
+    from spikeforge.cluster.spec import runner_from_args
 
-    spec = spec_from_args(args)
-    if spec is not None:
-        from spikeforge.cluster.zoo import evaluate_sharded
-
-        evaluate = partial(evaluate_sharded, spec=spec, shard_size=args.shard_size)
+    runner = runner_from_args(args)
     table = evaluate(
         args.name,
         stages=stages,
@@ -175,6 +163,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         hardware=args.hardware,
         checkpoint=args.checkpoint,
         show_progress=True,
+        hardware_runner=runner,
     )
     print(table.to_terminal())
     return 0

@@ -14,6 +14,10 @@ import torch
 
 from spikeforge.export import SumPool2d
 
+# Re-exported: the examples are stepped and compared in float64 with these.
+from spikeforge.runtimes.norse import in_float64 as in_float64
+from spikeforge.runtimes.norse import run_norse as run_norse
+
 DT = 1e-3
 #: dt/tau_syn = 1/4 and dt/tau_mem = 1/8: exact in 12 bits.
 TAU_SYN_INV = 250.0
@@ -116,33 +120,3 @@ def random_spikes(
     inputs = (rng.random((batch, steps, *shape)) < rate).astype(np.float64)
     calibration = (rng.random((calibration_batch, steps, *shape)) < rate).astype(np.float64)
     return inputs, calibration
-
-
-def run_norse(module: torch.nn.Module, inputs: torch.Tensor) -> torch.Tensor:
-    """Step a norse cell network over ``[batch, time, *shape]``; returns ``[batch, time, *out]``."""
-    state = None
-    outputs = []
-    with torch.no_grad():
-        for t in range(inputs.shape[1]):
-            out, state = module(inputs[:, t], state)
-            outputs.append(out)
-    return torch.stack(outputs, dim=1)
-
-
-def in_float64(module: torch.nn.Module) -> torch.nn.Module:
-    """``module`` computing in float64 throughout, for comparison with the float64 reference.
-
-    ``Module.double()`` misses norse's neuron parameters (tensors in a named tuple
-    ``cell.p``, not registered parameters), so ``dt * tau_mem_inv`` would stay a float32
-    product: a 1e-8 relative difference from the reference whenever ``dt/tau`` is not
-    exact in float32 (e.g. ``tau = 10 ms``).
-    """
-    module = module.double().eval()
-    for cell in module.modules():
-        p = getattr(cell, "p", None)
-        if isinstance(p, tuple) and hasattr(p, "_fields"):
-            cell.p = type(p)(
-                *(v.double() if isinstance(v, torch.Tensor) and v.is_floating_point() else v
-                  for v in p)
-            )  # fmt: skip
-    return module

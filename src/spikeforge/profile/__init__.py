@@ -6,16 +6,15 @@ fed by ``run(..., counter=...)`` -> ``estimate(counter.result(), placement, hard
 :mod:`spikeforge.profile.report` writes it out.
 """
 
+from spikeforge.compile.placement import Placement, place
 from spikeforge.profile.counters import Activity, ActivityCounter, count_activity, from_source_time
-from spikeforge.profile.energy import CostReport, Figure, estimate
+from spikeforge.profile.energy import CostReport, estimate
 from spikeforge.profile.hardware import Hardware, Quantity, load_hardware
-from spikeforge.profile.placement import Placement, place
 
 __all__ = [
     "Activity",
     "ActivityCounter",
     "CostReport",
-    "Figure",
     "Hardware",
     "Placement",
     "Quantity",

@@ -6,7 +6,12 @@ import argparse
 from pathlib import Path
 
 from spikeforge.choices import BACKENDS
-from spikeforge.cli import add_compile_options, add_import_options, compiled_from_args, load_array
+from spikeforge.cli_common import (
+    add_compile_options,
+    add_import_options,
+    compiled_from_args,
+    load_array,
+)
 from spikeforge.errors import SpikeforgeError
 
 
@@ -66,7 +71,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _cmd_profile(args: argparse.Namespace) -> int:
     from spikeforge.profile.hardware import load_hardware
     from spikeforge.profile.report import summary_table, write_report
-    from spikeforge.profile.stages import PRECISIONS, profile_network
+    from spikeforge.profile.stages import PRECISIONS, hardware_stage, measure
 
     hardware = load_hardware(args.hardware)
     inputs = load_array(args.input, "input")
@@ -74,7 +79,7 @@ def _cmd_profile(args: argparse.Namespace) -> int:
     module = None
     if args.source is not None:
         from spikeforge.checkpoint import load_checkpoint
-        from spikeforge.models.examples import in_float64
+        from spikeforge.runtimes.norse import in_float64
 
         module = in_float64(load_checkpoint(args.source))
     if inputs.ndim == len(next(iter(compiled.network.inputs.values()))) + 1:
@@ -85,28 +90,21 @@ def _cmd_profile(args: argparse.Namespace) -> int:
             "the reference backend gives the float stage only; pass --precision float, "
             "or --backend lava/emulator for the fixed-point stage"
         )
+    stages = ["norse"] if module is not None else []
+    stages += ["reference", *[hardware_stage(args.backend, p) for p in precisions]]
     # cluster seam: with --workers N > 1 or --cluster, the compiled stages run sharded on Ray.
-    from spikeforge.cluster.spec import spec_from_args
+    from spikeforge.cluster.spec import runner_from_args
 
-    spec = spec_from_args(args)
-    hardware_runs = None
-    if spec is not None:
-        from spikeforge.cluster.profile import sharded_hardware_runs
-
-        hardware_runs = sharded_hardware_runs(
-            compiled, inputs, hardware, args.backend, precisions, args.raster, spec,
-            args.shard_size, show_progress=True,
-        )  # fmt: skip
-    profile = profile_network(
+    runner = runner_from_args(args)
+    profile = measure(
         compiled,
         inputs,
         hardware,
-        backend=args.backend,
-        precisions=precisions,
+        stages,
         module=module,
         raster=args.raster,
         show_progress=True,
-        hardware_runs=hardware_runs,
+        hardware_runner=runner,
     )
     written = write_report(profile, args.output, str(args.network), str(args.input))
     print(summary_table(profile))

@@ -32,15 +32,15 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 
 import numpy as np
 import torch
 
 from spikeforge.compile.lower import LoihiPlan
+from spikeforge.compile.placement import IO_CORE, Placement
 from spikeforge.compile.timing import BIAS_SOURCE
 from spikeforge.errors import SpikeforgeError
-from spikeforge.profile.placement import IO_CORE, Placement
 
 HOPS = ("hops_east_west", "hops_north_south", "chip_hops")
 #: Per-population counts, in the order of ``Activity.populations[name]`` columns.
@@ -59,6 +59,58 @@ _SPIKES, _SYNOPS, _ACTIVE, _INACTIVE, _MESSAGES = range(5)
 _INPUT_MESSAGES = INPUT_COUNTS.index("messages")
 
 SpikeStep = Mapping[str, "torch.Tensor | np.ndarray"]
+
+
+@dataclass(frozen=True)
+class Counts:
+    """One population's (or input's) counts per inference (definitions: module docstring).
+
+    An input has spikes, messages and hops only: its synaptic ops and updates are
+    counted on the populations it reaches.
+    """
+
+    spikes: float
+    synaptic_ops: float = 0.0
+    active_updates: float = 0.0
+    inactive_updates: float = 0.0
+    messages: float = 0.0
+    hops_east_west: float = 0.0
+    hops_north_south: float = 0.0
+    chip_hops: float = 0.0
+
+    def as_dict(self, columns: tuple[str, ...] = POPULATION_COUNTS) -> dict[str, float]:
+        return {c: getattr(self, c) for c in columns}
+
+
+@dataclass
+class _Tables:
+    """Per-source fan-out tables, as numpy arrays, then as tensors on the spikes' device.
+
+    ``fanout_pop[s]`` ``[n_s, populations]`` and ``fanout_core[s]`` ``[n_s, cores]``:
+    synapses each neuron of ``s`` reaches; ``messages[s]`` ``[n_s]``: destination cores;
+    ``hops[s]`` / ``longest[s]`` ``[n_s, 3]``: summed and longest routes of those
+    messages; ``arrivals[(pre, post, delay)]`` ``[n_pre, n_post]``: which synapses a
+    spike reaches after ``delay``; ``neurons_per_core`` ``[populations, cores]``;
+    ``pacemaker_spikes[name]`` ``[1, n]``: the one channel a pacemaker fires.
+    """
+
+    fanout_pop: dict
+    fanout_core: dict
+    messages: dict
+    hops: dict
+    longest: dict
+    arrivals: dict
+    neurons_per_core: np.ndarray | torch.Tensor
+    pacemaker_spikes: dict
+
+    def to(self, device: torch.device) -> _Tables:
+        def move(value: object) -> object:
+            if isinstance(value, dict):
+                return {k: move(v) for k, v in value.items()}
+            dtype = torch.float32 if value.dtype == np.float32 else torch.float64
+            return torch.as_tensor(value, dtype=dtype, device=device)
+
+        return replace(self, **{f.name: move(getattr(self, f.name)) for f in fields(self)})
 
 
 @dataclass
@@ -83,14 +135,14 @@ class Activity:
     def placed(self) -> bool:
         return self.cores is not None
 
-    def per_inference(self, name: str) -> dict[str, float]:
+    def per_inference(self, name: str) -> Counts:
         """A population's (or input's) totals divided by the batch size."""
         if name in self.populations:
             table, columns = self.populations[name], POPULATION_COUNTS
         else:
             table, columns = self.inputs[name], INPUT_COUNTS
         totals = table.sum(axis=0) / self.batch
-        return {c: float(v) for c, v in zip(columns, totals, strict=True)}
+        return Counts(**{c: float(v) for c, v in zip(columns, totals, strict=True)})
 
     def total(self, count: str) -> float:
         """One count over everything (populations and inputs), per inference."""
@@ -121,8 +173,13 @@ class ActivityCounter:
         ]
         self._paced = set(plan.pacemakers)
         self._tables = self._precompute()
+        # Set on the first step, from the spikes' device and batch size.
         self._device: torch.device | None = None
         self._batch: int | None = None
+        self._t: _Tables | None = None
+        self._core_of: dict[str, torch.Tensor] = {}
+        self._max_delay = max((k[2] for k in self._tables.arrivals), default=1)
+        self._arrivals_into: dict[str, list[tuple[str, int, torch.Tensor]]] = {}
         self._history: dict[str, deque] = {}
         self._pop_steps: list[torch.Tensor] = []
         self._input_steps: list[torch.Tensor] = []
@@ -131,7 +188,7 @@ class ActivityCounter:
 
     # ------------------------------------------------------------------ precompute
 
-    def _precompute(self) -> dict[str, object]:
+    def _precompute(self) -> _Tables:
         """Per-source fan-out tables (numpy, moved to the spikes' device on first use)."""
         plan, placement = self.plan, self.placement
         n_pops = len(self._pops)
@@ -173,37 +230,30 @@ class ActivityCounter:
             for name in self._pops:
                 cores = np.bincount(placement.neuron_core[name], minlength=n_cores)
                 neurons_per_core[self._pop_index[name]] = cores
-        return {
-            "fanout_pop": fanout_pop,
-            "fanout_core": fanout_core,
-            "messages": messages,
-            "hops": hops,
-            "longest": longest,
-            "arrivals": {k: v.astype(np.float32) for k, v in arrivals.items()},
-            "neurons_per_core": neurons_per_core,
-            "pacemaker_spikes": {
+        return _Tables(
+            fanout_pop=fanout_pop,
+            fanout_core=fanout_core,
+            messages=messages,
+            hops=hops,
+            longest=longest,
+            arrivals={k: v.astype(np.float32) for k, v in arrivals.items()},
+            neurons_per_core=neurons_per_core,
+            pacemaker_spikes={
                 name: np.eye(self._sizes[name], dtype=np.float32)[None, channel]
                 for name, (_, channel) in plan.pacemakers.items()
             },
-        }
+        )
 
     def _to_device(self, device: torch.device) -> None:
-        def move(value: object) -> object:
-            if isinstance(value, dict):
-                return {k: move(v) for k, v in value.items()}
-            dtype = torch.float32 if value.dtype == np.float32 else torch.float64
-            return torch.as_tensor(value, dtype=dtype, device=device)
-
         self._device = device
-        self._t = {k: move(v) for k, v in self._tables.items()}
+        self._t = self._tables.to(device)
         if self.placement is not None:
             self._core_of = {
                 name: torch.as_tensor(self.placement.neuron_core[name], device=device)
                 for name in self._pops
             }
-        self._max_delay = max((k[2] for k in self._tables["arrivals"]), default=1)
         self._arrivals_into = {name: [] for name in self._pops}
-        for (pre, post, delay), mask in self._t["arrivals"].items():
+        for (pre, post, delay), mask in self._t.arrivals.items():
             self._arrivals_into[post].append((pre, delay, mask))
 
     # ------------------------------------------------------------------ per step
@@ -215,7 +265,7 @@ class ActivityCounter:
     def update(self, spikes: SpikeStep) -> None:
         """Count one hardware step: ``spikes[name]`` is ``[batch, n]`` for every source."""
         step = self._checked(spikes)
-        for name, fired in self._t["pacemaker_spikes"].items():
+        for name, fired in self._t.pacemaker_spikes.items():
             step[name] = fired.expand(self._batch, -1)
         t = self._t
         placed = self.placement is not None
@@ -228,7 +278,7 @@ class ActivityCounter:
         route = torch.zeros(3, dtype=torch.float64, device=dev)
         for name in self._sources:
             counts = step[name].sum(dim=0, dtype=torch.float64)  # per neuron, over the batch
-            pop[:, _SYNOPS] += counts @ t["fanout_pop"][name]
+            pop[:, _SYNOPS] += counts @ t.fanout_pop[name]
             if name in self._input_index:
                 row, sent_at = inputs[self._input_index[name]], _INPUT_MESSAGES
             else:
@@ -236,16 +286,16 @@ class ActivityCounter:
             row[_SPIKES] = counts.sum()
             if not placed:
                 continue
-            row[sent_at] = counts @ t["messages"][name]
-            row[sent_at + 1 :] = counts @ t["hops"][name]
-            core[:, _SYNOPS] += counts @ t["fanout_core"][name]
+            row[sent_at] = counts @ t.messages[name]
+            row[sent_at + 1 :] = counts @ t.hops[name]
+            core[:, _SYNOPS] += counts @ t.fanout_core[name]
             fired = (counts > 0).to(torch.float64)[:, None]
-            route = torch.maximum(route, (t["longest"][name] * fired).amax(dim=0))
+            route = torch.maximum(route, (t.longest[name] * fired).amax(dim=0))
             if name in self._pop_index:
                 where = self._core_of[name]
                 core[:, _SPIKES].index_add_(0, where, counts)
-                core[:, _MESSAGES].index_add_(0, where, counts * t["messages"][name])
-                core[:, _MESSAGES + 1 :].index_add_(0, where, counts[:, None] * t["hops"][name])
+                core[:, _MESSAGES].index_add_(0, where, counts * t.messages[name])
+                core[:, _MESSAGES + 1 :].index_add_(0, where, counts[:, None] * t.hops[name])
         self._remember(step)
         for name, i in self._pop_index.items():
             n_active = self._active(name, step).sum(dim=0, dtype=torch.float64)
@@ -254,7 +304,7 @@ class ActivityCounter:
             if placed:
                 core[:, _ACTIVE].index_add_(0, self._core_of[name], n_active)
         if placed:
-            core[:, _INACTIVE] = self._batch * t["neurons_per_core"].sum(dim=0) - core[:, _ACTIVE]
+            core[:, _INACTIVE] = self._batch * t.neurons_per_core.sum(dim=0) - core[:, _ACTIVE]
             self._core_steps.append(core)
             self._route_steps.append(route)
         self._pop_steps.append(pop)

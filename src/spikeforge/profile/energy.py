@@ -25,10 +25,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from spikeforge.compile.hardware import KINDS, Hardware, Quantity
+from spikeforge.compile.placement import Placement
 from spikeforge.errors import SpikeforgeError
 from spikeforge.profile.counters import CORE_COUNTS, HOPS, INPUT_COUNTS, POPULATION_COUNTS, Activity
-from spikeforge.profile.hardware import KINDS, Hardware
-from spikeforge.profile.placement import Placement
 
 #: count -> hardware event it is priced as.
 EVENT_OF = {
@@ -49,15 +49,40 @@ CORE_WORK = tuple(c for pipeline in CORE_PIPELINES for c in pipeline)
 
 
 @dataclass(frozen=True)
-class Figure:
-    """A number with its unit and how far to trust it (the weakest kind that fed it)."""
+class Energy:
+    """Energy per inference: dynamic (counted events) + static (cores in use x time)."""
 
-    value: float
-    unit: str
-    kind: str
+    total: Quantity
+    dynamic: Quantity
+    static: Quantity
 
     def as_dict(self) -> dict[str, object]:
-        return {"value": self.value, "unit": self.unit, "kind": self.kind}
+        return {k: q.as_dict() for k, q in vars(self).items()}
+
+
+@dataclass(frozen=True)
+class Latency:
+    """Time per inference (steps run one after another), and per step on average and at most."""
+
+    per_inference: Quantity
+    per_step_mean: Quantity
+    per_step_max: Quantity
+
+    def as_dict(self) -> dict[str, object]:
+        return {k: q.as_dict() for k, q in vars(self).items()}
+
+
+@dataclass(frozen=True)
+class StepLatency:
+    """Seconds per hardware step and its three terms (module docstring)."""
+
+    total: np.ndarray
+    slowest_core: np.ndarray
+    mesh: np.ndarray
+    barrier: np.ndarray
+
+    def as_dict(self) -> dict[str, list[float]]:
+        return {k: v.tolist() for k, v in vars(self).items()}
 
 
 @dataclass
@@ -67,12 +92,13 @@ class CostReport:
     hardware: str
     batch: int
     steps: int
-    energy: dict[str, Figure]
+    energy: Energy
+    #: hardware event -> joules per inference.
     energy_by_event: dict[str, float]
-    latency: dict[str, Figure]
-    throughput: Figure
-    edp: Figure
-    step_latency: dict[str, np.ndarray]
+    latency: Latency
+    throughput: Quantity
+    edp: Quantity
+    step_latency: StepLatency
     populations: dict[str, dict[str, float]]
     inputs: dict[str, dict[str, float]]
     cores: list[dict[str, object]] = field(default_factory=list)
@@ -82,9 +108,9 @@ class CostReport:
             "hardware": self.hardware,
             "batch": self.batch,
             "steps": self.steps,
-            "energy_per_inference": {k: f.as_dict() for k, f in self.energy.items()},
+            "energy_per_inference": self.energy.as_dict(),
             "dynamic_energy_by_event": dict(self.energy_by_event),
-            "latency": {k: f.as_dict() for k, f in self.latency.items()},
+            "latency": self.latency.as_dict(),
             "throughput": self.throughput.as_dict(),
             "energy_delay_product": self.edp.as_dict(),
             "populations": self.populations,
@@ -92,7 +118,7 @@ class CostReport:
             "cores": self.cores,
         }
         if per_step:
-            result["step_latency_s"] = {k: v.tolist() for k, v in self.step_latency.items()}
+            result["step_latency_s"] = self.step_latency.as_dict()
         return result
 
 
@@ -212,24 +238,27 @@ def estimate(activity: Activity, placement: Placement, hardware: Hardware) -> Co
     dynamic_kind = weakest(used_energy)
     static_kind = weakest([hardware.power["static_per_core"].kind, latency_kind])
     total_kind = weakest([dynamic_kind, static_kind] if static > 0 else [dynamic_kind])
+    source = f"{hardware.name} model on the counted activity"
     return CostReport(
         hardware=hardware.name,
         batch=batch,
         steps=activity.steps,
-        energy={
-            "total": Figure(dynamic + static, "J", total_kind),
-            "dynamic": Figure(dynamic, "J", dynamic_kind),
-            "static": Figure(static, "J", static_kind),
-        },
+        energy=Energy(
+            total=Quantity(dynamic + static, "J", total_kind, source),
+            dynamic=Quantity(dynamic, "J", dynamic_kind, source),
+            static=Quantity(static, "J", static_kind, source),
+        ),
         energy_by_event=by_event,
-        latency={
-            "per_inference": Figure(time, "s", latency_kind),
-            "per_step_mean": Figure(time / activity.steps, "s", latency_kind),
-            "per_step_max": Figure(float(per_step.max()), "s", latency_kind),
-        },
-        throughput=Figure(1.0 / time if time > 0 else float("inf"), "1/s", latency_kind),
-        edp=Figure((dynamic + static) * time, "J*s", weakest([total_kind, latency_kind])),
-        step_latency={"total": per_step, "slowest_core": slowest, "mesh": mesh, "barrier": barrier},
+        latency=Latency(
+            per_inference=Quantity(time, "s", latency_kind, source),
+            per_step_mean=Quantity(time / activity.steps, "s", latency_kind, source),
+            per_step_max=Quantity(float(per_step.max()), "s", latency_kind, source),
+        ),
+        throughput=Quantity(
+            1.0 / time if time > 0 else float("inf"), "1/s", latency_kind, source
+        ),
+        edp=Quantity((dynamic + static) * time, "J*s", weakest([total_kind, latency_kind]), source),
+        step_latency=StepLatency(total=per_step, slowest_core=slowest, mesh=mesh, barrier=barrier),
         populations=populations,
         inputs=inputs,
         cores=cores,

@@ -1,4 +1,7 @@
-"""Hardware models: per-core limits, topology and per-event energy/latency, read from TOML.
+"""Hardware models read from TOML: per-core limits, topology and per-event energy/latency.
+
+The parsed model is :class:`spikeforge.compile.hardware.Hardware` (placement, a compile
+pass, needs its topology and limits); this module reads and validates the files.
 
 A model is a data file (shipped ones live in ``profile/hardware/NAME.toml``; users pass
 their own path) so that every number the estimator uses can be read, traced to its
@@ -60,20 +63,16 @@ back to a default), and every error names the file, the key and the problem.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import tomli
 
+from spikeforge.compile.hardware import KINDS, Barrier, Hardware, Quantity
 from spikeforge.errors import SpikeforgeError
 
 SCHEMA_VERSION = 1
 HARDWARE_DIR = Path(__file__).parent / "hardware"
-#: From most to least trustworthy (reports label a figure with the weakest that fed it).
-KINDS = ("measured", "calibrated", "specified", "estimated")
-
 _EVENTS = (
     "synaptic_op",
     "neuron_update_active",
@@ -100,123 +99,6 @@ _SCHEMA: dict[str, dict[str, str]] = {
     "power": {"static_per_core": "W"},
 }
 _INTEGER_SECTIONS = ("topology", "limits")
-
-
-@dataclass(frozen=True)
-class Quantity:
-    """One number of the model, with where it comes from and how far to trust it."""
-
-    value: float
-    unit: str
-    kind: str
-    source: str
-    note: str = ""
-
-    def as_dict(self) -> dict[str, object]:
-        return _documented(self)
-
-
-def _documented(entry: Quantity | Barrier) -> dict[str, object]:
-    """A hardware number as JSON: its fields in order, the note only when there is one."""
-    result = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(entry).items()}
-    if not result["note"]:
-        del result["note"]
-    return result
-
-
-@dataclass(frozen=True)
-class Barrier:
-    """End-of-step synchronisation time as a function of the number of tiles in use."""
-
-    tiles: tuple[float, ...]
-    value: tuple[float, ...]
-    unit: str
-    kind: str
-    source: str
-    note: str = ""
-
-    def at(self, tiles: int) -> float:
-        return float(np.interp(tiles, self.tiles, self.value))
-
-    def as_dict(self) -> dict[str, object]:
-        return _documented(self)
-
-
-@dataclass(frozen=True)
-class Hardware:
-    """A parsed, validated hardware model (see the module docstring for the schema)."""
-
-    name: str
-    description: str
-    path: Path | None
-    topology: dict[str, Quantity]
-    limits: dict[str, Quantity]
-    energy: dict[str, Quantity]
-    latency: dict[str, Quantity]
-    barrier: Barrier
-    power: dict[str, Quantity] = field(default_factory=dict)
-
-    @property
-    def chips(self) -> int:
-        return int(self.topology["chips"].value)
-
-    @property
-    def tiles_x(self) -> int:
-        return int(self.topology["tiles_x"].value)
-
-    @property
-    def tiles_y(self) -> int:
-        return int(self.topology["tiles_y"].value)
-
-    @property
-    def cores_per_tile(self) -> int:
-        return int(self.topology["cores_per_tile"].value)
-
-    @property
-    def cores_per_chip(self) -> int:
-        return self.tiles_x * self.tiles_y * self.cores_per_tile
-
-    @property
-    def total_cores(self) -> int:
-        return self.chips * self.cores_per_chip
-
-    def limit(self, key: str) -> int:
-        return int(self.limits[key].value)
-
-    def entries(self) -> dict[str, Quantity | Barrier]:
-        """Every number, keyed ``section.key`` (for reports)."""
-        result: dict[str, Quantity | Barrier] = {}
-        for section in ("topology", "limits", "energy", "latency", "power"):
-            for key, quantity in getattr(self, section).items():
-                result[f"{section}.{key}"] = quantity
-        result["latency.barrier"] = self.barrier
-        return result
-
-    def with_values(self, name: str, values: Mapping[str, float]) -> Hardware:
-        """A variant with some numbers changed, e.g. ``{"limits.neurons": 64}`` (what-if studies).
-
-        Changed entries keep their unit and say in their source that they were changed.
-        """
-        sections = {
-            s: dict(getattr(self, s)) for s in ("topology", "limits", "energy", "latency", "power")
-        }
-        for key, value in values.items():
-            section, _, entry = key.partition(".")
-            if entry not in sections.get(section, {}):
-                raise SpikeforgeError(f"hardware {self.name}: no entry {key!r} to change")
-            old = sections[section][entry]
-            sections[section][entry] = replace(
-                old, value=float(value), source=f"changed from {old.value:g} ({old.source})"
-            )
-        return replace(self, name=name, path=None, **sections)
-
-    def as_dict(self) -> dict[str, object]:
-        return {
-            "name": self.name,
-            "description": self.description,
-            "path": None if self.path is None else str(self.path),
-            "entries": {key: q.as_dict() for key, q in self.entries().items()},
-        }
 
 
 def available() -> list[str]:

@@ -1,72 +1,115 @@
 """Write a profile: ``profile.json`` (schema in docs/profile.md), ``report.md`` with PNG figures.
 
-Figures are drawn with matplotlib's object API (no pyplot global state, no display
-needed). Everything is rendered in memory first and each file is then written
-atomically, so a failure leaves no half-written report behind.
+The stage table (:func:`stage_table`) is built here once, for every caller: the
+``profile`` summary, ``report.md`` and the zoo's ``evaluate``. Figures are drawn with
+matplotlib's object API (no pyplot global state, no display needed). Everything is
+rendered in memory first and each file is then written atomically, so a failure
+leaves no half-written report behind.
 """
 
 from __future__ import annotations
 
 import io
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure as MplFigure
 
 from spikeforge.atomic import atomic_path
+from spikeforge.compile.placement import RESOURCES
 from spikeforge.errors import SpikeforgeError
 from spikeforge.profile.counters import INPUT_COUNTS, POPULATION_COUNTS
-from spikeforge.profile.placement import RESOURCES
+from spikeforge.profile.render import Table, number, quantity, share, si, to_markdown, to_terminal
 from spikeforge.profile.source_stats import MAC_ENERGY
-from spikeforge.profile.stages import Profile
+from spikeforge.profile.stages import Profile, StageRow
 
 FORMAT = "spikeforge.profile"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 FIGURES = {
     "raster": "raster.png",
     "populations": "populations.png",
     "cores": "cores.png",
     "latency": "latency.png",
 }
-_PREFIXES = [(1e-15, "f"), (1e-12, "p"), (1e-9, "n"), (1e-6, "µ"), (1e-3, "m"), (1.0, "")]
+COST_COLUMNS = ("spikes/inf", "synops/inf", "energy/inf", "latency/inf", "wall s/sample")
+AGREEMENT_NOTE = (
+    "spikes equal: share of spiking output entries equal to the source's; decisions: share "
+    "of (sample, step) whose largest readout neuron is the source's; rel. error: "
+    "RMS(output - source) / RMS(source)"
+)
 
 
-def si(value: float, unit: str) -> str:
-    """``1.2e-7, 'J'`` -> ``'120 nJ'``."""
-    if value == 0 or not np.isfinite(value):
-        return f"{value:g} {unit}"
-    scale, prefix = _PREFIXES[0]
-    for s, p in _PREFIXES:
-        if abs(value) >= s:
-            scale, prefix = s, p
-    if abs(value) >= 1e3 and unit not in ("J", "s", "W"):
-        return f"{value:.3g} {unit}"
-    return f"{value / scale:.3g} {prefix}{unit}"
+def stage_table(
+    rows: Sequence[StageRow], title: str = "", metric: str | None = None, unit: str = ""
+) -> Table:
+    """The stage table: the model's metrics (when given), agreement, and the cost columns.
+
+    ``metric`` is the task metric shown first with its change from the first row (the
+    source); the rows' other metrics follow it.
+    """
+    extra: list[str] = []
+    for row in rows:
+        extra += [k for k in row.metrics if k != metric and k not in extra]
+    spikes = any(r.agreement.spike_agreement is not None for r in rows)
+    decisions = any(r.agreement.decision_agreement is not None for r in rows)
+    header = ["stage"]
+    if metric is not None:
+        header += [f"{metric}{f' ({unit})' if unit else ''}", f"Δ vs {rows[0].stage}"]
+    header += [*extra, *(["spikes equal"] if spikes else [])]
+    header += [*(["decisions"] if decisions else []), "rel. error", *COST_COLUMNS]
+    base = rows[0].metrics.get(metric) if metric is not None and rows else None
+    cells = []
+    for i, row in enumerate(rows):
+        line = [row.label]
+        if metric is not None:
+            value = row.metrics.get(metric)
+            delta = "" if i == 0 or base is None or value is None else f"{value - base:+.3g}"
+            line += [number(value), delta]
+        line += [number(row.metrics.get(k)) for k in extra]
+        line += [share(row.agreement.spike_agreement)] if spikes else []
+        line += [share(row.agreement.decision_agreement)] if decisions else []
+        line += [
+            f"{row.agreement.relative_error:.2e}",
+            number(row.spikes),
+            number(row.synaptic_ops),
+            quantity(row.energy),
+            quantity(row.latency),
+            f"{row.wall_s_per_sample:.3g}",
+        ]
+        cells.append(line)
+    return Table(header, cells, title=title, notes=[*_bases(rows), AGREEMENT_NOTE])
 
 
-def deployed(profile: Profile) -> str | None:
-    """The precision the summary speaks for: fixed point if it was run."""
-    if "fixed" in profile.runs:
-        return "fixed"
-    return next(iter(profile.runs), None)
+def _bases(rows: Sequence[StageRow]) -> list[str]:
+    """``"energy/latency of stage, stage: basis"``, one line per distinct basis."""
+    groups: dict[str, list[str]] = {}
+    for row in rows:
+        groups.setdefault(row.basis, []).append(row.stage)
+    return [f"energy/latency of {', '.join(stages)}: {basis}" for basis, stages in groups.items()]
 
 
 def profile_dict(profile: Profile, network_path: str, input_path: str) -> dict[str, object]:
     """The machine-readable profile (schema: docs/profile.md)."""
     net = profile.compiled.network
     runs = {}
-    for precision, hw in profile.runs.items():
+    for stage, hw in profile.runs.items():
         activity = hw.activity
-        runs[precision] = {
+        runs[stage] = {
             "backend": hw.backend,
+            "precision": hw.precision,
             "wall_s": hw.wall_s,
             "placement": hw.placement.as_dict(),
             "activity": {
                 "batch": activity.batch,
                 "steps": activity.steps,
-                "populations": {n: activity.per_inference(n) for n in activity.populations},
-                "inputs": {n: activity.per_inference(n) for n in activity.inputs},
+                "populations": {
+                    n: activity.per_inference(n).as_dict() for n in activity.populations
+                },
+                "inputs": {
+                    n: activity.per_inference(n).as_dict(INPUT_COUNTS) for n in activity.inputs
+                },
                 "per_step": {
                     n: {c: table[:, i].tolist() for i, c in enumerate(POPULATION_COUNTS)}
                     for n, table in activity.populations.items()
@@ -78,6 +121,7 @@ def profile_dict(profile: Profile, network_path: str, input_path: str) -> dict[s
             },
             "cost": hw.cost.as_dict(),
         }
+    deployed = profile.deployed
     return {
         "format": FORMAT,
         "version": FORMAT_VERSION,
@@ -98,10 +142,10 @@ def profile_dict(profile: Profile, network_path: str, input_path: str) -> dict[s
         },
         "input": {"path": input_path, "batch": profile.batch, "steps": profile.steps},
         "hardware": profile.hardware.as_dict(),
-        "deployed": deployed(profile),
-        "stages": [s.as_dict() for s in profile.stages],
+        "deployed": None if deployed is None else deployed.stage,
+        "stages": [s.as_dict() for s in profile.rows],
         "source": None if profile.source is None else profile.source.as_dict(),
-        "reference": profile.reference.as_dict(),
+        "reference": None if profile.reference is None else profile.reference.as_dict(),
         "runs": runs,
         "figures": dict(FIGURES),
     }
@@ -135,59 +179,53 @@ def write_report(
 # --------------------------------------------------------------------------- text
 
 
-def stage_table(profile: Profile) -> list[str]:
-    lines = [
-        f"{'stage':<40} {'agree':>7} {'exact':>5} {'rel err':>8} {'spikes':>9} {'synops':>10} "
-        f"{'energy/inf':>12} {'latency/inf':>12}  basis",
+def _cost_table(profile: Profile) -> Table:
+    """The deployed run's figures: energy, latency, throughput, EDP, cores."""
+    run = profile.deployed
+    cost, placement = run.cost, run.placement
+    energy, latency = cost.energy, cost.latency
+    rows = [
+        ["energy / inference", si(energy.total.value, "J"), energy.total.kind],
+        ["dynamic", si(energy.dynamic.value, "J"), energy.dynamic.kind],
+        ["static", si(energy.static.value, "J"), energy.static.kind],
+        ["latency / inference", si(latency.per_inference.value, "s"), latency.per_inference.kind],
+        ["mean latency / step", si(latency.per_step_mean.value, "s"), latency.per_step_mean.kind],
+        ["throughput", f"{cost.throughput.value:.4g} /s", cost.throughput.kind],
+        ["energy-delay product", f"{cost.edp.value:.3g} J·s", cost.edp.kind],
+        ["cores / chips used", f"{len(placement.cores)} / {placement.chips_used}", ""],
     ]
-    for s in profile.stages:
-        lines.append(
-            f"{s.name:<40} {s.agreement:>7.4f} {'yes' if s.exact else 'no':>5} "
-            f"{s.relative_error:>8.2g} "
-            f"{s.spikes:>9.1f} {s.synaptic_ops:>10.0f} {si(s.energy.value, 'J'):>12} "
-            f"{si(s.latency.value, 's'):>12}  {s.basis} [{s.energy.kind}]"
-        )
-    return lines
+    return Table(["figure", "value", "kind"], rows, label_columns=3)
+
+
+def _population_table(profile: Profile) -> Table:
+    cost = profile.deployed.cost
+    total = cost.energy.total.value
+    return Table(
+        ["population", "cores", *POPULATION_COUNTS, "energy", "share"],
+        [
+            [name, str(row.get("cores", "host"))]
+            + [f"{row.get(c, 0.0):.1f}" for c in POPULATION_COUNTS]
+            + [si(row["energy_j"], "J"), f"{row['energy_j'] / total if total else 0:.1%}"]
+            for name, row in {**cost.populations, **cost.inputs}.items()
+        ],
+    )
 
 
 def summary_table(profile: Profile) -> str:
     """What ``spikeforge profile`` prints: the stage table and the deployed cost."""
-    lines = [
-        f"stage table ({profile.batch} samples x {profile.steps} steps):",
-        *stage_table(profile),
-    ]
-    precision = deployed(profile)
-    if precision is not None:
-        hw = profile.runs[precision]
-        cost, placement = hw.cost, hw.placement
-        lines += [
-            "",
-            f"on {profile.hardware.name} ({precision} plan, {cost.energy['total'].kind}): "
-            f"{len(placement.cores)} cores, {placement.chips_used} chip(s)",
-            f"  energy/inference {si(cost.energy['total'].value, 'J')} "
-            f"(dynamic {si(cost.energy['dynamic'].value, 'J')}, "
-            f"static {si(cost.energy['static'].value, 'J')}); "
-            f"latency/inference {si(cost.latency['per_inference'].value, 's')} "
-            f"({hw.activity.steps} steps, {si(cost.latency['per_step_mean'].value, 's')}/step); "
-            f"{cost.throughput.value:.4g} inferences/s; EDP {cost.edp.value:.3g} J*s",
-            "",
-            f"{'population':<20} {'spikes':>9} {'synops':>10} {'active':>9} {'messages':>9} "
-            f"{'energy':>11} {'share':>6}",
+    title = f"stage table ({profile.batch} samples x {profile.steps} steps):"
+    parts = [to_terminal(stage_table(profile.rows, title=title))]
+    run = profile.deployed
+    if run is not None:
+        cost, cores = run.cost, len(run.placement.cores)
+        parts += [
+            f"on {profile.hardware.name} ({run.precision} plan, activity on {run.backend}): "
+            f"{cores} cores, {run.placement.chips_used} chip(s); energy/inference "
+            f"{quantity(cost.energy.total)}, "
+            f"latency/inference {quantity(cost.latency.per_inference)}",
+            to_terminal(_population_table(profile)),
         ]
-        total = cost.energy["total"].value
-        for name, row in {**cost.populations, **cost.inputs}.items():
-            lines.append(
-                f"{name:<20} {row['spikes']:>9.1f} {row.get('synaptic_ops', 0.0):>10.0f} "
-                f"{row.get('active_updates', 0.0):>9.0f} {row['messages']:>9.0f} "
-                f"{si(row['energy_j'], 'J'):>11} {row['energy_j'] / total if total else 0:>6.1%}"
-            )
-    return "\n".join(lines)
-
-
-def _table(header: list[str], rows: list[list[object]]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
-    return lines
+    return "\n\n".join(parts)
 
 
 def _figure(title: str, key: str) -> list[str]:
@@ -207,114 +245,66 @@ def markdown(profile: Profile, network_path: str, input_path: str) -> str:
         "",
         "## Stage table",
         "",
-    ]
-    lines += _table(
-        [
-            "stage",
-            "agreement",
-            "exact",
-            "rel. error",
-            "spikes",
-            "synaptic ops",
-            "energy",
-            "latency",
-            "basis",
-        ],
-        [
-            [
-                s.name,
-                f"{s.agreement:.4f}",
-                "yes" if s.exact else "no",
-                f"{s.relative_error:.2g}",
-                f"{s.spikes:.1f}",
-                f"{s.synaptic_ops:.0f}",
-                f"{si(s.energy.value, 'J')} ({s.energy.kind})",
-                f"{si(s.latency.value, 's')} ({s.latency.kind})",
-                s.basis,
-            ]
-            for s in profile.stages
-        ],
-    )
-    lines += [
+        to_markdown(stage_table(profile.rows)),
         "",
         "Per inference. Source and reference rows: measured CPU wall time, and the energy a "
         f"conventional accelerator spends on the dense ops at {si(MAC_ENERGY.value, 'J')}/MAC "
         f"({MAC_ENERGY.source}; {MAC_ENERGY.note}). Compiled rows: the hardware model on the "
         "counted activity; their synaptic ops count every weight plane and the bias neuron.",
     ]
-    precision = deployed(profile)
-    if precision is not None:
-        run = profile.runs[precision]
-        cost, placement = run.cost, run.placement
-        lines += ["", f"## On {hw.name} ({precision} plan, activity on {run.backend})", ""]
-        energy, latency = cost.energy, cost.latency
-        lines += _table(
-            ["figure", "value", "kind"],
-            [
-                ["energy / inference", si(energy["total"].value, "J"), energy["total"].kind],
-                ["dynamic", si(energy["dynamic"].value, "J"), energy["dynamic"].kind],
-                ["static", si(energy["static"].value, "J"), energy["static"].kind],
-                [
-                    "latency / inference",
-                    si(latency["per_inference"].value, "s"),
-                    latency["per_inference"].kind,
-                ],
-                [
-                    "mean latency / step",
-                    si(latency["per_step_mean"].value, "s"),
-                    latency["per_step_mean"].kind,
-                ],
-                ["throughput", f"{cost.throughput.value:.4g} /s", cost.throughput.kind],
-                ["energy-delay product", f"{cost.edp.value:.3g} J·s", cost.edp.kind],
-                ["cores / chips used", f"{len(placement.cores)} / {placement.chips_used}", ""],
-            ],
-        )
+    run = profile.deployed
+    if run is not None:
+        cost = run.cost
+        lines += ["", f"## On {hw.name} ({run.precision} plan, activity on {run.backend})", ""]
+        lines += [to_markdown(_cost_table(profile))]
         events = ", ".join(
             f"{event} {si(value, 'J')}" for event, value in cost.energy_by_event.items() if value
         )
         lines += ["", f"Dynamic energy by event: {events}."]
         lines += _figure("### Spikes and energy per population", "populations")
-        lines += _table(
-            ["population", "cores", *POPULATION_COUNTS, "energy", "share"],
-            [
-                [name, row.get("cores", "host")]
-                + [f"{row.get(c, 0.0):.1f}" for c in POPULATION_COUNTS]
-                + [si(row["energy_j"], "J"), f"{row['energy_j'] / cost.energy['total'].value:.1%}"]
-                for name, row in {**cost.populations, **cost.inputs}.items()
-            ],
-        )
+        lines += [to_markdown(_population_table(profile))]
         lines += _figure("### Placement and core utilisation", "cores")
-        lines += _table(
-            ["core", "chip", "tile", "holds", *RESOURCES, "busy / inference", "energy"],
+        core_rows = [
             [
-                [
-                    c["core"], c["chip"], f"{c['tile'][0]},{c['tile'][1]}",
-                    ", ".join(c["populations"]),
-                    *[f"{c['utilisation'][r]:.1%}" for r in RESOURCES],
-                    si(c["busy_s"], "s"), si(c["energy_j"], "J"),
-                ]
-                for c in cost.cores
-            ],
-        )  # fmt: skip
+                str(c["core"]), str(c["chip"]), f"{c['tile'][0]},{c['tile'][1]}",
+                ", ".join(c["populations"]),
+                *[f"{c['utilisation'][r]:.1%}" for r in RESOURCES],
+                si(c["busy_s"], "s"), si(c["energy_j"], "J"),
+            ]
+            for c in cost.cores
+        ]  # fmt: skip
+        lines += [
+            to_markdown(
+                Table(
+                    ["core", "chip", "tile", "holds", *RESOURCES, "busy / inference", "energy"],
+                    core_rows,
+                )
+            )
+        ]
         lines += _figure("### Latency per step", "latency")
     lines += _figure(f"## Spike raster ({profile.raster_stage}, sample 0)", "raster")
     lines += ["", "## Source model (NeuroBench-style workload)", ""]
     stats = [s for s in (profile.source, profile.reference) if s is not None]
-    lines += _table(
-        ["", *[s.label for s in stats]],
-        [
-            ["wall time / sample", *[si(s.wall_s_per_sample, "s") for s in stats]],
-            ["parameters", *[s.parameters for s in stats]],
-            ["footprint", *[f"{s.footprint_bytes} B" for s in stats]],
-            ["connection sparsity", *[f"{s.connection_sparsity:.3f}" for s in stats]],
-            ["activation sparsity", *[f"{s.activation_sparsity:.4f}" for s in stats]],
-            ["spikes / inference", *[f"{s.spikes:.1f}" for s in stats]],
-            ["effective ACs", *[f"{s.effective_acs:.0f}" for s in stats]],
-            ["effective MACs", *[f"{s.effective_macs:.0f}" for s in stats]],
-            ["dense ops", *[f"{s.dense_ops:.0f}" for s in stats]],
-            ["conventional energy", *[si(s.conventional_energy_j, "J") for s in stats]],
-        ],
-    )
+    if stats:
+        lines += [
+            to_markdown(
+                Table(
+                    ["", *[s.label for s in stats]],
+                    [
+                        ["wall time / sample", *[si(s.wall_s_per_sample, "s") for s in stats]],
+                        ["parameters", *[str(s.parameters) for s in stats]],
+                        ["footprint", *[f"{s.footprint_bytes} B" for s in stats]],
+                        ["connection sparsity", *[f"{s.connection_sparsity:.3f}" for s in stats]],
+                        ["activation sparsity", *[f"{s.activation_sparsity:.4f}" for s in stats]],
+                        ["spikes / inference", *[f"{s.spikes:.1f}" for s in stats]],
+                        ["effective ACs", *[f"{s.effective_acs:.0f}" for s in stats]],
+                        ["effective MACs", *[f"{s.effective_macs:.0f}" for s in stats]],
+                        ["dense ops", *[f"{s.dense_ops:.0f}" for s in stats]],
+                        ["conventional energy", *[si(s.conventional_energy_j, "J") for s in stats]],
+                    ],
+                )
+            )
+        ]
     lines += ["", "## Hardware model", "", f"`{hw.path}`" if hw.path else "", ""]
     rows = []
     for key, q in hw.entries().items():
@@ -326,7 +316,7 @@ def markdown(profile: Profile, network_path: str, input_path: str) -> str:
             value = f"{q.value:g}"
         note = f" ({q.note})" if q.note else ""
         rows.append([key, value, q.unit, q.kind, q.source + note])
-    lines += _table(["entry", "value", "unit", "kind", "source"], rows)
+    lines += [to_markdown(Table(["entry", "value", "unit", "kind", "source"], rows))]
     return "\n".join(lines) + "\n"
 
 
@@ -360,11 +350,11 @@ def _raster_figure(profile: Profile) -> MplFigure:
 def _population_figure(profile: Profile) -> MplFigure:
     fig = MplFigure(figsize=(9, 4))
     ax_spikes, ax_energy = fig.subplots(1, 2)
-    precision = deployed(profile)
-    if precision is None:
+    run = profile.deployed
+    if run is None:
         ax_spikes.text(0.5, 0.5, "no hardware stage run", ha="center")
         return fig
-    cost = profile.runs[precision].cost
+    cost = run.cost
     rows = {**cost.populations, **cost.inputs}
     names = list(rows)
     x = np.arange(len(names))
@@ -374,22 +364,22 @@ def _population_figure(profile: Profile) -> MplFigure:
     static = np.array([rows[n].get("static_j", 0.0) for n in names])
     ax_energy.bar(x, dynamic * 1e9, label="dynamic", color="tab:orange")
     ax_energy.bar(x, static * 1e9, bottom=dynamic * 1e9, label="static", color="tab:gray")
-    ax_energy.set_title(f"energy / inference (nJ, {cost.energy['total'].kind})")
+    ax_energy.set_title(f"energy / inference (nJ, {cost.energy.total.kind})")
     ax_energy.legend()
     for ax in (ax_spikes, ax_energy):
         ax.set_xticks(x, names, rotation=45, ha="right")
-    fig.suptitle(f"{profile.hardware.name}, {precision} plan")
+    fig.suptitle(f"{profile.hardware.name}, {run.precision} plan")
     return fig
 
 
 def _core_figure(profile: Profile) -> MplFigure:
-    precision = deployed(profile)
+    run = profile.deployed
     hw = profile.hardware
-    if precision is None:
+    if run is None:
         fig = MplFigure(figsize=(4, 2))
         fig.subplots().text(0.5, 0.5, "no hardware stage run", ha="center")
         return fig
-    placement = profile.runs[precision].placement
+    placement = run.placement
     chips = sorted({c.chip for c in placement.cores})
     fig = MplFigure(figsize=(2 + 5 * len(chips), 1.5 + 0.8 * hw.tiles_y))
     axes = fig.subplots(1, len(chips), squeeze=False)[0]
@@ -415,23 +405,26 @@ def _core_figure(profile: Profile) -> MplFigure:
         ax.set_ylabel("tile y")
         ax.set_title(f"chip {chip}")
     fig.colorbar(image, ax=list(axes), label="highest utilisation of any per-core limit")
-    fig.suptitle(f"core utilisation on {hw.name} ({precision} plan; blank = unused)")
+    fig.suptitle(f"core utilisation on {hw.name} ({run.precision} plan; blank = unused)")
     return fig
 
 
 def _latency_figure(profile: Profile) -> MplFigure:
     fig = MplFigure(figsize=(9, 3.5))
     ax = fig.subplots()
-    precision = deployed(profile)
-    if precision is None:
+    run = profile.deployed
+    if run is None:
         ax.text(0.5, 0.5, "no hardware stage run", ha="center")
         return fig
-    cost = profile.runs[precision].cost
+    cost = run.cost
     steps = np.arange(cost.steps)
-    parts = [cost.step_latency[k] * 1e9 for k in ("slowest_core", "mesh", "barrier")]
+    step = cost.step_latency
+    parts = [t * 1e9 for t in (step.slowest_core, step.mesh, step.barrier)]
     ax.stackplot(steps, *parts, labels=["slowest core", "mesh", "barrier"], step="mid")
     ax.set_xlabel("hardware step")
-    ax.set_ylabel(f"ns ({cost.latency['per_inference'].kind})")
+    ax.set_ylabel(f"ns ({cost.latency.per_inference.kind})")
     ax.legend(loc="upper right")
-    ax.set_title(f"latency per step on {profile.hardware.name} ({precision} plan, average sample)")
+    ax.set_title(
+        f"latency per step on {profile.hardware.name} ({run.precision} plan, average sample)"
+    )
     return fig

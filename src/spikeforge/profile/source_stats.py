@@ -33,8 +33,9 @@ import numpy as np
 import torch
 from norse.torch.module.snn import SNNCell, SNNRecurrentCell
 
+from spikeforge.compile.hardware import Quantity
 from spikeforge.compile.network import Network
-from spikeforge.profile.hardware import Quantity
+from spikeforge.runtimes.norse import run_norse
 from spikeforge.runtimes.result import delayed
 
 MAC_ENERGY = Quantity(
@@ -176,8 +177,6 @@ def _cell_hook(tally: _Tally):
 
 def norse_stats(module: torch.nn.Module, inputs: np.ndarray) -> SourceStats:
     """Run ``module`` (``out, state = module(x_t, state)``) on ``[batch, time, *shape]``."""
-    from spikeforge.models.examples import run_norse
-
     x = torch.as_tensor(np.asarray(inputs), dtype=next(module.parameters()).dtype)
     run_norse(module, x[:1, :WARM_UP_STEPS])  # first calls pay torch's lazy initialisation
     _, wall = best_time(lambda: run_norse(module, x))

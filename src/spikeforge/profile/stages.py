@@ -1,37 +1,41 @@
-"""Profile every stage of the pipeline on one input: source -> NIR -> compiled float / fixed.
+"""Run, count, place and price every stage of the pipeline: the one measurement engine.
 
-Each stage answers the same questions — agreement with the source model's outputs,
-spikes, synaptic ops, energy and latency per inference — on the basis that fits it:
+``spikeforge profile`` and the zoo's ``evaluate`` both call :func:`measure`. Each stage
+answers the same questions — agreement with the source model's outputs
+(:mod:`spikeforge.profile.agreement`), spikes, synaptic ops, energy and latency per
+inference — on the basis that fits it:
 
-* **norse (source)** and **NIR reference**: measured CPU wall time per sample, and the
-  energy a conventional accelerator would spend on the dense ops
-  (:mod:`spikeforge.profile.source_stats`);
-* **compiled float / fixed**: activity counted on the chosen backend and priced by the
-  hardware model on the plan's placement (:mod:`spikeforge.profile.energy`). On the
-  ``reference`` backend the float stage's activity is the reference run replayed in
-  hardware steps (exact: Lava ``floating_pt`` is spike-for-spike the reference);
-  the fixed-point stage needs ``lava`` or ``emulator``.
+* **norse** (the source module) and **reference** (the NIR graph as the IR, float64)
+  are CPU models: spikes and synaptic ops are counted on them NeuroBench style
+  (:mod:`spikeforge.profile.source_stats`), energy is what a conventional accelerator
+  spends on the dense ops, latency is the measured CPU wall time;
+* **lava-*** and **emulator-*** run the Loihi plan at a precision: activity is
+  counted per hardware step, placed on cores and priced by the hardware model
+  (:func:`spikeforge.profile.energy.estimate`); every Loihi 2 figure is an estimate.
+  **reference-float** is the reference run replayed in hardware steps (exact: Lava
+  ``floating_pt`` is spike-for-spike the reference), priced the same way.
 
-Agreement is the fraction of output entries equal to the source's (norse when a
-module is given and the network has one output, else the reference), over the
-source time steps, with the relative RMS error for voltage outputs.
+The source is norse when a module is given and the network has one output, else
+the reference.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
 from spikeforge.compile.compiled import CompiledNet
+from spikeforge.compile.hardware import Hardware, Quantity
+from spikeforge.compile.placement import Placement, place
 from spikeforge.errors import SpikeforgeError
+from spikeforge.profile.agreement import Agreement, compare
 from spikeforge.profile.counters import Activity, ActivityCounter, from_source_time
-from spikeforge.profile.energy import CostReport, Figure, estimate
-from spikeforge.profile.hardware import Hardware
-from spikeforge.profile.placement import Placement, place
+from spikeforge.profile.energy import CostReport, estimate
+from spikeforge.profile.render import si
 from spikeforge.profile.source_stats import (
     MAC_ENERGY,
     WARM_UP_STEPS,
@@ -41,45 +45,79 @@ from spikeforge.profile.source_stats import (
     norse_stats,
 )
 from spikeforge.runtimes import run
+from spikeforge.runtimes.norse import run_norse
 from spikeforge.runtimes.result import RunResult, prepare_inputs
 
+#: Every stage, in pipeline order, with the label reports give it.
+LABELS = {
+    "norse": "norse (source, float64)",
+    "reference": "reference (NIR -> IR, float64)",
+    "reference-float": "reference replayed in hardware steps",
+    "lava-float": "Lava Loihi2SimCfg floating_pt",
+    "lava-fixed": "Lava Loihi2SimCfg fixed_pt",
+    "emulator-float": "emulator float",
+    "emulator-fixed": "emulator fixed_pt (bit-exact Lava model)",
+}
+STAGES = tuple(LABELS)
 PRECISIONS = ("float", "fixed")
 #: Populations drawn in the raster when none are chosen.
 DEFAULT_RASTER_POPULATIONS = 4
-_BACKEND_LABEL = {
-    "lava": {"float": "Lava floating_pt", "fixed": "Lava fixed_pt"},
-    "emulator": {"float": "emulator float", "fixed": "emulator fixed_pt"},
-    "reference": {"float": "reference, in hardware steps"},
-}
+
+
+def parse_stage(stage: str) -> tuple[str, str | None]:
+    """``"lava-fixed"`` -> ``("lava", "fixed")``; unknown names list the known ones."""
+    if stage not in LABELS:
+        raise SpikeforgeError(f"unknown stage {stage!r} (stages: {', '.join(STAGES)})")
+    backend, _, precision = stage.partition("-")
+    return backend, precision or None
+
+
+def hardware_stage(backend: str, precision: str) -> str:
+    """The stage that runs the ``precision`` plan on ``backend``, or why there is none."""
+    stage = f"{backend}-{precision}"
+    if stage not in LABELS or precision not in PRECISIONS:
+        hint = " (it simulates in float64); use lava or emulator" if backend == "reference" else ""
+        raise SpikeforgeError(f"the {precision} stage cannot run on the {backend} backend{hint}")
+    return stage
 
 
 @dataclass
-class Stage:
-    """One row of the stage table (per inference)."""
+class StageRow:
+    """One stage, per inference. ``metrics`` are the model's own (the zoo's), if any."""
 
-    name: str
+    stage: str
     basis: str
-    agreement: float
-    exact: bool
-    relative_error: float
-    wall_s_per_sample: float
+    agreement: Agreement
     spikes: float
     synaptic_ops: float
-    energy: Figure
-    latency: Figure
+    energy: Quantity
+    latency: Quantity
+    wall_s_per_sample: float
+    metrics: dict[str, float] = field(default_factory=dict)
+    outputs: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+
+    @property
+    def label(self) -> str:
+        return LABELS[self.stage]
+
+    @property
+    def output(self) -> np.ndarray:
+        """The single output of a one-output network."""
+        (only,) = self.outputs.values()
+        return only
 
     def as_dict(self) -> dict[str, object]:
         return {
-            "name": self.name,
+            "stage": self.stage,
+            "name": self.label,
             "basis": self.basis,
-            "agreement": self.agreement,
-            "exact": self.exact,
-            "relative_error": self.relative_error,
+            **self.agreement.as_dict(),
             "wall_s_per_sample": self.wall_s_per_sample,
             "spikes_per_inference": self.spikes,
             "synaptic_ops_per_inference": self.synaptic_ops,
             "energy_per_inference": self.energy.as_dict(),
             "latency_per_inference": self.latency.as_dict(),
+            **({"metrics": dict(self.metrics)} if self.metrics else {}),
         }
 
 
@@ -87,6 +125,7 @@ class Stage:
 class HardwareRun:
     """A compiled plan run on a backend, counted, placed and priced."""
 
+    stage: str
     precision: str
     backend: str
     wall_s: float
@@ -97,55 +136,68 @@ class HardwareRun:
     spikes: dict[str, np.ndarray]
 
 
+#: ``(stage, compiled, inputs, hardware, backend, precision, raster, show_progress)``
+#: -> the stage run over every sample of ``inputs`` (``{name: [batch, time, *shape]}``).
+HardwareRunner = Callable[
+    [str, CompiledNet, dict[str, np.ndarray], Hardware, str, str, Sequence[str], bool],
+    HardwareRun,
+]
+
+
 @dataclass
 class Profile:
-    """Everything the report shows."""
+    """Every stage measured on one input, and what the report draws from."""
 
     compiled: CompiledNet
     hardware: Hardware
     batch: int
     steps: int
-    backend: str
     source: SourceStats | None
-    reference: SourceStats
+    reference: SourceStats | None
     runs: dict[str, HardwareRun]
-    stages: list[Stage]
+    rows: list[StageRow]
     rasters: dict[str, np.ndarray]
     raster_stage: str
 
+    def row(self, stage: str) -> StageRow:
+        for row in self.rows:
+            if row.stage == stage:
+                return row
+        raise KeyError(stage)
 
-def profile_network(
+    @property
+    def deployed(self) -> HardwareRun | None:
+        """The run the summary speaks for: fixed point if it was run, else the first."""
+        fixed = [r for r in self.runs.values() if r.precision == "fixed"]
+        return fixed[0] if fixed else next(iter(self.runs.values()), None)
+
+
+def measure(
     compiled: CompiledNet,
     inputs: np.ndarray,
     hardware: Hardware,
-    backend: str = "lava",
-    precisions: Sequence[str] = PRECISIONS,
+    stages: Sequence[str],
     module: torch.nn.Module | None = None,
     raster: Sequence[str] | None = None,
     show_progress: bool = False,
-    hardware_runs: dict[str, HardwareRun] | None = None,
+    hardware_runner: HardwareRunner | None = None,
 ) -> Profile:
-    """Run and measure every stage (module docstring); ``inputs`` is ``[batch, time, *shape]``.
+    """Run and measure ``stages`` (module docstring) on ``inputs`` ``[batch, time, *shape]``.
 
-    ``hardware_runs`` (cluster seam): compiled stages already run elsewhere, e.g. sharded
-    by :mod:`spikeforge.cluster.profile`, used instead of running them here.
+    ``hardware_runner`` (cluster seam) runs the hardware stages in place of this module's
+    own run, e.g. sharded over Ray by :mod:`spikeforge.cluster.runner`.
     """
+    for stage in stages:
+        parse_stage(stage)
     network = compiled.network
+    if "norse" in stages and (module is None or len(network.readouts) != 1):
+        raise SpikeforgeError(
+            "the norse stage needs the source module, and a network with one output to "
+            f"compare (this one has {len(network.readouts)})"
+        )
     flat, _ = prepare_inputs(network, inputs)
     shaped = {n: a.reshape(*a.shape[:2], *network.inputs[n]) for n, a in flat.items()}
     batch, steps = next(iter(flat.values())).shape[:2]
-    for precision in precisions:
-        if precision not in PRECISIONS:
-            raise SpikeforgeError(f"precision must be float or fixed, got {precision!r}")
-        if backend not in _BACKEND_LABEL or precision not in _BACKEND_LABEL[backend]:
-            raise SpikeforgeError(
-                f"the {precision} stage cannot run on the {backend} backend"
-                + (
-                    " (it simulates in float64); use lava or emulator"
-                    if backend == "reference"
-                    else ""
-                )
-            )
     spiking = [n for n, p in network.populations.items() if p.spiking]
     raster = list(raster) if raster else spiking[:DEFAULT_RASTER_POPULATIONS]
     for name in raster:
@@ -160,60 +212,44 @@ def profile_network(
         lambda: run(compiled, shaped, backend="reference", record=spiking)
     )
     ref_stats = network_stats(network, {**flat, **_flat(reference.spikes)}, reference_wall)
-    source = norse_stats(module, next(iter(shaped.values()))) if module is not None else None
+    norse_out = _norse_outputs(module, shaped) if module is not None else None
     truth = reference.outputs
-    if module is not None and len(network.readouts) == 1:
-        truth = {next(iter(network.readouts)): _norse_outputs(module, shaped)}
+    if norse_out is not None and len(network.readouts) == 1:
+        truth = {next(iter(network.readouts)): norse_out}
+    outputs_spike = {
+        name: r.direct_source is not None and network.populations[r.direct_source].spiking
+        for name, r in network.readouts.items()
+    }
 
-    runs = {}
-    for precision in precisions:
-        if hardware_runs is not None and precision in hardware_runs:  # cluster seam
-            runs[precision] = hardware_runs[precision]
-            continue
-        runs[precision] = _hardware_run(
-            compiled, shaped, hardware, backend, precision, raster, show_progress
-        )
-
-    stages = []
-    if source is not None:
-        stages.append(_source_stage(source, truth, truth))
-    stages.append(
-        _source_stage(ref_stats, reference.outputs, truth, name="NIR -> IR reference (float64)")
-    )
-    for precision, hw_run in runs.items():
-        agreement, exact, error = _agreement(hw_run.outputs, truth)
-        cost = hw_run.cost
-        stages.append(
-            Stage(
-                name=f"compiled {precision} ({_BACKEND_LABEL[backend][precision]})",
-                basis=f"{hardware.name} model, activity on {backend}",
-                agreement=agreement,
-                exact=exact,
-                relative_error=error,
-                wall_s_per_sample=hw_run.wall_s / batch,
-                spikes=sum(
-                    hw_run.activity.per_inference(n)["spikes"]
-                    for n in compiled.plan(precision).populations
-                ),
-                synaptic_ops=hw_run.activity.total("synaptic_ops"),
-                energy=cost.energy["total"],
-                latency=cost.latency["per_inference"],
+    source = None
+    rows, runs = [], {}
+    for stage in stages:
+        backend, precision = parse_stage(stage)
+        if stage == "norse":
+            source = norse_stats(module, next(iter(shaped.values())))
+            rows.append(_cpu_row(stage, source, truth))
+        elif stage == "reference":
+            rows.append(_cpu_row(stage, ref_stats, reference.outputs))
+        else:
+            hw_run = (hardware_runner or _hardware_run)(  # cluster seam
+                stage, compiled, shaped, hardware, backend, precision, raster, show_progress
             )
-        )
-    shown = precisions[-1] if precisions else None
-    rasters = runs[shown].spikes if shown else {n: reference.spikes[n] for n in raster}
+            runs[stage] = hw_run
+            rows.append(_hardware_row(hw_run, compiled, hardware, batch))
+        rows[-1].agreement = compare(rows[-1].outputs, truth, outputs_spike)
+    last = next(reversed(runs.values()), None)
+    rasters = last.spikes if last else {n: reference.spikes[n] for n in raster}
     return Profile(
         compiled=compiled,
         hardware=hardware,
         batch=batch,
         steps=steps,
-        backend=backend,
         source=source,
-        reference=ref_stats,
+        reference=ref_stats if "reference" in stages else None,
         runs=runs,
-        stages=stages,
+        rows=rows,
         rasters=rasters,
-        raster_stage=stages[-1].name,
+        raster_stage=LABELS[last.stage] if last else LABELS["reference"],
     )
 
 
@@ -222,61 +258,47 @@ def _flat(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
 
 
 def _norse_outputs(module: torch.nn.Module, shaped: dict[str, np.ndarray]) -> np.ndarray:
-    from spikeforge.models.examples import run_norse
-
     x = torch.as_tensor(next(iter(shaped.values())), dtype=next(module.parameters()).dtype)
     return run_norse(module, x).numpy()
 
 
-def output_agreement(
-    got: np.ndarray, expected: np.ndarray, tolerance: float = 0.0
-) -> tuple[float, float]:
-    """Fraction of entries within ``tolerance`` x max|expected| (0: equal), and the RMS error.
-
-    Equality is what matters for spikes; for voltage outputs the error says how far
-    off they are (RMS of the difference over the RMS of the source's outputs; the
-    absolute RMS when those are all zero).
-    """
-    got = np.asarray(got, dtype=np.float64).reshape(expected.shape)
-    if not expected.size:
-        return 1.0, 0.0
-    scale = float(np.abs(expected).max()) or 1.0
-    fraction = float((np.abs(got - expected) <= tolerance * scale).mean())
-    diff = float(np.sqrt(np.mean((got - expected) ** 2)))
-    norm = float(np.sqrt(np.mean(expected**2)))
-    return fraction, diff / norm if norm > 0 else diff
+#: What a row is compared by until :func:`measure` compares it.
+_UNCOMPARED = Agreement(None, None, float("nan"))
 
 
-def _agreement(
-    outputs: dict[str, np.ndarray], truth: dict[str, np.ndarray]
-) -> tuple[float, bool, float]:
-    """:func:`output_agreement` over every output, and whether all entries are equal."""
-    got = np.concatenate(
-        [np.asarray(outputs[n])[:, : t.shape[1]].reshape(t.shape).ravel() for n, t in truth.items()]
-    )
-    expected = np.concatenate([np.asarray(t, dtype=np.float64).ravel() for t in truth.values()])
-    fraction, error = output_agreement(got, expected)
-    return fraction, fraction == 1.0, error
-
-
-def _source_stage(
-    stats: SourceStats,
-    outputs: dict[str, np.ndarray],
-    truth: dict[str, np.ndarray],
-    name: str | None = None,
-) -> Stage:
-    agreement, exact, error = _agreement(outputs, truth)
-    return Stage(
-        name=name or stats.label,
-        basis=f"CPU wall time; dense ops x {MAC_ENERGY.value * 1e12:.1f} pJ/MAC (conventional)",
-        agreement=agreement,
-        exact=exact,
-        relative_error=error,
-        wall_s_per_sample=stats.wall_s_per_sample,
+def _cpu_row(stage: str, stats: SourceStats, outputs: dict[str, np.ndarray]) -> StageRow:
+    return StageRow(
+        stage=stage,
+        basis=f"CPU wall time; dense ops x {si(MAC_ENERGY.value, 'J')}/MAC "
+        f"({MAC_ENERGY.kind}, {MAC_ENERGY.source})",
+        agreement=_UNCOMPARED,
         spikes=stats.spikes,
         synaptic_ops=stats.synaptic_ops,
-        energy=Figure(stats.conventional_energy_j, "J", MAC_ENERGY.kind),
-        latency=Figure(stats.wall_s_per_sample, "s", "measured"),
+        energy=Quantity(
+            stats.conventional_energy_j, "J", MAC_ENERGY.kind, "dense ops x MAC energy"
+        ),
+        latency=Quantity(stats.wall_s_per_sample, "s", "measured", "CPU wall time"),
+        wall_s_per_sample=stats.wall_s_per_sample,
+        outputs=dict(outputs),
+    )
+
+
+def _hardware_row(
+    hw_run: HardwareRun, compiled: CompiledNet, hardware: Hardware, batch: int
+) -> StageRow:
+    cores = len(hw_run.placement.cores)
+    plan = compiled.plan(hw_run.precision)
+    return StageRow(
+        stage=hw_run.stage,
+        basis=f"activity counted on {hw_run.backend}, priced by the {hardware.name} model "
+        f"on {cores} core{'s' if cores != 1 else ''}",
+        agreement=_UNCOMPARED,
+        spikes=sum(hw_run.activity.per_inference(p).spikes for p in plan.populations),
+        synaptic_ops=hw_run.activity.total("synaptic_ops"),
+        energy=hw_run.cost.energy.total,
+        latency=hw_run.cost.latency.per_inference,
+        wall_s_per_sample=hw_run.wall_s / batch,
+        outputs=hw_run.outputs,
     )
 
 
@@ -323,6 +345,7 @@ def count_run(
 
 
 def _hardware_run(
+    stage: str,
     compiled: CompiledNet,
     shaped: dict[str, np.ndarray],
     hardware: Hardware,
@@ -338,6 +361,7 @@ def _hardware_run(
     )
     wall = time.perf_counter() - start
     return HardwareRun(
+        stage=stage,
         precision=precision,
         backend=backend,
         wall_s=wall,

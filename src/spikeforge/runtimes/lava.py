@@ -141,7 +141,7 @@ def _run_sample(
     volts: dict[str, np.ndarray] = {}
     # Lava compiles only the processes connected to the one it is asked to run, so
     # each connected part of the network runs on its own (they cannot interact).
-    for component in _components(plan):
+    for component in connected_parts(plan):
         anchor = neurons[component[0]]
         try:
             anchor.run(condition=RunSteps(num_steps=steps), run_cfg=config)
@@ -156,7 +156,7 @@ def _run_sample(
     return spikes, volts
 
 
-def _components(plan: LoihiPlan) -> list[list[str]]:
+def connected_parts(plan: LoihiPlan) -> list[list[str]]:
     """The plan's populations grouped into parts that synapses (or a shared source) connect."""
     parent = {name: name for name in [*plan.populations, *plan.inputs, BIAS_SOURCE]}
 
@@ -227,7 +227,16 @@ def input_buffer(plan: LoihiPlan, spikes: np.ndarray, steps: int) -> np.ndarray:
 def _lif(pop, fixed: bool) -> LIF:
     cast = (lambda a: np.asarray(a).astype(np.int32)) if fixed else (lambda a: np.asarray(a, float))
     vth = pop.vth if (fixed or np.isfinite(pop.vth)) else np.finfo(np.float64).max
-    return LIF(
+    rule = {}
+    if not pop.standard:
+        from spikeforge.runtimes.lava_neuron import RESET_CODES, SfLif
+
+        process = SfLif
+        rule = {"reset_mode": RESET_CODES[pop.reset], "inclusive": pop.threshold == ">="}
+    else:
+        process = LIF
+    return process(
+        **rule,
         shape=(pop.size,),
         du=pop.du,
         dv=pop.dv,

@@ -14,8 +14,9 @@ removing the adapters' own delays (:data:`INPUT_ADAPTER_LATENCY`,
 lava-loihi's profilers (``lava.utils.loihi2_profiler``: ``Loihi2Power``,
 ``Loihi2ExecutionTime``, ``Loihi2Activity``, ``Loihi2Memory``) run with every sample;
 their figures come back per sample as :class:`ChipMeasurement`, beside the spikes, in
-a :class:`MeasuredRunResult`, whose :meth:`~MeasuredRunResult.figures` are the
-profile report's :class:`~spikeforge.profile.energy.Figure` with ``kind = "measured"``.
+a :class:`MeasuredRunResult`, whose :meth:`~MeasuredRunResult.figures` are
+:class:`~spikeforge.compile.hardware.Quantity` with ``kind = "measured"``, as the
+profile report labels every figure.
 A ``counter`` passed to :func:`spikeforge.runtimes.run` sees the chip's spikes step by
 step as on every backend, so the hardware model's estimate can sit beside them.
 
@@ -33,9 +34,9 @@ from dataclasses import dataclass, field, fields
 import numpy as np
 
 from spikeforge.compile.compiled import CompiledNet
+from spikeforge.compile.hardware import Quantity
 from spikeforge.compile.lower import LoihiPlan
 from spikeforge.errors import SpikeforgeError
-from spikeforge.profile.energy import Figure
 from spikeforge.runtimes.result import RunResult, StepObserver
 
 #: What lava-loihi provides that this backend uses; the first is what Lava's own
@@ -57,6 +58,8 @@ MISSING_LAVA_LOIHI = (
 #: Steps ``PyToNxAdapter`` delays input spikes (so every state on the chip), and
 #: steps ``NxToPyAdapter`` adds on the way back: removed from the raw records so that
 #: they line up with the simulator's steps (hw_tests/test_loihi2.py checks both).
+#: The source every chip figure names.
+MEASURED_BY = "lava-loihi's Loihi 2 profilers on the chip"
 INPUT_ADAPTER_LATENCY = 0
 OUTPUT_ADAPTER_LATENCY = 0
 
@@ -117,24 +120,33 @@ class MeasuredRunResult(RunResult):
 
     measurements: list[ChipMeasurement] = field(default_factory=list)
 
-    def figures(self) -> dict[str, Figure]:
-        """Per inference, averaged over the samples, as the profile report's figures."""
+    def figures(self) -> ChipFigures:
+        """Per inference, averaged over the samples, as the profile report's quantities."""
 
-        def mean(values: Iterable[float]) -> float:
-            return float(np.mean(list(values)))
+        def measured(values: Iterable[float], unit: str) -> Quantity:
+            return Quantity(float(np.mean(list(values))), unit, "measured", MEASURED_BY)
 
         runs = self.measurements
-        return {
-            "energy_per_inference": Figure(
-                mean(m.energy_per_inference for m in runs), "J", "measured"
+        return ChipFigures(
+            energy_per_inference=measured((m.energy_per_inference for m in runs), "J"),
+            dynamic_energy_per_inference=measured(
+                (m.dynamic_energy_per_inference for m in runs), "J"
             ),
-            "dynamic_energy_per_inference": Figure(
-                mean(m.dynamic_energy_per_inference for m in runs), "J", "measured"
-            ),
-            "time_per_inference": Figure(mean(m.time_per_inference for m in runs), "s", "measured"),
-            "time_per_step": Figure(mean(m.time_per_step for m in runs), "s", "measured"),
-            "power": Figure(mean(m.total_power for m in runs), "W", "measured"),
-        }
+            time_per_inference=measured((m.time_per_inference for m in runs), "s"),
+            time_per_step=measured((m.time_per_step for m in runs), "s"),
+            power=measured((m.total_power for m in runs), "W"),
+        )
+
+
+@dataclass(frozen=True)
+class ChipFigures:
+    """What the chip measured, per inference and averaged over the samples."""
+
+    energy_per_inference: Quantity
+    dynamic_energy_per_inference: Quantity
+    time_per_inference: Quantity
+    time_per_step: Quantity
+    power: Quantity
 
 
 def run_loihi2(
@@ -188,7 +200,7 @@ class _ChipRunner:
         from lava.utils import loihi2_profiler
         from lava.utils.loihi2_state_probes import StateProbe
 
-        from spikeforge.runtimes.lava import _components, build_process_graph, input_buffer
+        from spikeforge.runtimes.lava import build_process_graph, connected_parts, input_buffer
 
         skip_v = INPUT_ADAPTER_LATENCY
         skip_spikes = INPUT_ADAPTER_LATENCY + OUTPUT_ADAPTER_LATENCY
@@ -217,7 +229,7 @@ class _ChipRunner:
         parts = []
         # As on the simulator, Lava compiles only what is connected to the process it
         # runs: each connected part of the network is its own run (and measurement).
-        for component in _components(plan):
+        for component in connected_parts(plan):
             power = loihi2_profiler.Loihi2Power(num_steps=run_steps)
             runtime = loihi2_profiler.Loihi2ExecutionTime(buffer_size=run_steps)
             activity = loihi2_profiler.Loihi2Activity()

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 import numpy as np
 import torch
 
-from spikeforge.compile.network import Network
+from spikeforge.compile.network import Network, Population
 from spikeforge.errors import SpikeforgeError
 from spikeforge.runtimes.result import (
     RunResult,
@@ -46,6 +46,18 @@ def evaluation_order(network: Network) -> list[str]:
     return order
 
 
+def fire(v: torch.Tensor, v_th: torch.Tensor, pop: Population) -> torch.Tensor:
+    """Spikes (float64) of one step: ``v > theta`` or ``v >= theta``, or a count.
+
+    The count is sinabs' MultiSpike, ``(v > 0) * trunc(v / theta)``, in that form
+    so that it equals sinabs' own arithmetic.
+    """
+    if pop.multi_spike:
+        return torch.where(v > 0, torch.div(v, v_th, rounding_mode="trunc"), 0.0)
+    above = v >= v_th if pop.threshold == ">=" else v > v_th
+    return above.to(torch.float64)
+
+
 def run_reference(
     network: Network,
     inputs: np.ndarray | Mapping[str, np.ndarray],
@@ -77,7 +89,9 @@ def run_reference(
         for n in [*flat, *pops]
     }
     u = {n: torch.zeros(batch, p.size, dtype=torch.float64) for n, p in pops.items()}
-    v = {n: torch.zeros(batch, p.size, dtype=torch.float64) for n, p in pops.items()}
+    v = {n: tensor(p.start).expand(batch, -1).clone() for n, p in pops.items()}
+    # Spikes of the previous step, for the resets that act one step late.
+    pending = {n: torch.zeros(batch, p.size, dtype=torch.float64) for n, p in pops.items()}
     incoming = {
         n: [(c.pre, c.delay, tensor(c.weight).T) for c in network.incoming(n)] for n in pops
     }
@@ -106,6 +120,11 @@ def run_reference(
                 x = x + p["i_bias"]
             u[name] = (1 - p["du"]) * u[name] + x
             v[name] = (1 - p["dv"]) * v[name] + u[name] + p["v_bias"]
+            if pop.reset == "subtract_next":
+                v[name] = v[name] - p["v_th"] * pending[name]
+            elif pop.reset == "zero_next":
+                late = pending[name].bool()
+                v[name] = torch.where(late, p["v_reset"].expand_as(v[name]), v[name])
             peaks[name] = torch.maximum(
                 peaks[name],
                 torch.stack([u[name].abs(), v[name] - p["v_reset"], p["v_reset"] - v[name]]).amax(
@@ -115,9 +134,13 @@ def run_reference(
             if p["v_th"] is None:
                 out = v[name]
             else:
-                out = (v[name] > p["v_th"]).to(torch.float64)
-                after = p["v_reset"] if pop.reset == "to_value" else v[name] - p["v_th"]
-                v[name] = torch.where(out.bool(), after, v[name])
+                out = fire(v[name], p["v_th"], pop)
+                if pop.reset == "to_value":
+                    v[name] = torch.where(out.bool(), p["v_reset"], v[name])
+                elif pop.reset == "subtract":
+                    v[name] = v[name] - out * p["v_th"]
+                else:
+                    pending[name] = out
             signal[name][slot] = out
             if name in trace_s:
                 trace_s[name][:, t] = out.numpy()

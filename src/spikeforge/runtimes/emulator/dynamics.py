@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from spikeforge.compile.lower import LoihiPlan
+from spikeforge.runtimes.emulator.rules import FiringRule, firing_rule
 
 DECAY_SHIFT = 12
 DECAY_UNITY = 1 << DECAY_SHIFT
@@ -53,6 +54,12 @@ class FixedLif:
     #: reach 2^24 (``<< 6`` then nears 2^31). Below that every int32 cast is the
     #: identity and is skipped; above it each one is applied as Lava's numpy does.
     int32_overflow: bool = True
+    #: Another firing rule than LIF's (spikeforge's SfLif), or None.
+    rule: FiringRule | None = None
+
+    def begin(self, batch: int) -> None:
+        if self.rule is not None:
+            self.rule.begin(batch)
 
     def step(
         self, u: torch.Tensor, v: torch.Tensor, a_in: torch.Tensor
@@ -63,6 +70,8 @@ class FixedLif:
         u = torch.where(x > UV_HALF, x - 2 * UV_HALF, wrapped_low)
         decayed_v = wrap(_decay(v, self.v_keep))
         v = torch.clamp(wrap(decayed_v + u + self.bias), -(UV_HALF - 1), UV_HALF - 1)
+        if self.rule is not None:
+            return self.rule.apply(u, v, self.vth, lambda x: x.clamp(-(UV_HALF - 1), UV_HALF - 1))
         spikes = v > self.vth
         return u, torch.where(spikes, torch.zeros_like(v), v), spikes
 
@@ -76,12 +85,19 @@ class FloatLif:
     bias: torch.Tensor
     vth: torch.Tensor
     v_init: torch.Tensor
+    rule: FiringRule | None = None
+
+    def begin(self, batch: int) -> None:
+        if self.rule is not None:
+            self.rule.begin(batch)
 
     def step(
         self, u: torch.Tensor, v: torch.Tensor, a_in: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         u = u * self.u_keep + a_in
         v = v * self.v_keep + u + self.bias
+        if self.rule is not None:
+            return self.rule.apply(u, v, self.vth, lambda x: x)
         spikes = v > self.vth
         return u, torch.where(spikes, torch.zeros_like(v), v), spikes
 
@@ -117,6 +133,7 @@ def neuron_model(
             vth=per_neuron([int(p.vth) << VTH_SHIFT for p in pops], torch.int64),
             v_init=per_neuron([np.asarray(p.v_init).astype(np.int32) for p in pops], torch.int64),
             int32_overflow=max_input >= INPUT_WITHOUT_OVERFLOW,
+            rule=firing_rule(plan, device),
         )
     return FloatLif(
         u_keep=per_neuron([1.0 - p.du for p in pops], torch.float64),
@@ -127,4 +144,5 @@ def neuron_model(
             torch.float64,
         ),
         v_init=per_neuron([np.asarray(p.v_init, np.float64) for p in pops], torch.float64),
+        rule=firing_rule(plan, device),
     )

@@ -82,6 +82,7 @@ class Emulator:
             feed[:, :, layout.senders[BIAS_SOURCE]] = 1.0
         u = torch.zeros(batch, layout.n_neurons, dtype=self._state_dtype, device=self.device)
         v = self.neurons.v_init.expand(batch, -1).clone()
+        self.neurons.begin(batch)
         ring = torch.zeros(
             layout.max_delay + 2, batch, layout.n_neurons, dtype=torch.float64, device=self.device
         )

@@ -32,10 +32,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from spikeforge.compile.hardware import Hardware
 from spikeforge.compile.lower import LoihiPlan, Synapses
 from spikeforge.compile.timing import BIAS_SOURCE
 from spikeforge.errors import SpikeforgeError
-from spikeforge.profile.hardware import Hardware
 
 #: Bits of one stored weight: Lava's Dense keeps 8-bit mantissas (see compile/quantize.py).
 STORED_WEIGHT_BITS = 8
@@ -297,16 +297,13 @@ def describe(placement: Placement, max_rows: int = 16) -> str:
     return "\n".join(lines)
 
 
-def placement_summary(plan: LoihiPlan, hardware: str = "loihi2") -> str:
+def placement_summary(plan: LoihiPlan, hardware: Hardware) -> str:
     """:func:`describe` for ``spikeforge compile``, or why the plan does not fit.
 
     Compiling still succeeds when it does not fit: the user may target a larger system
     (``spikeforge profile --hardware FILE``).
     """
-    from spikeforge.profile.hardware import load_hardware
-
-    model = load_hardware(hardware)
     try:
-        return describe(place(plan, model))
+        return describe(place(plan, hardware))
     except SpikeforgeError as exc:
-        return f"warning: does not fit on {model.name}: {exc}"
+        return f"warning: does not fit on {hardware.name}: {exc}"

@@ -1,0 +1,231 @@
+"""Agreement of spikeforge with other frameworks' own simulations of their own NIR exports.
+
+For each framework and setting: build a small network in that framework, export it
+with the framework's own NIR exporter, import it with ``--from FRAMEWORK``, and run
+random spike input (4 samples x 150 steps) through the framework itself and through
+spikeforge's reference, emulator (float and fixed) and, with ``--lava``, Lava's
+simulator. Agreement is the share of output entries that are equal. A setting
+spikeforge refuses prints the reason instead.
+
+    PYTHONPATH=src python scripts/framework_agreement.py [--lava] [--markdown]
+
+Only snnTorch's exporter can be run here (sinabs 3.1 pins nir <= 1.0.4, SpikingJelly's
+NIR export is not in its PyPI release; Rockpool and Spyx are not installed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import nir
+import numpy as np
+import snntorch as snn
+import torch
+from snntorch.export_nir import export_to_nir
+
+from spikeforge.compile.compiled import compile_network
+from spikeforge.compile.network import normalize
+from spikeforge.errors import SpikeforgeError
+from spikeforge.ir.conventions import ConventionWarning
+from spikeforge.ir.nir_import import load_nir
+from spikeforge.runtimes import run
+from spikeforge.runtimes.reference import run_reference
+
+N_IN, N_HID, N_OUT = 12, 10, 6
+SAMPLES, STEPS = 4, 150
+
+
+@dataclass(frozen=True)
+class Case:
+    """One framework setting: a factory for the module and the input shape of one step."""
+
+    framework: str
+    setting: str
+    build: Callable[[int], torch.nn.Module]
+    input_shape: tuple[int, ...] = (N_IN,)
+    #: How the spikeforge side reads it (a --from preset and overrides).
+    convention: str = "snntorch"
+    overrides: tuple[tuple[str, object], ...] = ()
+
+
+def heaviside(x: torch.Tensor) -> torch.Tensor:
+    """snnTorch's forward spike function ``(mem - thr > 0)``, keeping the dtype."""
+    return (x > 0).to(x.dtype)
+
+
+def _neuron(kind: str, n: int, seed: int, **extra: object) -> torch.nn.Module:
+    """An snnTorch neuron with per-neuron tensors (its exporter needs them)."""
+    g = torch.Generator().manual_seed(seed)
+    beta = extra.pop("beta", torch.full((n,), 0.9))
+    kwargs = {
+        "beta": beta,
+        "threshold": 0.4 + 0.6 * torch.rand(n, generator=g),
+        "init_hidden": True,
+        "spike_grad": heaviside,
+        **extra,
+    }
+    if kind == "leaky":
+        return snn.Leaky(**kwargs)
+    if kind == "synaptic":
+        return snn.Synaptic(alpha=torch.full((n,), 0.7), **kwargs)
+    if kind == "rleaky":
+        return snn.RLeaky(all_to_all=True, linear_features=n, **kwargs)
+    if kind == "rsynaptic":
+        return snn.RSynaptic(
+            alpha=torch.full((n,), 0.7), all_to_all=True, linear_features=n, **kwargs
+        )
+    raise ValueError(kind)
+
+
+def _mlp(kind: str, bias: bool = True, **extra: object) -> Callable[[int], torch.nn.Module]:
+    def build(seed: int) -> torch.nn.Module:
+        torch.manual_seed(seed)
+        return torch.nn.Sequential(
+            torch.nn.Linear(N_IN, N_HID, bias=bias),
+            _neuron(kind, N_HID, seed, **dict(extra)),
+            torch.nn.Linear(N_HID, N_OUT, bias=bias),
+            _neuron("leaky", N_OUT, seed + 1, **{k: v for k, v in extra.items() if k != "beta"}),
+        )
+
+    return build
+
+
+def _scaled_mlp(kind: str, **extra: object) -> Callable[[int], torch.nn.Module]:
+    """The MLP with its weights doubled, so that the hidden layer fires often."""
+    inner = _mlp(kind, **extra)
+
+    def build(seed: int) -> torch.nn.Module:
+        net = inner(seed)
+        with torch.no_grad():
+            for layer in (net[0], net[2]):
+                layer.weight.mul_(2.0)
+        return net
+
+    return build
+
+
+CASES: list[Case] = [
+    Case("snntorch", "Leaky, defaults (subtract, reset_delay), MLP + bias", _mlp("leaky")),
+    Case("snntorch", "Leaky, defaults, MLP no bias", _scaled_mlp("leaky", bias=False)),
+    Case("snntorch", "Synaptic, defaults", _mlp("synaptic")),
+    Case("snntorch", "RLeaky, defaults (recurrent)", _mlp("rleaky")),
+    Case("snntorch", "RSynaptic, defaults (recurrent)", _mlp("rsynaptic")),
+    Case(
+        "snntorch",
+        "Leaky, reset zero (reset_delay)",
+        _mlp("leaky", reset_mechanism="zero"),
+        overrides=(("reset", "zero_next"),),
+    ),
+    Case(
+        "snntorch",
+        "Synaptic, reset zero (reset_delay)",
+        _mlp("synaptic", reset_mechanism="zero"),
+        overrides=(("reset", "zero_next"),),
+    ),
+    Case(
+        "snntorch",
+        "RLeaky, reset zero (reset_delay)",
+        _mlp("rleaky", reset_mechanism="zero"),
+        overrides=(("reset", "zero_next"),),
+    ),
+    Case(
+        "snntorch",
+        "Leaky, reset zero, reset_delay=False",
+        _mlp("leaky", reset_mechanism="zero", reset_delay=False),
+        overrides=(("reset", "to_value"),),
+    ),
+    Case(
+        "snntorch",
+        "Leaky, a beta per neuron",
+        _mlp("leaky", beta=torch.linspace(0.8, 0.95, N_HID)),
+    ),
+]
+
+
+def spike_input(seed: int, shape: tuple[int, ...] = (N_IN,), p: float = 0.3) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return (rng.random((SAMPLES, STEPS, *shape)) < p).astype(np.float64)
+
+
+def simulate_snntorch(net: torch.nn.Module, x: np.ndarray) -> np.ndarray:
+    """The module itself, stepped in float64: output spikes ``[batch, time, n]``."""
+    net = net.double()
+    out = np.zeros((x.shape[0], x.shape[1], N_OUT))
+    with torch.no_grad():
+        for b in range(x.shape[0]):
+            for module in net.modules():
+                if isinstance(module, snn.SpikingNeuron):
+                    module.reset_mem()  # reset_hidden() leaves RSynaptic's spk
+            for t in range(x.shape[1]):
+                out[b, t] = net(torch.as_tensor(x[b, t : t + 1]))[0].numpy()
+    return out
+
+
+def export(case: Case, seed: int, directory: Path) -> tuple[torch.nn.Module, Path]:
+    net = case.build(seed)
+    graph = export_to_nir(net.float(), torch.zeros(case.input_shape))
+    path = directory / "net.nir"
+    nir.write(path, graph)
+    return net, path
+
+
+def load(case: Case, path: Path):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConventionWarning)
+        return load_nir(path, convention=case.convention, **dict(case.overrides))
+
+
+def agreement(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.mean(a == b))
+
+
+def measure(case: Case, seed: int = 0, lava: bool = False) -> dict[str, float | str]:
+    """Agreement with the framework per spikeforge backend, or the refusal."""
+    with tempfile.TemporaryDirectory() as tmp:
+        net, path = export(case, seed, Path(tmp))
+        graph = load(case, path)
+    x = spike_input(seed + 100, case.input_shape)
+    truth = simulate_snntorch(net, x)
+    row: dict[str, float | str] = {"spikes": float(truth.mean())}
+    row["reference"] = agreement(run_reference(normalize(graph), x).output, truth)
+    try:
+        compiled = compile_network(graph)
+    except SpikeforgeError as exc:
+        row["refused"] = str(exc)
+        return row
+    row["emulator float"] = agreement(
+        run(compiled, x, "emulator", "float", device="cpu").output, truth
+    )
+    row["emulator fixed"] = agreement(
+        run(compiled, x, "emulator", "fixed", device="cpu").output, truth
+    )
+    if lava:
+        row["Lava float"] = agreement(run(compiled, x, "lava", "float").output, truth)
+    return row
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--lava", action="store_true", help="also run Lava's simulator (slow)")
+    args = parser.parse_args()
+    columns = ["reference", "emulator float", "emulator fixed"] + (
+        ["Lava float"] if args.lava else []
+    )
+    print("| framework | setting | " + " | ".join(columns) + " | note |")
+    print("|---|---|" + "---|" * len(columns) + "---|")
+    for case in CASES:
+        row = measure(case, lava=args.lava)
+        cells = [
+            f"{100 * row[c]:.2f} %" if isinstance(row.get(c), float) else "refused" for c in columns
+        ]
+        note = row.get("refused", "")
+        print(f"| {case.framework} | {case.setting} | " + " | ".join(cells) + f" | {note} |")
+
+
+if __name__ == "__main__":
+    main()

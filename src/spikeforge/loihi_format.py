@@ -1,0 +1,65 @@
+"""Every Loihi 2 number format spikeforge relies on, in one place.
+
+Like nengo-loihi's ``builder/discretize.py``, this module is the single home of the
+chip's bit widths, shifts, offsets and ranges. They are the ones Lava's bit-accurate
+CPU models implement (lava-nc 0.10.0, ``lava/proc/lif/models.py``
+``AbstractPyLifModelFixed``, ``lava/proc/dense/models.py`` ``PyDenseModelBitAcc``,
+``lava/utils/weightutils.py``) and netx builds (lava-dl 0.6.0,
+``lava/lib/dl/netx/hdf5.py``)::
+
+    u = wrap24( sign(u*(4096-(du+1))) * (|.| >> 12) + (a_in << 6) )
+    v = clip24( sign(v*(4096-dv)) * (|.| >> 12) + u + (bias_mant << bias_exp) )
+    spike when v > (vth << 6); then v = 0
+    a_out = (sum of 8-bit weights of active inputs) << weight_exp
+
+The quantiser, the emulator, netx import and export, the activity counters and the
+benchmarks import these names; no other module spells these numbers. It depends on
+nothing, so every layer may import it.
+"""
+
+from __future__ import annotations
+
+#: Decays ``du``/``dv`` are 12-bit fractions of ``DECAY_UNITY``, applied by a right shift.
+DECAY_SHIFT = 12
+DECAY_UNITY = 1 << DECAY_SHIFT
+DECAY_MAX = DECAY_UNITY - 1
+#: Lava's current keeps ``DECAY_UNITY - (du + DU_OFFSET)`` per step (voltage: ``- dv``);
+#: netx therefore writes ``du = iDecay - DU_OFFSET`` for slayer's ``iDecay``.
+DU_OFFSET = 1
+
+#: Synaptic input enters ``u`` MSB-aligned: ``a_in << ACT_SHIFT``.
+ACT_SHIFT = 6
+#: The threshold is compared as ``vth << VTH_SHIFT``.
+VTH_SHIFT = 6
+VTH_BITS = 17
+VTH_MAX = (1 << VTH_BITS) - 1
+
+#: ``bias_mant`` is a 13-bit signed mantissa, ``bias_exp`` a 3-bit exponent.
+BIAS_MANT_BITS = 13
+BIAS_MANT_MAX = (1 << (BIAS_MANT_BITS - 1)) - 1
+BIAS_EXP_MAX = 7
+#: netx builds every CUBA/LOIHI neuron with ``bias_exp = 6`` (hdf5.py).
+NETX_BIAS_EXP = 6
+
+#: ``u`` and ``v`` are 24-bit: ``u`` wraps around, ``v`` saturates at ``±(STATE_HALF - 1)``.
+STATE_BITS = 24
+STATE_HALF = 1 << (STATE_BITS - 1)
+
+#: 8-bit weight mantissas; with mixed signs Lava drops the lowest bit (even values).
+WEIGHT_BITS = 8
+WEIGHT_MIN, WEIGHT_MAX = -(1 << WEIGHT_BITS), (1 << WEIGHT_BITS) - 1
+#: Weight exponents Lava's Dense accepts (``a_out << weight_exp``, right shift if negative).
+WEIGHT_EXP_RANGE = (-8, 7)
+
+#: ``DelayDense`` holds per-synapse delays of 0..MAX_SYNAPSE_DELAY extra steps.
+MAX_SYNAPSE_DELAY = 62
+
+
+def lava_u_keep(du: int) -> int:
+    """What Lava's current keeps of itself per step, in units of ``1/DECAY_UNITY``."""
+    return DECAY_UNITY - (du + DU_OFFSET)
+
+
+def lava_v_keep(dv: int) -> int:
+    """What Lava's voltage keeps of itself per step, in units of ``1/DECAY_UNITY``."""
+    return DECAY_UNITY - dv

@@ -1,0 +1,117 @@
+"""snnTorch's own exports, read with ``--from snntorch``, against snnTorch's own simulation.
+
+The networks, inputs and snnTorch stepping are those of ``scripts/framework_agreement.py``
+(random spikes, 4 samples x 150 steps; the module stepped in float64 with snnTorch's
+forward spike function ``mem - thr > 0``). Float backends must equal snnTorch on
+every output entry: the dynamics are the same arithmetic, and a float64 difference
+in the last bit could only flip a spike whose membrane lies within ~1e-16 of its
+threshold, which random real weights make practically impossible (and which would
+fail the test loudly, not pass it). Fixed point is compared with snnTorch (>= 99 %
+of entries: Loihi's 8-bit weights and 24-bit state round every step) and with Lava's
+``fixed_pt`` models bit for bit.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from spikeforge.compile.compiled import compile_network
+from spikeforge.compile.network import normalize
+from spikeforge.errors import UnsupportedError
+from spikeforge.runtimes import run
+from spikeforge.runtimes.reference import run_reference
+
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "framework_agreement.py"
+
+
+def _script():
+    spec = importlib.util.spec_from_file_location("framework_agreement", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("framework_agreement", module)
+    spec.loader.exec_module(module)
+    return module
+
+
+fa = _script()
+CASES = {case.setting: case for case in fa.CASES}
+DEFAULTS = [s for s in CASES if "defaults" in s]
+ZERO = [s for s in CASES if "reset zero" in s]
+
+
+def _prepare(setting: str, tmp_path: Path, seed: int = 0):
+    case = CASES[setting]
+    net, path = fa.export(case, seed, tmp_path)
+    graph = fa.load(case, path)
+    x = fa.spike_input(seed + 100, case.input_shape)
+    truth = fa.simulate_snntorch(net, x)
+    assert 0 < truth.sum() < truth.size, f"degenerate output activity in {setting}"
+    return graph, x, truth
+
+
+@pytest.mark.parametrize("setting", DEFAULTS + ZERO)
+def test_float_backends_equal_snntorch_on_every_entry(tmp_path, setting):
+    graph, x, truth = _prepare(setting, tmp_path)
+    np.testing.assert_array_equal(run_reference(normalize(graph), x).output, truth)
+    compiled = compile_network(graph)
+    emulated = run(compiled, x, "emulator", "float", device="cpu").output
+    np.testing.assert_array_equal(emulated, truth)
+
+
+@pytest.mark.parametrize(
+    ("setting", "planes", "least"),
+    [(s, 2, 0.99) for s in DEFAULTS if "RSynaptic" not in s]
+    + [(s, 2, 0.99) for s in ZERO]
+    + [("RSynaptic, defaults (recurrent)", 3, 0.97)],
+)
+def test_fixed_point_agrees_with_snntorch(tmp_path, setting, planes, least):
+    """>= 99 % of entries, except the recurrent CubaLIF: its recurrent current
+    integrates every rounding error twice over (current, then membrane) and its spike
+    trains diverge on 2.2 % of entries even with the third weight plane (2.8 % with
+    two, 3.3 % calibrated): measured, not yet below 1 % (README, what is left)."""
+    graph, x, truth = _prepare(setting, tmp_path)
+    compiled = compile_network(graph, weight_planes=planes)
+    fixed = run(compiled, x, "emulator", "fixed", device="cpu").output
+    assert np.mean(fixed == truth) >= least
+
+
+@pytest.mark.parametrize(
+    "setting",
+    ["Leaky, defaults (subtract, reset_delay), MLP + bias", "Synaptic, reset zero (reset_delay)"],
+)
+def test_lava_runs_sflif_float_exact_and_fixed_bit_exact_with_emulator(tmp_path, setting):
+    """Lava float equals snnTorch; Lava fixed_pt equals the emulator in spikes and voltages."""
+    graph, x, truth = _prepare(setting, tmp_path)
+    x, truth = x[:1, :60], truth[:1, :60]
+    compiled = compile_network(graph)
+    lava_float = run(compiled, x, "lava", "float")
+    np.testing.assert_array_equal(lava_float.output, truth)
+    record = ["1"]
+    lava = run(compiled, x, "lava", "fixed", record=record, raw_timing=True)
+    emu = run(compiled, x, "emulator", "fixed", record=record, raw_timing=True, device="cpu")
+    assert lava.spikes["1"].any()
+    np.testing.assert_array_equal(emu.spikes["1"], lava.spikes["1"])
+    np.testing.assert_array_equal(emu.v["1"], lava.v["1"])
+    np.testing.assert_array_equal(emu.output, lava.output)
+
+
+def test_per_neuron_beta_is_exact_on_the_reference_and_refused_for_loihi(tmp_path):
+    graph, x, truth = _prepare("Leaky, a beta per neuron", tmp_path)
+    np.testing.assert_array_equal(run_reference(normalize(graph), x).output, truth)
+    with pytest.raises(UnsupportedError, match=r"population '1'.*tau_mem.*differs"):
+        compile_network(graph)
+
+
+def test_without_from_the_default_subtractive_reset_is_not_snntorch(tmp_path):
+    """The preset is what makes it exact: NIR's own reading (reset to value) differs."""
+    from spikeforge.ir.nir_import import load_nir
+
+    case = CASES["Leaky, defaults (subtract, reset_delay), MLP + bias"]
+    net, path = fa.export(case, 0, tmp_path)
+    graph = load_nir(path, dt=1e-4)
+    x = fa.spike_input(100)
+    assert np.mean(run_reference(normalize(graph), x).output == fa.simulate_snntorch(net, x)) < 1
