@@ -3,7 +3,7 @@
 Layers, bottom to top (DESIGN.md, README "Layout")::
 
     helpers (errors, atomic, hdf5_guard, limits, npy_guard, loihi_format, progress, choices)
-    ir <- compile <- runtimes, export, checkpoint <- profile <- models <- cli
+    ir <- compile <- runtimes, export, checkpoint <- profile <- models <- cluster <- cli
 
 A module may import its own package, any helper and any lower layer; a package on
 the same layer is a sideways import and as wrong as an upward one. The command-line
@@ -34,7 +34,8 @@ LEVEL = {
     "checkpoint": 3,
     "profile": 4,
     "models": 5,
-    "cli": 6,
+    "cluster": 6,
+    "cli": 7,
 }
 TOP = max(LEVEL.values())
 #: Violations being removed elsewhere: listed so the suite passes, and checked to still

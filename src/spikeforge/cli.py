@@ -49,6 +49,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "spikeforge.export.netx_command",
     "spikeforge.profile.command",
     "spikeforge.models.command",
+    "spikeforge.cluster.command",  # cluster: spikeforge sweep
 )
 
 #: Subcommands whose ``-o`` names a directory to write into, not a file.

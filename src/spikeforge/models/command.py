@@ -83,6 +83,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     evaluate.add_argument(
         "--checkpoint", type=Path, default=None, help="use this checkpoint, not the shipped one"
     )
+    # cluster seam: --workers / --cluster / --shard-size (spikeforge.cluster)
+    from spikeforge.cluster.spec import add_cluster_options
+
+    add_cluster_options(evaluate)
     evaluate.set_defaults(handler=_cmd_evaluate)
 
 
@@ -145,6 +149,10 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
             stages.append("reference")
         else:
             stages += [f"{backend}-{p}" for p in dict.fromkeys(args.precision)]
+    # cluster seam: with --workers N > 1 or --cluster, the Loihi stages run sharded on Ray.
+    from spikeforge.cluster.spec import runner_from_args
+
+    runner = runner_from_args(args)
     table = evaluate(
         args.name,
         stages=stages,
@@ -155,6 +163,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         hardware=args.hardware,
         checkpoint=args.checkpoint,
         show_progress=True,
+        hardware_runner=runner,
     )
     print(table.to_terminal())
     return 0

@@ -64,6 +64,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_factory_option(parser)
     add_import_options(parser)
     add_compile_options(parser)
+    # cluster seam: --workers / --cluster / --shard-size (spikeforge.cluster)
+    from spikeforge.cluster.spec import add_cluster_options
+
+    add_cluster_options(parser)
     parser.set_defaults(handler=_cmd_profile)
 
 
@@ -91,6 +95,10 @@ def _cmd_profile(args: argparse.Namespace) -> int:
         )
     stages = ["norse"] if module is not None else []
     stages += ["reference", *[hardware_stage(args.backend, p) for p in precisions]]
+    # cluster seam: with --workers N > 1 or --cluster, the compiled stages run sharded on Ray.
+    from spikeforge.cluster.spec import runner_from_args
+
+    runner = runner_from_args(args)
     profile = measure(
         compiled,
         inputs,
@@ -99,6 +107,7 @@ def _cmd_profile(args: argparse.Namespace) -> int:
         module=module,
         raster=args.raster,
         show_progress=True,
+        hardware_runner=runner,
     )
     written = write_report(profile, args.output, str(args.network), str(args.input))
     print(summary_table(profile))

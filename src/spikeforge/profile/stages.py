@@ -22,7 +22,7 @@ the reference.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -136,6 +136,14 @@ class HardwareRun:
     spikes: dict[str, np.ndarray]
 
 
+#: ``(stage, compiled, inputs, hardware, backend, precision, raster, show_progress)``
+#: -> the stage run over every sample of ``inputs`` (``{name: [batch, time, *shape]}``).
+HardwareRunner = Callable[
+    [str, CompiledNet, dict[str, np.ndarray], Hardware, str, str, Sequence[str], bool],
+    HardwareRun,
+]
+
+
 @dataclass
 class Profile:
     """Every stage measured on one input, and what the report draws from."""
@@ -172,8 +180,13 @@ def measure(
     module: torch.nn.Module | None = None,
     raster: Sequence[str] | None = None,
     show_progress: bool = False,
+    hardware_runner: HardwareRunner | None = None,
 ) -> Profile:
-    """Run and measure ``stages`` (module docstring) on ``inputs`` ``[batch, time, *shape]``."""
+    """Run and measure ``stages`` (module docstring) on ``inputs`` ``[batch, time, *shape]``.
+
+    ``hardware_runner`` (cluster seam) runs the hardware stages in place of this module's
+    own run, e.g. sharded over Ray by :mod:`spikeforge.cluster.runner`.
+    """
     for stage in stages:
         parse_stage(stage)
     network = compiled.network
@@ -218,7 +231,7 @@ def measure(
         elif stage == "reference":
             rows.append(_cpu_row(stage, ref_stats, reference.outputs))
         else:
-            hw_run = _hardware_run(
+            hw_run = (hardware_runner or _hardware_run)(  # cluster seam
                 stage, compiled, shaped, hardware, backend, precision, raster, show_progress
             )
             runs[stage] = hw_run
