@@ -53,7 +53,7 @@ COMMAND_MODULES: tuple[str, ...] = (
 )
 
 #: Subcommands whose ``-o`` names a directory to write into, not a file.
-DIRECTORY_OUTPUTS = frozenset({"profile"})
+DIRECTORY_OUTPUTS = frozenset({"profile", "sweep"})
 
 
 def _one_line_warning(message, category, filename, lineno, line=None) -> str:
