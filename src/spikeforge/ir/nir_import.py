@@ -66,6 +66,7 @@ from spikeforge.ir.nodes import (
     ScaleMap,
     Shape,
 )
+from spikeforge.ir.repairs import read_graph, repair
 
 SUPPORTED = (
     "Input, Output, Affine, Linear, Scale, LIF, CubaLIF, IF, LI, CubaLI, "
@@ -91,7 +92,7 @@ def load_nir(
         raise SpikeforgeError(f"{path}: no such file")
     _check_node_types(path)
     try:
-        graph = nir.read(path, type_check=False)
+        graph = read_graph(path)
     except Exception as exc:  # nir raises bare KeyError/ValueError/OSError on bad files
         raise SpikeforgeError(f"{path}: not a readable NIR file ({_describe(exc)})") from None
     try:
@@ -133,6 +134,7 @@ def from_nir(
 ) -> Graph:
     """Import an in-memory NIR graph (see the module docstring for the conventions)."""
     conv = resolve_conventions(graph, convention, cuba_order, reset, **overrides)
+    graph = repair(graph, conv)
     dt = _resolve_dt(graph, dt, conv)
     nodes, nir_edges = _flatten(graph)
     ir_nodes: dict[str, Node] = {}

@@ -1,0 +1,105 @@
+"""Repairs of other frameworks' NIR exports, each made only where the graph leaves no doubt.
+
+Exporters leave out what their own importer does not need. Each repair here names
+the exporter it answers, fills in only a value the rest of the graph determines,
+and says so in one :class:`~spikeforge.ir.conventions.ConventionWarning` line:
+
+* sinabs 3.1 writes a Conv2d without ``input_shape`` and a Flatten without
+  ``input_type`` (``sinabs/nir.py``); nir 1.0.8's reader then fails on the missing
+  required field. spikeforge never reads either (every shape is propagated from the
+  Input node), so :func:`read_graph` reads such a file with them empty.
+* sinabs' LIF carries a scalar ``tau``/``v_threshold`` (one per layer); the
+  population's size is the output size of the Affine/Linear that feeds it.
+
+Framework-specific repairs run only under that framework's ``--from`` preset.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import warnings
+from pathlib import Path
+
+import h5py
+import nir
+import numpy as np
+from nir.serialization import hdf2dict
+
+from spikeforge.ir.conventions import Conventions, ConventionWarning
+
+#: Shape fields an exporter may leave out, which spikeforge derives from the Input.
+_SHAPE_FIELDS = {"Conv1d": "input_shape", "Conv2d": "input_shape", "Flatten": "input_type"}
+_NEURON_FIELDS = ("tau", "tau_mem", "tau_syn", "r", "v_leak", "v_threshold", "v_reset", "w_in")
+
+
+def read_graph(path: Path) -> nir.NIRGraph:
+    """``nir.read``; a file whose only fault is a missing shape field is read without it."""
+    try:
+        return nir.read(path, type_check=False)
+    except TypeError as exc:
+        if "missing" not in str(exc):
+            raise
+    with h5py.File(path, "r") as f:
+        data = hdf2dict(f["node"])
+    filled = _fill_shape_fields(data, "")
+    if not filled:
+        raise TypeError("NIR node with a missing required field")
+    warnings.warn(
+        f"{', '.join(filled)} written without their input shape (as sinabs' exporter does); "
+        "shapes are taken from the Input node",
+        ConventionWarning,
+        stacklevel=3,
+    )
+    data["type_check"] = False
+    return nir.dict2NIRNode(data)
+
+
+def _fill_shape_fields(data: dict, prefix: str) -> list[str]:
+    """Set each missing entry of :data:`_SHAPE_FIELDS` to ``None``; the names of those nodes."""
+    filled: list[str] = []
+    for name, node in (data.get("nodes") or {}).items():
+        kind = node.get("type")
+        if kind == "NIRGraph":
+            filled += _fill_shape_fields(node, f"{prefix}{name}.")
+        elif kind in _SHAPE_FIELDS and _SHAPE_FIELDS[kind] not in node:
+            node[_SHAPE_FIELDS[kind]] = None
+            filled.append(f"{kind} '{prefix}{name}'")
+    return filled
+
+
+def repair(graph: nir.NIRGraph, conv: Conventions) -> nir.NIRGraph:
+    """``graph`` with the repairs its framework's exporter needs (module docstring)."""
+    if conv.framework == "sinabs":
+        return _broadcast_scalar_neurons(graph, conv.framework)
+    return graph
+
+
+def _broadcast_scalar_neurons(graph: nir.NIRGraph, framework: str) -> nir.NIRGraph:
+    """Give a neuron with scalar parameters the size of the Affine/Linear feeding it."""
+    nodes = dict(graph.nodes)
+    repaired: list[str] = []
+    for name, node in graph.nodes.items():
+        if isinstance(node, nir.NIRGraph):
+            nodes[name] = _broadcast_scalar_neurons(node, framework)
+            continue
+        fields = [f for f in _NEURON_FIELDS if getattr(node, f, None) is not None]
+        if not fields or any(np.ndim(getattr(node, f)) != 0 for f in fields):
+            continue
+        sources = [graph.nodes[pre] for pre, post in graph.edges if post == name]
+        if len(sources) != 1 or not isinstance(sources[0], (nir.Affine, nir.Linear)):
+            continue  # no single map that fixes the size: left to the importer's refusal
+        size = int(np.asarray(sources[0].weight).shape[0])
+        values = {f: np.full(size, float(getattr(node, f))) for f in fields}
+        nodes[name] = dataclasses.replace(node, **values)
+        repaired.append(f"'{name}'")
+    if not repaired:
+        return graph
+    warnings.warn(
+        f"{framework}'s exporter writes one scalar per layer: neuron node(s) "
+        f"{', '.join(repaired)} sized by the Affine/Linear that feeds each",
+        ConventionWarning,
+        stacklevel=4,
+    )
+    return nir.NIRGraph(
+        nodes=nodes, edges=list(graph.edges), metadata=dict(graph.metadata or {}), type_check=False
+    )
