@@ -18,6 +18,7 @@ NIR type      du    dv       gain                    v_bias
 ============  ====  =======  ======================  ===============
 LIF, LI       1     dv       dv * r                  dv * v_leak
 CubaLIF/LI    du    dv       dv * r * du * w_in      dv * v_leak
+ (unscaled)   du    dv       (1 - du) * w_in         v_leak
 IF            1     0        r  (or dt * r)          0
 ============  ====  =======  ======================  ===============
 
@@ -488,13 +489,15 @@ def _convert(name: str, node: nir.NIRNode, dt: float, conv: Conventions) -> Node
         firing = (
             _firing(name, node, shape, conv) if isinstance(node, nir.CubaLIF) else _silent(shape)
         )
+        w_in = _arr(name, node, "w_in", shape)
+        unscaled = conv.synapse == "unscaled"
         return NeuronNode(
             kind=kind,
             shape=shape,
             du=du,
             dv=dv,
-            gain=dv * _arr(name, node, "r", shape) * du * _arr(name, node, "w_in", shape),
-            v_bias=dv * _arr(name, node, "v_leak", shape),
+            gain=(1 - du) * w_in if unscaled else dv * _arr(name, node, "r", shape) * du * w_in,
+            v_bias=(1.0 if unscaled else dv) * _arr(name, node, "v_leak", shape),
             **firing,
         )
     if isinstance(node, nir.IF):

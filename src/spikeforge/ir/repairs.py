@@ -10,6 +10,10 @@ and says so in one :class:`~spikeforge.ir.conventions.ConventionWarning` line:
   Input node), so :func:`read_graph` reads such a file with them empty.
 * sinabs' LIF carries a scalar ``tau``/``v_threshold`` (one per layer); the
   population's size is the output size of the Affine/Linear that feeds it.
+* Rockpool 3.1 writes its Input with the sample's batch dimension (``(1, n)``);
+  dropped where the Affine/Linear it feeds takes ``n`` inputs. Its exporter also
+  omits the ``LIFTorch`` bias and recurrent weights ``w_rec`` (and leaves ``w_in``
+  at NIR's default 1); those are lost from the file, so nothing can restore them.
 
 Framework-specific repairs run only under that framework's ``--from`` preset.
 """
@@ -71,7 +75,45 @@ def repair(graph: nir.NIRGraph, conv: Conventions) -> nir.NIRGraph:
     """``graph`` with the repairs its framework's exporter needs (module docstring)."""
     if conv.framework == "sinabs":
         return _broadcast_scalar_neurons(graph, conv.framework)
+    if conv.framework == "rockpool":
+        return _drop_input_batch(graph, conv.framework)
     return graph
+
+
+def _drop_input_batch(graph: nir.NIRGraph, framework: str) -> nir.NIRGraph:
+    """Input shapes ``(1, n)`` read as ``(n,)`` where every map they feed takes ``n``."""
+    nodes = dict(graph.nodes)
+    repaired: list[str] = []
+    for name, node in graph.nodes.items():
+        if not isinstance(node, nir.Input):
+            continue
+        shape = np.atleast_1d(np.asarray(node.input_type["input"])).astype(int)
+        if shape.size < 2 or shape[0] != 1:
+            continue
+        targets = [graph.nodes[post] for pre, post in graph.edges if pre == name]
+        if not targets or not all(
+            isinstance(t, (nir.Affine, nir.Linear))
+            and np.asarray(t.weight).shape[1] == int(np.prod(shape))
+            for t in targets
+        ):
+            continue
+        nodes[name] = nir.Input(input_type={"input": shape[1:]})
+        repaired.append(f"'{name}' {tuple(int(s) for s in shape)}")
+    if not repaired:
+        return graph
+    warnings.warn(
+        f"{framework}'s exporter keeps the sample's batch dimension: Input {', '.join(repaired)} "
+        "read without it",
+        ConventionWarning,
+        stacklevel=4,
+    )
+    return _rebuilt(graph, nodes)
+
+
+def _rebuilt(graph: nir.NIRGraph, nodes: dict[str, nir.NIRNode]) -> nir.NIRGraph:
+    return nir.NIRGraph(
+        nodes=nodes, edges=list(graph.edges), metadata=dict(graph.metadata or {}), type_check=False
+    )
 
 
 def _broadcast_scalar_neurons(graph: nir.NIRGraph, framework: str) -> nir.NIRGraph:
@@ -100,6 +142,4 @@ def _broadcast_scalar_neurons(graph: nir.NIRGraph, framework: str) -> nir.NIRGra
         ConventionWarning,
         stacklevel=4,
     )
-    return nir.NIRGraph(
-        nodes=nodes, edges=list(graph.edges), metadata=dict(graph.metadata or {}), type_check=False
-    )
+    return _rebuilt(graph, nodes)
