@@ -1,9 +1,9 @@
-"""sinabs' and Rockpool's own NIR exports, read with ``--from``, against their own simulations.
+"""sinabs', Rockpool's and Spyx's own NIR exports, read with ``--from``, vs their simulations.
 
-Neither framework installs beside the pinned nir 1.0.8 (both require nir <= 1.0.4),
-so ``scripts/framework_fixtures/*_fixtures.py`` ran each in its own venv: the NIR
-file is the framework's exporter's, ``y`` the framework's own simulation of the
-module it exported (recorded counts, 4 samples x 150 steps of random spikes).
+None installs beside the pinned stack (sinabs and Rockpool require nir <= 1.0.4;
+Spyx needs JAX and Haiku), so ``scripts/framework_fixtures/*_fixtures.py`` ran each
+in its own venv: the NIR file is the framework's exporter's, ``y`` the framework's
+own simulation of the module it exported (recorded counts, 4 samples x 150 steps of random spikes).
 
 Float backends must equal the framework on every output entry: the arithmetic is
 the same, and the frameworks ran in float32, so a difference could only flip a
@@ -27,7 +27,7 @@ import pytest
 from spikeforge.compile.compiled import compile_network
 from spikeforge.compile.network import normalize
 from spikeforge.errors import SpikeforgeError, UnsupportedError
-from spikeforge.ir.conventions import ConventionWarning
+from spikeforge.ir.conventions import ConventionWarning, preset
 from spikeforge.ir.nir_import import load_nir
 from spikeforge.runtimes import run
 from spikeforge.runtimes.reference import run_reference
@@ -45,12 +45,16 @@ def _script():
 
 fa = _script()
 FIXTURES = {f"{f.framework}/{f.name}": f for f in fa.fixtures()}
-MULTI = [k for k, f in FIXTURES.items() if dict(f.overrides).get("multi_spike", True)]
+MULTI = [
+    k
+    for k, f in FIXTURES.items()
+    if dict(f.overrides).get("multi_spike", preset(f.convention).multi_spike)
+]
 SINGLE = [k for k in FIXTURES if k not in MULTI]
 
 
 def test_fixtures_cover_both_frameworks_and_both_spike_kinds():
-    assert {f.framework for f in FIXTURES.values()} == {"sinabs", "rockpool"}
+    assert {f.framework for f in FIXTURES.values()} == {"sinabs", "rockpool", "spyx"}
     assert MULTI and SINGLE
 
 
@@ -119,3 +123,17 @@ def test_rockpool_batch_input_is_repaired_only_under_from_rockpool():
         SpikeforgeError, match=r"expects input of shape \(12,\), receives \(1, 12\)"
     ):
         load_nir(fix.nir_path, convention="nir", dt=1e-3)
+
+
+def test_spyx_weights_and_r_are_repaired_and_spikes_leave_a_step_late():
+    fix = FIXTURES["spyx/lif_mlp"]
+    with pytest.warns(ConventionWarning, match=r"weights of 'linear' transposed"):
+        graph = load_nir(fix.nir_path, convention="spyx")
+    np.testing.assert_allclose(graph.nodes["LIF"].gain, 1.0, rtol=1e-6)
+    assert {(e.pre, e.delay) for e in graph.edges if e.pre in ("LIF", "LIF_1")} == {
+        ("LIF", 1),
+        ("LIF_1", 1),
+    }
+    x, truth = fix.data()
+    late = run_reference(normalize(load_nir(fix.nir_path, convention="spyx", fires_on="new")), x)
+    assert not np.array_equal(late.output.reshape(truth.shape), truth)

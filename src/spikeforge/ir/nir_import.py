@@ -151,11 +151,20 @@ def from_nir(
                 ir_nodes[name].input_delay = 1
     _feed_forward_zero_reset_to_value(ir_nodes, nodes, nir_edges)
     edges = _delay_edges(ir_nodes, nir_edges)
+    if conv.fires_on == "previous":
+        edges = [_fired_late(e, ir_nodes[e.pre]) for e in edges]
     metadata = {k: v for k, v in (graph.metadata or {}).items() if k != "dt"}
     metadata["conventions"] = conv.describe()
     result = Graph(nodes=ir_nodes, edges=edges, dt=dt, metadata=metadata)
     infer_shapes(result)
     return result
+
+
+def _fired_late(edge: Edge, pre: Node) -> Edge:
+    """A spike decided on the previous membrane leaves one step after the IR's."""
+    if isinstance(pre, NeuronNode) and pre.spiking:
+        return dataclasses.replace(edge, delay=edge.delay + 1)
+    return edge
 
 
 def _feed_forward_zero_reset_to_value(

@@ -14,6 +14,12 @@ and says so in one :class:`~spikeforge.ir.conventions.ConventionWarning` line:
   dropped where the Affine/Linear it feeds takes ``n`` inputs. Its exporter also
   omits the ``LIFTorch`` bias and recurrent weights ``w_rec`` (and leaves ``w_in``
   at NIR's default 1); those are lost from the file, so nothing can restore them.
+* Spyx 0.1.20 writes Haiku's ``(in, out)`` weight matrices untransposed (NIR's are
+  ``(out, in)``; its exporter always does), and an LIF's ``r`` as its decay
+  ``beta`` where Spyx adds the input unscaled; ``tau = dt/(1 - beta)`` then holds
+  for every neuron with one ``dt``, which identifies the file (and gives ``r =
+  tau/dt = 1/(1 - beta)``). Its exporter writes ``v_threshold = 1`` whatever the
+  LIF's ``threshold``: that is lost from the file.
 
 Framework-specific repairs run only under that framework's ``--from`` preset.
 """
@@ -77,7 +83,29 @@ def repair(graph: nir.NIRGraph, conv: Conventions) -> nir.NIRGraph:
         return _broadcast_scalar_neurons(graph, conv.framework)
     if conv.framework == "rockpool":
         return _drop_input_batch(graph, conv.framework)
+    if conv.framework == "spyx":
+        return _spyx(graph)
     return graph
+
+
+def _spyx(graph: nir.NIRGraph) -> nir.NIRGraph:
+    """Transpose Spyx's weights; give its LIF ``r = 1/(1 - beta)`` where ``r`` is ``beta``."""
+    nodes = dict(graph.nodes)
+    fixed: list[str] = []
+    for name, node in graph.nodes.items():
+        if isinstance(node, (nir.Affine, nir.Linear)):
+            nodes[name] = dataclasses.replace(node, weight=np.asarray(node.weight).T)
+            fixed.append(f"weights of '{name}' transposed")
+        elif isinstance(node, nir.LIF):
+            tau, r = np.asarray(node.tau, float), np.asarray(node.r, float)
+            dt = tau * (1 - r)
+            if np.all((r > 0) & (r < 1)) and np.allclose(dt, dt.flat[0], rtol=1e-5):
+                nodes[name] = dataclasses.replace(node, r=1 / (1 - r))
+                fixed.append(f"r of '{name}' (written as beta) set to 1/(1 - beta)")
+    if not fixed:
+        return graph
+    warnings.warn(f"spyx's exporter: {'; '.join(fixed)}", ConventionWarning, stacklevel=4)
+    return _rebuilt(graph, nodes)
 
 
 def _drop_input_batch(graph: nir.NIRGraph, framework: str) -> nir.NIRGraph:

@@ -108,9 +108,7 @@ def evaluate(
     compiled = export_and_compile(module, card, calibration, weight_planes)
     target = load_hardware(hardware)
     inputs = np.asarray(data.inputs, dtype=np.float64)
-    profile = measure(
-        compiled, inputs, target, stages, module=module, show_progress=show_progress
-    )
+    profile = measure(compiled, inputs, target, stages, module=module, show_progress=show_progress)
     for row in profile.rows:
         row.metrics = dict(model.metrics(row.output, data))
     config = Config(
