@@ -68,6 +68,18 @@ def add_import_options(parser: argparse.ArgumentParser) -> None:
         "--v-init", choices=c.V_INITS, default=None, help="the voltage starts at 0 or v_reset"
     )
     parser.add_argument(
+        "--synapse",
+        choices=c.SYNAPSES,
+        default=None,
+        help="CubaLIF input scaled by NIR's du*w_in and dv*r, or unscaled (Rockpool)",
+    )
+    parser.add_argument(
+        "--fires-on",
+        choices=c.FIRES_ON,
+        default=None,
+        help="a spike is decided on the new membrane or on the previous one (Spyx)",
+    )
+    parser.add_argument(
         "--multi-spike",
         action=argparse.BooleanOptionalAction,
         default=None,
@@ -79,7 +91,15 @@ def import_options(args: argparse.Namespace) -> dict[str, object]:
     """The keyword arguments of :func:`spikeforge.compile.load_graph` from the options."""
     overrides = {
         key: getattr(args, key)
-        for key in ("threshold", "decay", "if_input", "v_init", "multi_spike")
+        for key in (
+            "threshold",
+            "decay",
+            "if_input",
+            "v_init",
+            "multi_spike",
+            "synapse",
+            "fires_on",
+        )
         if getattr(args, key) is not None
     }
     return {

@@ -18,6 +18,7 @@ NIR type      du    dv       gain                    v_bias
 ============  ====  =======  ======================  ===============
 LIF, LI       1     dv       dv * r                  dv * v_leak
 CubaLIF/LI    du    dv       dv * r * du * w_in      dv * v_leak
+ (unscaled)   du    dv       (1 - du) * w_in         v_leak
 IF            1     0        r  (or dt * r)          0
 ============  ====  =======  ======================  ===============
 
@@ -66,6 +67,7 @@ from spikeforge.ir.nodes import (
     ScaleMap,
     Shape,
 )
+from spikeforge.ir.repairs import fill_shape_fields, repair
 from spikeforge.limits import require_fits
 
 #: Largest magnitude of any parameter: far beyond any physical network (voltages,
@@ -117,6 +119,7 @@ def _read_checked(path: Path) -> nir.NIRGraph:
         if "type_check" in data:
             raise SpikeforgeError("the graph has a 'type_check' entry, which NIR reserves")
         data["type_check"] = False
+        fill_shape_fields(data)
         with warnings.catch_warnings():  # nir divides by a zero stride, say, before we see it
             warnings.simplefilter("ignore")
             graph = nir.dict2NIRNode(data)
@@ -165,6 +168,7 @@ def from_nir(
 ) -> Graph:
     """Import an in-memory NIR graph (see the module docstring for the conventions)."""
     conv = resolve_conventions(graph, convention, cuba_order, reset, **overrides)
+    graph = repair(graph, conv)
     dt = _resolve_dt(graph, dt, conv)
     nodes, nir_edges = _flatten(graph)
     ir_nodes: dict[str, Node] = {}
@@ -180,11 +184,20 @@ def from_nir(
                 ir_nodes[name].input_delay = 1
     _feed_forward_zero_reset_to_value(ir_nodes, nodes, nir_edges)
     edges = _delay_edges(ir_nodes, nir_edges)
+    if conv.fires_on == "previous":
+        edges = [_fired_late(e, ir_nodes[e.pre]) for e in edges]
     metadata = {k: v for k, v in (graph.metadata or {}).items() if k != "dt"}
     metadata["conventions"] = conv.describe()
     result = Graph(nodes=ir_nodes, edges=edges, dt=dt, metadata=metadata)
     infer_shapes(result)
     return result
+
+
+def _fired_late(edge: Edge, pre: Node) -> Edge:
+    """A spike decided on the previous membrane leaves one step after the IR's."""
+    if isinstance(pre, NeuronNode) and pre.spiking:
+        return dataclasses.replace(edge, delay=edge.delay + 1)
+    return edge
 
 
 def _feed_forward_zero_reset_to_value(
@@ -641,13 +654,15 @@ def _convert(name: str, node: nir.NIRNode, dt: float, conv: Conventions) -> Node
         firing = (
             _firing(name, node, shape, conv) if isinstance(node, nir.CubaLIF) else _silent(shape)
         )
+        w_in = _arr(name, node, "w_in", shape)
+        unscaled = conv.synapse == "unscaled"
         return NeuronNode(
             kind=kind,
             shape=shape,
             du=du,
             dv=dv,
-            gain=dv * _arr(name, node, "r", shape) * du * _arr(name, node, "w_in", shape),
-            v_bias=dv * _arr(name, node, "v_leak", shape),
+            gain=(1 - du) * w_in if unscaled else dv * _arr(name, node, "r", shape) * du * w_in,
+            v_bias=(1.0 if unscaled else dv) * _arr(name, node, "v_leak", shape),
             **firing,
         )
     if isinstance(node, nir.IF):

@@ -254,9 +254,7 @@ def estimate(activity: Activity, placement: Placement, hardware: Hardware) -> Co
             per_step_mean=Quantity(time / activity.steps, "s", latency_kind, source),
             per_step_max=Quantity(float(per_step.max()), "s", latency_kind, source),
         ),
-        throughput=Quantity(
-            1.0 / time if time > 0 else float("inf"), "1/s", latency_kind, source
-        ),
+        throughput=Quantity(1.0 / time if time > 0 else float("inf"), "1/s", latency_kind, source),
         edp=Quantity((dynamic + static) * time, "J*s", weakest([total_kind, latency_kind]), source),
         step_latency=StepLatency(total=per_step, slowest_core=slowest, mesh=mesh, barrier=barrier),
         populations=populations,
