@@ -2,7 +2,7 @@
 
 Layers, bottom to top (DESIGN.md, README "Layout")::
 
-    helpers (errors, atomic, hdf5_guard, progress, choices)
+    helpers (errors, atomic, hdf5_guard, progress, choices, loihi_format)
     ir <- compile <- runtimes, export, checkpoint <- profile <- models <- cli
 
 A module may import its own package, any helper and any lower layer; a package on
@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "spikeforge"
-HELPERS = {"errors", "atomic", "hdf5_guard", "progress", "choices"}
+HELPERS = {"errors", "atomic", "hdf5_guard", "progress", "choices", "loihi_format"}
 LEVEL = {
     "ir": 1,
     "compile": 2,
