@@ -243,9 +243,10 @@ def estimate(activity: Activity, placement: Placement, hardware: Hardware) -> Co
             f"the placement was made for {placement.hardware.name} ({placed_on}) but the "
             f"estimate uses {hardware.name} ({topology}); place the plan on the same topology"
         )
-    if activity.cores.spikes.shape[1] != len(placement.cores):
+    counted_on = activity.cores.spikes.shape[1]
+    if counted_on != len(placement.cores):
         raise SpikeforgeError(
-            f"the activity was counted on {activity.cores.spikes.shape[1]} cores, the placement has "
+            f"the activity was counted on {counted_on} cores, the placement has "
             f"{len(placement.cores)}; count with this placement"
         )
     batch = activity.batch
