@@ -315,6 +315,18 @@ def test_bad_cluster_options_are_one_line(net, tmp_path):
     assert code == 2 and "pass one of them" in err and len(err.strip().splitlines()) == 1
 
 
+def test_shard_size_without_a_cluster_is_refused(net, tmp_path):
+    """evaluate/profile shard only on Ray; a --shard-size there alone would do nothing."""
+    path, _, inputs = net
+    x = tmp_path / "x.npy"
+    np.save(x, inputs)
+    code, _, err = _run(
+        "profile", str(path), "--input", str(x), "-o", str(tmp_path / "p"), "--shard-size", "4"
+    )
+    assert code == 2 and "--shard-size applies to a sharded run" in err
+    assert not (tmp_path / "p").exists()
+
+
 def test_without_workers_ray_is_never_imported():
     """The command line, and an evaluate and a profile without --workers, leave Ray alone."""
     script = (

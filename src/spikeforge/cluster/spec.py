@@ -86,6 +86,11 @@ def runner_from_args(args: argparse.Namespace) -> ShardedRunner | None:
     """The engine's hardware runner for ``--workers``/``--cluster``; None runs as before."""
     spec = spec_from_args(args)
     if spec is None:
+        if args.shard_size is not None:
+            raise SpikeforgeError(
+                "--shard-size applies to a sharded run: give --workers N (N > 1) or "
+                "--cluster ADDRESS"
+            )
         return None
     from spikeforge.cluster.runner import ShardedRunner
 
