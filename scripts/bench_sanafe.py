@@ -1,30 +1,39 @@
 """Side-by-side check of spikeforge's energy/latency estimate against SANA-FE's Loihi model.
 
 For every network available (the spine's example networks and every zoo model with a
-shipped checkpoint) the fixed-point plan is placed by spikeforge on
-``loihi1_sanafe.toml`` and run twice, on the same input spikes, for the same number of
-hardware steps:
+shipped checkpoint) the fixed-point plan is placed by spikeforge
+(:func:`spikeforge.compile.placement.place`) on ``loihi1_sanafe.toml`` and run twice,
+on the same input spikes, for the same number of hardware steps:
 
-* **spikeforge**: a bit-exact Loihi backend (``--backend``) runs the plan, an
+* **spikeforge**: a bit-exact Loihi backend (``--backend``) runs the plan, the library's
   :class:`~spikeforge.profile.counters.ActivityCounter` counts it and
-  :func:`~spikeforge.profile.energy.estimate` prices it;
+  :func:`~spikeforge.profile.energy.estimate` prices it, exactly as ``spikeforge
+  profile`` does;
 * **SANA-FE** (``pip install -e '.[bench]'``; its calibrated architecture,
-  ``sanafe.load_loihi()``) runs the same neurons (its Loihi LIF with the plan's
-  fixed-point decays, thresholds and biases, in units of 64 so that its 1/64 potential
-  quantisation is Lava's integer one), the same non-zero synapses (every weight plane,
-  ``mantissa << exponent``), on the same cores (each spikeforge core becomes the SANA-FE
-  core on the same tile and slot, so routes have the same hops), the bias neuron as an
-  always-firing LIF on its own core, and the inputs as SANA-FE input neurons on tile
-  (0, 0), where spikeforge's host port is.
+  ``sanafe.load_loihi()``) is given that plan and that placement: the same neurons
+  (its Loihi LIF with the plan's fixed-point decays, thresholds and biases, read through
+  :mod:`spikeforge.loihi_format`, in units of ``2**ACT_SHIFT`` so that its 1/64
+  potential quantisation is Lava's integer one), the same non-zero synapses (every
+  weight plane, ``mantissa << exponent``), on the same cores (each placed core becomes
+  the SANA-FE core on the same tile and slot of the hardware model's mesh, so routes
+  have the same hops), the bias neuron as an always-firing LIF on its placed core, and
+  the inputs as SANA-FE input neurons on tile (0, 0), where spikeforge's host port is.
+
+Nothing of the cost model is re-implemented here: spikeforge's side is the library's
+estimate, on its own spikes and (to separate the cost models from the neuron models)
+on SANA-FE's spikes, counted by :func:`~spikeforge.profile.counters.count_activity`.
+Both models let a core's synaptic unit work alongside its neuron and output units
+(``CORE_PIPELINES`` in :mod:`spikeforge.profile.energy`); SANA-FE's detailed timing
+model also queues messages, its simple one does not, and both are printed.
 
 Printed: energy per inference and time per step from both and their ratio; the same
-ratio with spikeforge's estimate computed on SANA-FE's own spikes (which separates the
-cost models from the neuron models); spike counts from both; and per network, a
-breakdown by SANA-FE's categories (synapse, soma, network, time) with the counts behind
-each. What SANA-FE cannot represent exactly is listed per network (dropped synaptic
-delays, non-zero initial voltages). One difference is not listed because it has not
-changed a spike here: SANA-FE keeps the synaptic current's fractional part where Lava
-truncates it to an integer each step. ``python scripts/bench_sanafe.py --help``.
+ratio with spikeforge's estimate on SANA-FE's own spikes; spike counts from both; and
+per network, a breakdown by SANA-FE's categories (synapse, soma, network, time) with
+the counts behind each. What SANA-FE cannot represent exactly is listed per network
+(dropped synaptic delays, non-zero initial voltages). One difference is not listed
+because it has not changed a spike here: SANA-FE keeps the synaptic current's
+fractional part where Lava truncates it to an integer each step.
+``python scripts/bench_sanafe.py --help``.
 """
 
 from __future__ import annotations
@@ -35,7 +44,7 @@ import json
 import os
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from importlib.metadata import version
 from pathlib import Path
 from types import ModuleType
@@ -44,23 +53,19 @@ import numpy as np
 
 from spikeforge.atomic import atomic_path
 from spikeforge.compile.compiled import CompiledNet
+from spikeforge.compile.hardware import Hardware
 from spikeforge.compile.lower import LoihiPlan
 from spikeforge.compile.placement import Placement, place
 from spikeforge.compile.timing import BIAS_SOURCE
 from spikeforge.errors import SpikeforgeError
+from spikeforge.loihi_format import ACT_SHIFT, DECAY_UNITY, lava_u_keep, lava_v_keep
 from spikeforge.models import examples, zoo
 from spikeforge.models.examples import EXAMPLES
 from spikeforge.models.stages import CALIBRATION_SAMPLES, export_and_compile
 from spikeforge.models.zoo import ModelCard
-from spikeforge.profile.counters import (
-    CORE_COUNTS,
-    INPUT_COUNTS,
-    Activity,
-    ActivityCounter,
-    count_activity,
-)
+from spikeforge.profile.counters import HOPS, ActivityCounter, count_activity
 from spikeforge.profile.energy import EVENT_OF, CostReport, estimate
-from spikeforge.profile.hardware import Hardware, load_hardware
+from spikeforge.profile.hardware import load_hardware
 from spikeforge.runtimes import run
 
 HARDWARE = "loihi1_sanafe"
@@ -68,25 +73,16 @@ HARDWARE = "loihi1_sanafe"
 INPUT_RATE = 0.2
 DEFAULT_STEPS = 50
 SEED = 0
-#: Lava's fixed-point LIF compares ``v > vth << 6`` and adds ``a_in << 6`` to ``u``;
-#: SANA-FE's Loihi LIF truncates its potential to multiples of 1/64. Lava's state
-#: divided by 64 lies on the same grid, so thresholds and weights carry over as they are.
-ACT_SHIFT = 6
-#: SANA-FE's loihi.yaml: tiles numbered column by column on a mesh 4 tiles high, 4 cores
-#: per tile, at most 1024 neurons per core (input neurons included, each needing its
-#: own input unit ``loihi_inputs[k]``).
-SANAFE_TILES_Y = 4
-SANAFE_CORES_PER_TILE = 4
+#: SANA-FE's loihi.yaml allows this many neurons per core, input neurons included (each
+#: needs its own input unit ``loihi_inputs[k]``). Not the hardware model's limit: a
+#: what-if file may lower that to spread the network, SANA-FE's input cores keep theirs.
 SANAFE_NEURONS_PER_CORE = 1024
-#: spikeforge's hardware events grouped as SANA-FE reports its energy.
+#: spikeforge's counts grouped as SANA-FE reports its energy.
 CATEGORIES = {
-    "synapse": ("synaptic_op",),
-    "soma": ("neuron_update_active", "neuron_update_inactive", "spike_out"),
-    "network": ("message", "hop_east_west", "hop_north_south", "chip_hop"),
+    "synapse": ("synaptic_ops",),
+    "soma": ("active_updates", "inactive_updates", "spikes"),
+    "network": ("messages", *HOPS),
 }
-#: A core's work on incoming spikes; the rest of ``CORE_WORK`` is its neurons' own work.
-RECEIVE_WORK = ("synaptic_ops",)
-SEND_WORK = ("active_updates", "inactive_updates", "spikes", "messages")
 
 
 @dataclass
@@ -110,18 +106,46 @@ class Bench:
         return {name: padded}
 
 
+@dataclass(frozen=True)
+class Figures:
+    """One model's figures per inference, in SANA-FE's terms (energies J, times s)."""
+
+    energy: float
+    synapse: float
+    soma: float
+    network: float
+    time_per_step: float
+    #: Time per step less the barrier: the slowest core and the mesh.
+    work: float
+    #: The same in SANA-FE's simple timing model (no message queues); spikeforge's
+    #: model has no queues either, so for spikeforge it is ``work``.
+    work_simple: float
+    barrier: float
+    synaptic_ops: float
+    #: Neurons updated with input or a spike (SANA-FE: also with a non-zero potential).
+    active_updates: float
+    #: Spikes of the populations, the bias neuron's included.
+    spikes: float
+    messages: float
+    hops: float
+
+
 @dataclass
 class SanafeRun:
-    """SANA-FE's figures summed over the samples, and each population's raster."""
+    """SANA-FE's figures per inference, and each population's raster ``[batch, steps, n]``."""
 
-    samples: int
-    steps: int
-    energy: dict[str, float]
-    sim_time: float
-    sim_time_simple: float
-    counts: dict[str, int]
+    figures: Figures
     rasters: dict[str, np.ndarray]
     tiles: int
+
+
+@dataclass(frozen=True)
+class Spikes:
+    """Spikes of the populations in both models, and the raster entries where they differ."""
+
+    sanafe: int
+    spikeforge: int
+    raster_entries_differing: int
 
 
 @dataclass
@@ -134,10 +158,9 @@ class Result:
     cores: int
     tiles: int
     sanafe: SanafeRun
-    spikeforge: CostReport
-    on_sanafe_spikes: CostReport
-    overlapped_work: float
-    spikes: dict[str, int]
+    spikeforge: Figures
+    on_sanafe_spikes: Figures
+    spikes: Spikes
     notes: list[str] = field(default_factory=list)
 
 
@@ -212,10 +235,16 @@ def quiet() -> Iterator[None]:
             os.close(fd)
 
 
-def sanafe_core(placement: Placement, index: int) -> int:
-    """The SANA-FE core on the same tile and slot as spikeforge's core ``index``."""
-    core = placement.cores[index]
-    return (core.x * SANAFE_TILES_Y + core.y) * SANAFE_CORES_PER_TILE + core.slot
+def sanafe_core(hardware: Hardware, x: int, y: int, slot: int) -> int:
+    """SANA-FE's index of the core in ``slot`` of tile ``(x, y)``: its loihi.yaml numbers
+    tiles column by column, ``hardware.tiles_y`` to a column, as loihi1_sanafe.toml's mesh."""
+    return (x * hardware.tiles_y + y) * hardware.cores_per_tile + slot
+
+
+def placed_cores(placement: Placement) -> list[int]:
+    """The SANA-FE core of each of spikeforge's placed cores (same tile, same slot)."""
+    hw = placement.hardware
+    return [sanafe_core(hw, c.x, c.y, c.slot) for c in placement.cores]
 
 
 def input_cores(placement: Placement, n_inputs: int) -> list[int]:
@@ -225,14 +254,19 @@ def input_cores(placement: Placement, n_inputs: int) -> list[int]:
     need one. Free slots of tile (0, 0) come first (same routes, no extra tile), then
     cores of tile (0, 0) with room, then the free cores nearest to it.
     """
-    used: dict[int, int] = {}
-    for core in placement.cores:
-        used[sanafe_core(placement, core.index)] = sum(s.size for s in core.slices)
-    tile0 = range(SANAFE_CORES_PER_TILE)
-    nearest = sorted(
-        (c for c in range(placement.hardware.cores_per_chip) if c not in used and c not in tile0),
-        key=lambda c: sum(divmod(c // SANAFE_CORES_PER_TILE, SANAFE_TILES_Y)),
-    )
+    hw = placement.hardware
+    used = dict.fromkeys(placed_cores(placement), 0)
+    for index, core in zip(placed_cores(placement), placement.cores, strict=True):
+        used[index] = sum(s.size for s in core.slices)
+    tile0 = [sanafe_core(hw, 0, 0, slot) for slot in range(hw.cores_per_tile)]
+    others = [
+        (x + y, sanafe_core(hw, x, y, slot))
+        for x in range(hw.tiles_x)
+        for y in range(hw.tiles_y)
+        for slot in range(hw.cores_per_tile)
+        if (x, y) != (0, 0)
+    ]
+    nearest = [core for _, core in sorted(others) if core not in used]
     cores: list[int] = []
     for core in [c for c in tile0 if c not in used] + [c for c in tile0 if c in used] + nearest:
         room = SANAFE_NEURONS_PER_CORE - used.get(core, 0)
@@ -249,8 +283,8 @@ def lif_attributes(plan: LoihiPlan, name: str) -> dict[str, float | str]:
         "threshold": float(pop.vth),
         "reset": 0.0,
         "reset_mode": "hard",
-        "leak_decay": (4096 - pop.dv) / 4096,
-        "input_decay": (4096 - (pop.du + 1)) / 4096,
+        "leak_decay": lava_v_keep(pop.dv) / DECAY_UNITY,
+        "input_decay": lava_u_keep(pop.du) / DECAY_UNITY,
     }
 
 
@@ -290,9 +324,10 @@ def build_network(
                 f"'{name}': {int(np.count_nonzero(pop.v_init))} neurons start at v != 0; "
                 "SANA-FE's LIF starts at 0"
             )
+    on_sanafe = placed_cores(placement)
     for name, cores in placement.neuron_core.items():
         for i, index in enumerate(cores):
-            groups[name][i].map_to_core(arch_cores[sanafe_core(placement, int(index))])
+            groups[name][i].map_to_core(arch_cores[on_sanafe[int(index)]])
     delayed: dict[tuple[str, str], int] = {}
     for syn in plan.synapses:
         weights = syn.weights.astype(np.float64) * 2.0**syn.weight_exp
@@ -324,9 +359,10 @@ def run_sanafe(bench: Bench, placement: Placement, steps: int) -> tuple[SanafeRu
         net, groups, notes = build_network(plan, placement, sanafe)
     inputs = bench.input_rasters(steps)
     samples = bench.inputs.shape[0]
-    energy = dict.fromkeys(("total", "synapse", "soma", "network"), 0.0)
-    totals = dict.fromkeys(("sim_time", "spikes", "neurons_updated", "neurons_fired"), 0.0)
-    totals.update(packets_sent=0.0, hops=0.0, sim_time_simple=0.0)
+    keys = ("total", "synapse", "soma", "network")
+    energy = dict.fromkeys(keys, 0.0)
+    counted = ("sim_time", "spikes", "neurons_updated", "neurons_fired", "packets_sent")
+    totals = dict.fromkeys((*counted, "hops", "sim_time_simple"), 0.0)
     rasters = {n: np.zeros((samples, steps, p.size)) for n, p in plan.populations.items()}
     population_of = {f"p{k}": name for k, name in enumerate(plan.populations)}
     for b in range(samples):
@@ -340,40 +376,38 @@ def run_sanafe(bench: Bench, placement: Placement, steps: int) -> tuple[SanafeRu
             chip = sanafe.SpikingChip(arch)
             chip.load(net)
             totals["sim_time_simple"] += chip.sim(steps, timing_model="simple")["sim_time"]
-        for key in energy:
+        for key in keys:
             energy[key] += result["energy"][key]
-        for key in ("sim_time", "spikes", "neurons_updated", "neurons_fired", "packets_sent"):
+        for key in counted:
             totals[key] += result[key]
         totals["hops"] += sum(result["perf_trace"]["hops"])
         for t, fired in enumerate(result["spike_trace"]):
             for address in fired:
                 rasters[population_of[address.group_name]][b, t, address.neuron_offset] = 1
+    mapped = set(placed_cores(placement)) | set(input_cores(placement, sum(plan.inputs.values())))
+    tiles = len({core // placement.hardware.cores_per_tile for core in mapped})
+    # SANA-FE's sync is its table's entry for its tiles, as loihi1_sanafe.toml's barrier.
+    sync = placement.hardware.barrier.at(tiles)
+    per_step = samples * steps
     # SANA-FE's input unit counts each input spike as a neuron updated and fired (at no
     # soma energy): leave those out so the counts are the LIF neurons' own.
-    input_spikes = int(sum(r.sum() for r in inputs.values()))
-    mapped = {sanafe_core(placement, c.index) for c in placement.cores}
-    mapped |= set(input_cores(placement, sum(plan.inputs.values())))
-    counts = {
-        "synaptic_ops": int(totals["spikes"]),
-        "active_updates": int(totals["neurons_updated"]) - input_spikes,
-        "spikes": int(totals["neurons_fired"]) - input_spikes,
-        "messages": int(totals["packets_sent"]),
-        "hops": int(totals["hops"]),
-    }
-    tiles = len({core // SANAFE_CORES_PER_TILE for core in mapped})
-    return (
-        SanafeRun(
-            samples,
-            steps,
-            energy,
-            totals["sim_time"],
-            totals["sim_time_simple"],
-            counts,
-            rasters,
-            tiles,
-        ),
-        notes,
+    input_spikes = float(sum(r.sum() for r in inputs.values()))
+    figures = Figures(
+        energy=energy["total"] / samples,
+        synapse=energy["synapse"] / samples,
+        soma=energy["soma"] / samples,
+        network=energy["network"] / samples,
+        time_per_step=totals["sim_time"] / per_step,
+        work=totals["sim_time"] / per_step - sync,
+        work_simple=totals["sim_time_simple"] / per_step - sync,
+        barrier=sync,
+        synaptic_ops=totals["spikes"] / samples,
+        active_updates=(totals["neurons_updated"] - input_spikes) / samples,
+        spikes=(totals["neurons_fired"] - input_spikes) / samples,
+        messages=totals["packets_sent"] / samples,
+        hops=totals["hops"] / samples,
     )
+    return SanafeRun(figures, rasters, tiles), notes
 
 
 # ---------------------------------------------------------------- spikeforge
@@ -405,32 +439,36 @@ def run_spikeforge(
     return estimate(counter.result(), placement, placement.hardware), rasters, result.steps
 
 
-def count_on(bench: Bench, placement: Placement, rasters: dict[str, np.ndarray]) -> Activity:
-    """spikeforge's counts of the activity in ``rasters`` (here: SANA-FE's spikes)."""
+def on_spikes(bench: Bench, placement: Placement, rasters: dict[str, np.ndarray]) -> CostReport:
+    """spikeforge's estimate of the activity in ``rasters`` (here: SANA-FE's spikes)."""
     steps = next(iter(rasters.values())).shape[1]
     sources = bench.input_rasters(steps)
     sources.update({n: r for n, r in rasters.items() if bench.plan.populations[n].spiking})
-    return count_activity(bench.plan, sources, placement)
+    activity = count_activity(bench.plan, sources, placement)
+    return estimate(activity, placement, placement.hardware)
 
 
-def overlapped_work(activity: Activity, report: CostReport, hardware: Hardware) -> float:
-    """Mean time per step without the barrier if each core's work on incoming spikes
-    (synaptic ops) ran alongside its neurons' own work (updates, spikes, messages out),
-    as SANA-FE schedules it, instead of after it as spikeforge does; and if the host
-    port, which sends the input spikes' messages, were timed like a core, as SANA-FE's
-    input neurons are."""
-
-    def busy(counts: tuple[str, ...]) -> np.ndarray:
-        latency = np.array(
-            [hardware.latency[EVENT_OF[c]].value if c in counts else 0.0 for c in CORE_COUNTS]
-        )
-        return activity.cores @ latency / activity.batch
-
-    sent = INPUT_COUNTS.index("messages")
-    host = sum(table[:, sent] for table in activity.inputs.values()) / activity.batch
-    host_time = host * hardware.latency["message"].value
-    slowest = np.maximum(np.maximum(busy(RECEIVE_WORK), busy(SEND_WORK)).max(axis=1), host_time)
-    return float((slowest + report.step_latency.mesh).mean())
+def figures(report: CostReport) -> Figures:
+    """spikeforge's estimate in SANA-FE's terms (:data:`CATEGORIES`)."""
+    totals = report.totals()
+    step = report.step_latency
+    work = float((step.slowest_core + step.mesh).mean())
+    return Figures(
+        energy=report.energy.total.value,
+        **{
+            category: sum(report.energy_by_event[EVENT_OF[c]] for c in counts)
+            for category, counts in CATEGORIES.items()
+        },
+        time_per_step=report.latency.per_step_mean.value,
+        work=work,
+        work_simple=work,
+        barrier=float(step.barrier.mean()),
+        synaptic_ops=totals.synaptic_ops,
+        active_updates=totals.active_updates,
+        spikes=totals.spikes,
+        messages=totals.messages,
+        hops=sum(getattr(totals, h) for h in HOPS),
+    )
 
 
 # ---------------------------------------------------------------- comparison
@@ -453,8 +491,6 @@ def compare(bench: Bench, hardware: Hardware, backend: str) -> Result:
             f"SANA-FE uses {theirs.tiles} tiles (its input neurons need a core), spikeforge "
             f"{placement.tiles_used}: their barriers differ"
         )
-    activity = count_on(bench, placement, theirs.rasters)
-    on_theirs = estimate(activity, placement, hardware)
     spiking = [n for n, p in bench.plan.populations.items() if p.spiking]
     return Result(
         name=bench.name,
@@ -463,69 +499,34 @@ def compare(bench: Bench, hardware: Hardware, backend: str) -> Result:
         cores=len(placement.cores),
         tiles=placement.tiles_used,
         sanafe=theirs,
-        spikeforge=ours,
-        on_sanafe_spikes=on_theirs,
-        overlapped_work=overlapped_work(activity, on_theirs, hardware),
-        spikes={
-            "sanafe": int(sum(theirs.rasters[n].sum() for n in spiking)),
-            "spikeforge": int(sum(our_rasters[n].sum() for n in spiking)),
-            "raster_entries_differing": int(
+        spikeforge=figures(ours),
+        on_sanafe_spikes=figures(on_spikes(bench, placement, theirs.rasters)),
+        spikes=Spikes(
+            sanafe=int(sum(theirs.rasters[n].sum() for n in spiking)),
+            spikeforge=int(sum(our_rasters[n].sum() for n in spiking)),
+            raster_entries_differing=int(
                 sum((our_rasters[n] != theirs.rasters[n]).sum() for n in spiking)
             ),
-        },
+        ),
         notes=notes,
     )
-
-
-def spikeforge_figures(report: CostReport) -> dict[str, float]:
-    """Per inference: energy (J) by SANA-FE's categories, time per step (s), counts."""
-    tables = [*report.populations.values(), *report.inputs.values()]
-    hops = ("hops_east_west", "hops_north_south", "chip_hops")
-    return {
-        "energy": report.energy.total.value,
-        **{k: sum(report.energy_by_event[e] for e in ev) for k, ev in CATEGORIES.items()},
-        "time_per_step": report.latency.per_step_mean.value,
-        "work": float((report.step_latency.slowest_core + report.step_latency.mesh).mean()),
-        "barrier": float(report.step_latency.barrier.mean()),
-        "synaptic_ops": sum(p["synaptic_ops"] for p in report.populations.values()),
-        "active_updates": sum(p["active_updates"] for p in report.populations.values()),
-        "spikes": sum(p["spikes"] for p in report.populations.values()),
-        "messages": sum(t["messages"] for t in tables),
-        "hops": sum(t[h] for t in tables for h in hops),
-    }
-
-
-def sanafe_figures(run_: SanafeRun, hardware: Hardware) -> dict[str, float]:
-    """The same figures from SANA-FE's totals; its sync is the table entry for its tiles."""
-    n = run_.samples
-    per_step = run_.sim_time / (n * run_.steps)
-    sync = hardware.barrier.at(run_.tiles)
-    return {
-        "energy": run_.energy["total"] / n,
-        **{k: run_.energy[k] / n for k in CATEGORIES},
-        "time_per_step": per_step,
-        "work": per_step - sync,
-        "work_overlapped": run_.sim_time_simple / (n * run_.steps) - sync,
-        "barrier": sync,
-        **{k: v / n for k, v in run_.counts.items()},
-    }
-
-
-def figures(r: Result, hardware: Hardware) -> dict[str, dict[str, float]]:
-    on_theirs = spikeforge_figures(r.on_sanafe_spikes)
-    on_theirs["work_overlapped"] = r.overlapped_work
-    return {
-        "sanafe": sanafe_figures(r.sanafe, hardware),
-        "spikeforge": spikeforge_figures(r.spikeforge),
-        "spikeforge_on_sanafe_spikes": on_theirs,
-    }
 
 
 def _ratio(a: float, b: float) -> str:
     return f"{a / b:.3f}" if b else "-"
 
 
-def print_tables(results: list[Result], hardware: Hardware, header: str) -> None:
+def ratio_ranges(results: list[Result]) -> str:
+    """The spread of spikeforge / SANA-FE over the networks (what the README quotes)."""
+
+    def spread(what: str) -> str:
+        ratios = [getattr(r.spikeforge, what) / getattr(r.sanafe.figures, what) for r in results]
+        return f"{min(ratios):.3f}-{max(ratios):.3f}x"
+
+    return f"energy {spread('energy')}, time/step {spread('time_per_step')}"
+
+
+def print_tables(results: list[Result], header: str) -> None:
     print(header)
     print(
         f"\n{'network':<20} {'samples x steps':>15} {'cores':>5} {'tiles':>5} | "
@@ -536,62 +537,56 @@ def print_tables(results: list[Result], hardware: Hardware, header: str) -> None
         f"{'ratio':>6} {'ratio*':>7} | {'SANA-FE':>9} {'spikeforge':>10} {'ratio':>6} {'ratio*':>7}"
     )
     for r in results:
-        f = figures(r, hardware)
-        s, o, b = f["sanafe"], f["spikeforge"], f["spikeforge_on_sanafe_spikes"]
+        s, o, b = r.sanafe.figures, r.spikeforge, r.on_sanafe_spikes
         print(
             f"{r.name:<20} {f'{r.samples} x {r.steps}':>15} {r.cores:>5} {r.tiles:>5} | "
-            f"{s['energy'] * 1e6:>9.4f} {o['energy'] * 1e6:>10.4f} "
-            f"{_ratio(o['energy'], s['energy']):>6} {_ratio(b['energy'], s['energy']):>7} | "
-            f"{s['time_per_step'] * 1e6:>9.4f} {o['time_per_step'] * 1e6:>10.4f} "
-            f"{_ratio(o['time_per_step'], s['time_per_step']):>6} "
-            f"{_ratio(b['time_per_step'], s['time_per_step']):>7}"
+            f"{s.energy * 1e6:>9.4f} {o.energy * 1e6:>10.4f} "
+            f"{_ratio(o.energy, s.energy):>6} {_ratio(b.energy, s.energy):>7} | "
+            f"{s.time_per_step * 1e6:>9.4f} {o.time_per_step * 1e6:>10.4f} "
+            f"{_ratio(o.time_per_step, s.time_per_step):>6} "
+            f"{_ratio(b.time_per_step, s.time_per_step):>7}"
         )
     print("ratio = spikeforge / SANA-FE; ratio* = spikeforge's estimate of SANA-FE's own spikes")
-    print(
-        "[1] in the breakdowns: SANA-FE's simple timing model (per core, the larger of its "
-        "neurons' work and its incoming messages' work), and spikeforge's estimate with each "
-        "core's synaptic ops overlapped with its neuron updates, spikes and messages out "
-        "instead of added to them, and the host port's input messages timed like a core's"
-    )
+    print(f"ratio over the networks: {ratio_ranges(results)}")
     print(f"\n{'network':<20} {'spikes: SANA-FE':>16} {'spikeforge':>11} {'raster diffs':>13}")
     for r in results:
         s = r.spikes
-        print(
-            f"{r.name:<20} {s['sanafe']:>16} {s['spikeforge']:>11} "
-            f"{s['raster_entries_differing']:>13}"
-        )
+        print(f"{r.name:<20} {s.sanafe:>16} {s.spikeforge:>11} {s.raster_entries_differing:>13}")
     for r in results:
-        print_breakdown(r, figures(r, hardware))
+        print_breakdown(r)
 
 
-def print_breakdown(r: Result, f: dict[str, dict[str, float]]) -> None:
+#: Breakdown rows: label, :class:`Figures` field, scale.
+BREAKDOWN = (
+    ("energy: synapse nJ", "synapse", 1e9),
+    ("energy: soma nJ", "soma", 1e9),
+    ("energy: network nJ", "network", 1e9),
+    ("synaptic events", "synaptic_ops", 1),
+    ("neuron updates (active)", "active_updates", 1),
+    ("spikes (with the bias neuron's)", "spikes", 1),
+    ("messages", "messages", 1),
+    ("mesh hops", "hops", 1),
+    ("time/step: barrier us", "barrier", 1e6),
+    ("time/step: work us (SANA-FE's detailed model)", "work", 1e6),
+    ("time/step: work us (SANA-FE's simple model)", "work_simple", 1e6),
+)
+
+
+def print_breakdown(r: Result) -> None:
     """Per category, both models on the same (SANA-FE's) spikes: where the totals part."""
-    s, b = f["sanafe"], f["spikeforge_on_sanafe_spikes"]
+    s, b = r.sanafe.figures, r.on_sanafe_spikes
     print(f"\n{r.name}: per inference, both models on SANA-FE's spikes")
     print(f"  {'':<52} {'SANA-FE':>11} {'spikeforge':>11} {'ratio':>6}")
-    rows = [
-        ("energy: synapse nJ", "synapse", 1e9),
-        ("energy: soma nJ", "soma", 1e9),
-        ("energy: network nJ", "network", 1e9),
-        ("synaptic events", "synaptic_ops", 1),
-        ("neuron updates (active)", "active_updates", 1),
-        ("spikes (with the bias neuron's)", "spikes", 1),
-        ("messages", "messages", 1),
-        ("mesh hops", "hops", 1),
-        ("time/step: barrier us", "barrier", 1e6),
-        ("time/step: work us (SANA-FE's detailed model)", "work", 1e6),
-        ("time/step: work us, per core max(in, out) [1]", "work_overlapped", 1e6),
-    ]
-    for label, key, scale in rows:
+    for label, key, scale in BREAKDOWN:
+        theirs, ours = getattr(s, key), getattr(b, key)
         print(
-            f"  {label:<52} {s[key] * scale:>11.4f} {b[key] * scale:>11.4f} "
-            f"{_ratio(b[key], s[key]):>6}"
+            f"  {label:<52} {theirs * scale:>11.4f} {ours * scale:>11.4f} {_ratio(ours, theirs):>6}"
         )
     for note in r.notes:
         print(f"  note: {note}")
 
 
-def as_json(r: Result, hardware: Hardware) -> dict[str, object]:
+def as_json(r: Result) -> dict[str, object]:
     return {
         "network": r.name,
         "samples": r.samples,
@@ -599,8 +594,12 @@ def as_json(r: Result, hardware: Hardware) -> dict[str, object]:
         "cores": r.cores,
         "tiles": r.tiles,
         "sanafe_tiles": r.sanafe.tiles,
-        "per_inference": figures(r, hardware),
-        "spikes": r.spikes,
+        "per_inference": {
+            "sanafe": asdict(r.sanafe.figures),
+            "spikeforge": asdict(r.spikeforge),
+            "spikeforge_on_sanafe_spikes": asdict(r.on_sanafe_spikes),
+        },
+        "spikes": asdict(r.spikes),
         "notes": r.notes,
     }
 
@@ -659,10 +658,10 @@ def main(argv: list[str] | None = None) -> int:
         f"fixed-point plans, {args.weight_planes} weight plane(s); spikeforge's activity from "
         f"the {args.backend} backend"
     )
-    print_tables(results, hardware, header)
+    print_tables(results, header)
     if args.json:
         config = {**vars(args), "json": str(args.json), "sanafe": version("sanafe")}
-        document = {"config": config, "networks": [as_json(r, hardware) for r in results]}
+        document = {"config": config, "networks": [as_json(r) for r in results]}
         with atomic_path(args.json) as tmp:
             tmp.write_text(json.dumps(document, indent=2) + "\n")
     return 0

@@ -34,6 +34,7 @@ from spikeforge.ir import from_nir
 from spikeforge.models.examples import EXAMPLES, random_spikes
 from spikeforge.profile.agreement import spike_agreement
 from spikeforge.runtimes import run
+from spikeforge.runtimes.reference import calibrate_on
 from spikeforge.tables import print_figure_table
 
 SETTINGS = {
@@ -57,7 +58,7 @@ def measure(name: str, samples: int, steps: int) -> tuple[dict[str, dict[str, fl
         compiled = compile_network(
             from_nir(graph),
             weight_planes=options["weight_planes"],
-            calibration=calibration if options["calibrated"] else None,
+            calibration=calibrate_on(calibration) if options["calibrated"] else None,
         )
         floating = run(compiled, inputs, backend="emulator", precision="float").output
         fixed = run(compiled, inputs, backend="emulator", precision="fixed").output

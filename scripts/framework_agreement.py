@@ -7,15 +7,18 @@ spikeforge's reference, emulator (float and fixed) and, with ``--lava``, Lava's
 simulator. Agreement is the share of output entries that are equal. A setting
 spikeforge refuses prints the reason instead.
 
-    PYTHONPATH=src python scripts/framework_agreement.py [--lava] [--markdown]
+    PYTHONPATH=src python scripts/framework_agreement.py [--lava]
 
-Only snnTorch's exporter can be run here (sinabs 3.1 pins nir <= 1.0.4, SpikingJelly's
-NIR export is not in its PyPI release; Rockpool and Spyx are not installed).
+snnTorch runs here. Frameworks that cannot be installed beside the pinned stack
+(sinabs and Rockpool pin nir <= 1.0.4) are measured against fixtures their own
+exporters and simulations wrote in their own venvs
+(``scripts/framework_fixtures/*_fixtures.py`` -> ``tests/data/frameworks/``).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import tempfile
 import warnings
 from collections.abc import Callable
@@ -36,6 +39,7 @@ from spikeforge.ir.nir_import import load_nir
 from spikeforge.runtimes import run
 from spikeforge.runtimes.reference import run_reference
 
+FIXTURES = Path(__file__).resolve().parents[1] / "tests" / "data" / "frameworks"
 N_IN, N_HID, N_OUT = 12, 10, 6
 SAMPLES, STEPS = 4, 150
 
@@ -209,6 +213,82 @@ def measure(case: Case, seed: int = 0, lava: bool = False) -> dict[str, float | 
     return row
 
 
+@dataclass(frozen=True)
+class Fixture:
+    """A network another framework exported and simulated in its own venv (``FIXTURES``)."""
+
+    framework: str
+    name: str
+    setting: str
+    convention: str
+    overrides: tuple[tuple[str, object], ...]
+
+    @property
+    def nir_path(self) -> Path:
+        return FIXTURES / self.framework / f"{self.name}.nir"
+
+    def data(self) -> tuple[np.ndarray, np.ndarray]:
+        """The input and the framework's own output, as float64."""
+        with np.load(FIXTURES / self.framework / f"{self.name}.npz") as f:
+            return f["x"].astype(np.float64), f["y"].astype(np.float64)
+
+    def load(self):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConventionWarning)
+            return load_nir(self.nir_path, convention=self.convention, **dict(self.overrides))
+
+
+def calibration_input(shape: tuple[int, ...], samples: int = 16) -> np.ndarray:
+    """Unseen random spikes of the test input's rate, for ``--calibrate``.
+
+    An IF neuron has no leak, so its worst-case voltage bound is far beyond what it
+    reaches; scaling to observed ranges is what a user does with ``--calibrate``.
+    """
+    rng = np.random.default_rng(7)
+    return (rng.random((samples, STEPS, *shape)) < 0.3).astype(np.float64)
+
+
+def fixtures() -> list[Fixture]:
+    """Every case of every ``FIXTURES/*/manifest.json``."""
+    found = []
+    for manifest in sorted(FIXTURES.glob("*/manifest.json")):
+        spec = json.loads(manifest.read_text())
+        for case in spec["cases"]:
+            found.append(
+                Fixture(
+                    spec["framework"],
+                    case["name"],
+                    case["setting"],
+                    case["convention"],
+                    tuple(sorted(case["overrides"].items())),
+                )
+            )
+    return found
+
+
+def measure_fixture(fix: Fixture, lava: bool = False) -> dict[str, float | str]:
+    """Agreement of each spikeforge backend with the framework's recorded output."""
+    graph = fix.load()
+    x, truth = fix.data()
+
+    def agree(out: np.ndarray) -> float:
+        return agreement(out.reshape(truth.shape), truth)
+
+    row: dict[str, float | str] = {"spikes": float(truth.mean())}
+    row["reference"] = agree(run_reference(normalize(graph), x).output)
+    try:
+        compiled = compile_network(graph, calibration=calibration_input(x.shape[2:]))
+    except SpikeforgeError as exc:
+        row["refused"] = str(exc)
+        return row
+    for backend, precision in (("emulator", "float"), ("emulator", "fixed")):
+        out = run(compiled, x, backend, precision, device="cpu").output
+        row[f"{backend} {precision}"] = agree(out)
+    if lava:
+        row["Lava float"] = agree(run(compiled, x, "lava", "float").output)
+    return row
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lava", action="store_true", help="also run Lava's simulator (slow)")
@@ -225,6 +305,13 @@ def main() -> None:
         ]
         note = row.get("refused", "")
         print(f"| {case.framework} | {case.setting} | " + " | ".join(cells) + f" | {note} |")
+    for fix in fixtures():
+        row = measure_fixture(fix, lava=args.lava)
+        cells = [
+            f"{100 * row[c]:.2f} %" if isinstance(row.get(c), float) else "refused" for c in columns
+        ]
+        note = row.get("refused", "")
+        print(f"| {fix.framework} | {fix.setting} | " + " | ".join(cells) + f" | {note} |")
 
 
 if __name__ == "__main__":

@@ -12,7 +12,6 @@ import contextlib
 import io
 import json
 import re
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -190,10 +189,23 @@ def test_slow_steps_say_so_in_one_line_and_quick_ones_stay_silent(capsys) -> Non
     assert capsys.readouterr().err == "spikeforge: stage 2/3: compiling\n"
 
 
+def test_a_plain_state_dict_needs_and_takes_a_factory(tmp_path: Path) -> None:
+    weights = tmp_path / "weights.pt"
+    torch.save(lif_mlp().state_dict(), weights)
+    out = tmp_path / "m.nir"
+    code, _, err = _run("export", str(weights), "-o", str(out))
+    assert code == 2 and "a plain state_dict" in err and "--factory model.py:make_net" in err
+    assert not out.exists()
+    code, _, err = _run(
+        "export", str(weights), "--factory", "spikeforge.models.examples:lif_mlp", "-o", str(out)
+    )
+    assert code == 0, err
+    assert "inputs: input [20]" in _run("inspect", str(out))[1]
+
+
 def test_readme_command_line_quick_start(tmp_path: Path, monkeypatch) -> None:
     """The README's command-line quick start, command by command, on its own model.py."""
     monkeypatch.chdir(tmp_path)
-    monkeypatch.syspath_prepend(str(tmp_path))
     (tmp_path / "model.py").write_text(
         "import norse.torch as norse, torch\n\n\n"
         "def make_net():\n"
@@ -203,15 +215,14 @@ def test_readme_command_line_quick_start(tmp_path: Path, monkeypatch) -> None:
         "        torch.nn.Linear(32, 10), norse.LICell(dt=1e-3),\n"
         "    )\n"
     )
-    sys.modules.pop("model", None)
-    import model  # written just above
+    from spikeforge.checkpoint import factory_from_spec
 
-    save_checkpoint(model.make_net(), "model:make_net", {}, "model.pt")
+    torch.save(factory_from_spec("model.py:make_net")().state_dict(), "weights.pt")
     rng = np.random.default_rng(0)
     np.save("x.npy", (rng.random((8, 20, 64)) < 0.2).astype(np.float32))
     np.save("y.npy", rng.integers(0, 10, 8))
     text = README.read_text()
-    block = re.search(r"```sh\n(.*?)```", text[text.index("On the command line, from a"):], re.S)
+    block = re.search(r"```sh\n(.*?)```", text[text.index("On the command line, from the"):], re.S)
     commands = block.group(1).replace("\\\n", " ").splitlines()
     for line in commands:
         argv = line.split("#")[0].split()

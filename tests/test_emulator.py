@@ -28,6 +28,7 @@ from spikeforge.models.examples import EXAMPLES
 from spikeforge.runtimes import run
 from spikeforge.runtimes.emulator import Emulator, run_emulator
 from spikeforge.runtimes.lava import _run_sample
+from spikeforge.runtimes.reference import calibrate_on
 
 STEPS = 60
 #: Lava's floating_pt Dense sums the active columns with numpy, the emulator with a
@@ -42,7 +43,7 @@ def network(request):
     graph = to_nir(factory(), torch.zeros(shape), dt=1e-3)
     rng = np.random.default_rng(7)
     calibration = (rng.random((2, STEPS, *shape)) < 0.2).astype(np.float64)
-    compiled = compile_network(from_nir(graph), calibration=calibration)
+    compiled = compile_network(from_nir(graph), calibration=calibrate_on(calibration))
     inputs = (rng.random((2, STEPS, *shape)) < 0.25).astype(np.float64)
     return compiled, inputs
 
@@ -83,7 +84,7 @@ def test_zoo_models_are_bit_exact(name):
     card = zoo.get(name).CARD
     data = zoo.get(name).make_data("test", 2)
     graph = to_nir(zoo.load_trained(name), torch.zeros(card.input_shape), dt=card.dt)
-    compiled = compile_network(from_nir(graph), calibration=data.inputs)
+    compiled = compile_network(from_nir(graph), calibration=calibrate_on(data.inputs))
     lava, emulator = _both(compiled, data.inputs, "fixed")
     assert sum(s.sum() for s in lava.spikes.values()) > 0, "a silent network proves nothing"
     for name_ in lava.spikes:

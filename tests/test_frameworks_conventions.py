@@ -166,7 +166,17 @@ def test_cli_compile_names_conventions_and_microcode_and_reference_runs_what_lav
     path = tmp_path / "if.nir"
     nir.write(path, _if_graph())
     code = main(
-        ["compile", str(path), "-o", str(tmp_path / "a.sfnet"), "--from", "rockpool", "--dt", "1"]
+        [
+            "compile",
+            str(path),
+            "-o",
+            str(tmp_path / "a.sfnet"),
+            "--from",
+            "rockpool",
+            "--dt",
+            "1",
+            "--no-multi-spike",
+        ]
     )
     out = capsys.readouterr().out
     assert code == 0

@@ -12,7 +12,7 @@ placed on a 2-chip system with two single-core tiles per chip: bias -> core 0
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import fields, replace
 
 import numpy as np
 import pytest
@@ -25,7 +25,7 @@ from spikeforge.compile.lower import CorePopulation, LoihiPlan, Synapses
 from spikeforge.compile.timing import BIAS_SOURCE
 from spikeforge.errors import SpikeforgeError
 from spikeforge.profile import ActivityCounter, count_activity, estimate, load_hardware, place
-from spikeforge.profile.counters import POPULATION_COUNTS
+from spikeforge.profile.counters import HOPS, Counts, Route
 from spikeforge.profile.hardware import Barrier
 
 S1 = np.array([[1, 0], [1, 1], [0, 0]])  # post x pre; per-input fan-out: in0 -> 2, in1 -> 1
@@ -96,10 +96,9 @@ def _rasters(batch: int = 1) -> dict[str, np.ndarray]:
 def test_hand_counts_per_population_and_step():
     plan = _plan()
     activity = count_activity(plan, _rasters(), place(plan, _hardware()))
-    cols = {c: i for i, c in enumerate(POPULATION_COUNTS)}
 
     def per_step(name: str, count: str) -> list[float]:
-        return activity.populations[name][:, cols[count]].tolist()
+        return getattr(activity.populations[name], count).tolist()
 
     # Synaptic ops, on the destination, at the spike's step:
     # a: step 0 in0 (2 + 1 planes) = 3; step 1 in0 3 + in1 (1 + 0) = 4.
@@ -130,14 +129,16 @@ def test_hand_counts_per_population_and_step():
     assert per_step(BIAS_SOURCE, "chip_hops") == [1, 1, 1, 1]
     # Inputs (from the I/O port at chip 0, x 0): in0 sends 1 message (its two planes
     # share a's core), in1 sends 1; each takes one east-west hop to a's tile.
-    assert activity.inputs["in"][:, 0].tolist() == [1, 2, 0, 0]  # spikes
-    assert activity.inputs["in"][:, 1].tolist() == [1, 2, 0, 0]  # messages
-    assert activity.inputs["in"][:, 2].tolist() == [1, 2, 0, 0]  # east-west hops
-    assert activity.longest_route.tolist() == [[1, 0, 1]] * 4
+    assert activity.inputs["in"].spikes.tolist() == [1, 2, 0, 0]
+    assert activity.inputs["in"].messages.tolist() == [1, 2, 0, 0]
+    assert activity.inputs["in"].hops_east_west.tolist() == [1, 2, 0, 0]
+    assert activity.inputs["in"].synaptic_ops.tolist() == [0, 0, 0, 0]  # counted on a
+    route = activity.longest_route
+    assert [getattr(route, h).tolist() for h in HOPS] == [[1] * 4, [0] * 4, [1] * 4]
     # Per core: the population counts of the core's neurons.
-    assert activity.cores.sum(axis=0)[:, cols["synaptic_ops"]].tolist() == [0, 7, 7]
-    assert activity.cores.sum(axis=0)[:, cols["active_updates"]].tolist() == [4, 6, 4]
-    assert activity.cores.sum(axis=0)[:, cols["inactive_updates"]].tolist() == [0, 6, 4]
+    assert activity.cores.synaptic_ops.sum(axis=0).tolist() == [0, 7, 7]
+    assert activity.cores.active_updates.sum(axis=0).tolist() == [4, 6, 4]
+    assert activity.cores.inactive_updates.sum(axis=0).tolist() == [0, 6, 4]
 
 
 def test_a_pacemaker_is_counted_as_the_always_spiking_source_it_is():
@@ -159,13 +160,13 @@ def test_a_pacemaker_is_counted_as_the_always_spiking_source_it_is():
     placement = place(plan, _hardware())
     assert [c.populations for c in placement.cores] == [[pacemaker], ["a"]]
     activity = count_activity(plan, {"in": np.array([IN]), "a": np.zeros((1, 4, 3))}, placement)
-    cols = {c: i for i, c in enumerate(POPULATION_COUNTS)}
     # Step 0: in0 reaches 2 (S1) + 1 (P); step 1 adds in1's 1 (S1) + 0 (P); +2 paced.
-    assert activity.populations["a"][:, cols["synaptic_ops"]].tolist() == [5, 6, 2, 2]
-    assert activity.populations[pacemaker][:, cols["spikes"]].tolist() == [1, 1, 1, 1]
-    assert activity.populations[pacemaker][:, cols["messages"]].tolist() == [1, 1, 1, 1]
-    assert activity.populations[pacemaker][:, cols["active_updates"]].tolist() == [1] * 4
-    assert activity.populations[pacemaker][:, cols["inactive_updates"]].tolist() == [1] * 4
+    assert activity.populations["a"].synaptic_ops.tolist() == [5, 6, 2, 2]
+    paced_counts = activity.populations[pacemaker]
+    assert paced_counts.spikes.tolist() == [1, 1, 1, 1]
+    assert paced_counts.messages.tolist() == [1, 1, 1, 1]
+    assert paced_counts.active_updates.tolist() == [1] * 4
+    assert paced_counts.inactive_updates.tolist() == [1] * 4
 
 
 def test_batch_counts_add_up_and_per_inference_divides():
@@ -175,9 +176,9 @@ def test_batch_counts_add_up_and_per_inference_divides():
     three = count_activity(plan, _rasters(3), placement)
     assert three.batch == 3 and three.steps == 4
     for name in one.populations:
-        np.testing.assert_array_equal(three.populations[name], 3 * one.populations[name])
+        _assert_equal(three.populations[name], one.populations[name].map(lambda a: 3 * a))
         assert three.per_inference(name) == one.per_inference(name)
-    np.testing.assert_array_equal(three.longest_route, one.longest_route)
+    _assert_equal(three.longest_route, one.longest_route)
 
 
 def test_counter_accepts_torch_and_refuses_missing_or_misshaped_sources():
@@ -256,10 +257,10 @@ def test_energy_and_latency_from_hand_counts():
     assert cost.throughput.value == pytest.approx(1 / time)
     assert cost.edp.value == pytest.approx(total * time)
     # Breakdowns add up to the total: per population + inputs, and per core + inputs.
-    inputs = sum(row["energy_j"] for row in cost.inputs.values())
+    inputs = sum(row.energy_j for row in cost.inputs.values())
     assert inputs == pytest.approx((3 * 1e4 + 3 * 1e5) * 1e-15)
-    assert sum(r["energy_j"] for r in cost.populations.values()) + inputs == pytest.approx(total)
-    assert sum(c["energy_j"] for c in cost.cores) + inputs == pytest.approx(total)
+    assert sum(r.energy_j for r in cost.populations.values()) + inputs == pytest.approx(total)
+    assert sum(c.energy_j for c in cost.cores) + inputs == pytest.approx(total)
     assert {q.kind for q in vars(cost.energy).values()} == {"estimated"}
 
 
@@ -299,9 +300,17 @@ def _count(compiled, inputs, backend: str, precision: str):
 def _assert_same(one, other):
     assert (one.batch, one.steps) == (other.batch, other.steps)
     for name in one.populations:
-        np.testing.assert_array_equal(one.populations[name], other.populations[name], err_msg=name)
-    np.testing.assert_array_equal(one.cores, other.cores)
-    np.testing.assert_array_equal(one.longest_route, other.longest_route)
+        _assert_equal(one.populations[name], other.populations[name], name)
+    _assert_equal(one.cores, other.cores)
+    _assert_equal(one.longest_route, other.longest_route)
+
+
+def _assert_equal(one: Counts | Route, other: Counts | Route, what: str = "") -> None:
+    """Every count (or hop) of ``one`` equals ``other``'s, step for step."""
+    for f in fields(one):
+        np.testing.assert_array_equal(
+            getattr(one, f.name), getattr(other, f.name), err_msg=f"{what} {f.name}"
+        )
 
 
 def test_reference_replayed_in_hardware_steps_counts_exactly_what_the_float_emulator_does():

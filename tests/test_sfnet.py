@@ -20,6 +20,7 @@ from spikeforge.export import to_nir, write_nir
 from spikeforge.ir.nir_import import from_nir
 from spikeforge.models.examples import EXAMPLES
 from spikeforge.runtimes import run
+from spikeforge.runtimes.reference import calibrate_on
 
 DT = 1e-3
 
@@ -31,7 +32,7 @@ def _spikes(shape: tuple[int, ...], seed: int = 0) -> np.ndarray:
 def _compile(name: str, calibrate: bool = False, **options: object) -> CompiledNet:
     factory, shape = EXAMPLES[name]
     graph = from_nir(to_nir(factory(), torch.zeros(shape), dt=DT))
-    calibration = _spikes((2, 15, *shape), seed=7) if calibrate else None
+    calibration = calibrate_on(_spikes((2, 15, *shape), seed=7)) if calibrate else None
     return compile_network(graph, calibration=calibration, **options)
 
 
@@ -273,16 +274,24 @@ def test_load_wrong_version(good: Path, tmp_path: Path, version: object) -> None
 
 def test_load_header_missing_section(good: Path, tmp_path: Path) -> None:
     header, arrays = _contents(good)
-    del header["populations"]
+    del header["compiled"]["network"]["populations"]
     _refused(
-        _rewrite(tmp_path / "bad.sfnet", header, arrays), "corrupt compiled network", "populations"
+        _rewrite(tmp_path / "bad.sfnet", header, arrays),
+        "corrupt compiled network",
+        "compiled.network.populations is missing",
     )
 
 
 def test_load_missing_array(good: Path, tmp_path: Path) -> None:
     header, arrays = _contents(good)
-    del arrays["conn/0"]
-    _refused(_rewrite(tmp_path / "bad.sfnet", header, arrays), "corrupt compiled network", "conn/0")
+    key = "net/network/connections/0/weight"
+    del arrays[key]
+    _refused(
+        _rewrite(tmp_path / "bad.sfnet", header, arrays),
+        "corrupt compiled network",
+        "compiled.network.connections[0].weight",
+        key,
+    )
 
 
 def test_load_unmodified_rewrite_is_accepted(good: Path, tmp_path: Path) -> None:
@@ -338,3 +347,53 @@ def test_save_failure_keeps_previous_file(
     monkeypatch.undo()
     # The untouched file is still the lif_mlp network, not a half-written lifbox_mlp.
     assert [p.kind for p in load(target).network.populations.values()] == ["CubaLIF", "CubaLIF"]
+
+
+# ------------------------------------------------------------------- a file from the past
+
+DATA = Path(__file__).parent / "data"
+
+
+def test_reference_file_runs_bit_identically() -> None:
+    """tests/data/reference_v3.sfnet (scripts/make_reference_sfnet.py) keeps its meaning:
+    the emulator's fixed-point spikes and voltages equal those stored when it was written.
+    Exact equality: the emulator is integer arithmetic at fixed precision."""
+    compiled = load(DATA / "reference_v3.sfnet")
+    with np.load(DATA / "reference_v3_expected.npz") as stored:
+        expected = {k: stored[k] for k in stored.files}
+    result = run(
+        compiled,
+        expected["input"].astype(np.float64),
+        backend="emulator",
+        precision="fixed",
+        device="cpu",
+        record=list(compiled.network.populations),
+    )
+    assert expected["output"].sum() > 0, "the stored run must have output spikes to compare"
+    np.testing.assert_array_equal(result.output, expected["output"])
+    for name in compiled.network.populations:
+        np.testing.assert_array_equal(result.spikes[name], expected[f"{name}.spikes"])
+        np.testing.assert_array_equal(result.v[name], expected[f"{name}.v"])
+
+
+def test_load_never_runs_the_passes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Loading reads the stored plans: lower() and quantize() are not called."""
+    import spikeforge.compile.compiled as compiled_module
+
+    def forbidden(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a pass ran during load")
+
+    monkeypatch.setattr(compiled_module, "lower", forbidden)
+    monkeypatch.setattr(compiled_module, "quantize", forbidden)
+    assert load(DATA / "reference_v3.sfnet").weight_planes == 3
+
+
+def test_version_2_file_is_refused_clearly(good: Path, tmp_path: Path) -> None:
+    header, arrays = _contents(good)
+    header["version"] = 2
+    _refused(
+        _rewrite(tmp_path / "v2.sfnet", header, arrays),
+        "format version 2,",
+        "reads version 3",
+        "compile the source graph again",
+    )

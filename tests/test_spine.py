@@ -22,6 +22,7 @@ from spikeforge.models.examples import EXAMPLES, random_spikes, run_norse
 from spikeforge.profile.agreement import spike_agreement
 from spikeforge.profile.hardware import load_hardware
 from spikeforge.runtimes import run
+from spikeforge.runtimes.reference import calibrate_on
 
 STEPS = 100
 #: Samples run on Lava (one process graph each, so few).
@@ -48,7 +49,7 @@ def case(request):
     graph = to_nir(module, torch.zeros(shape, dtype=torch.float64), dt=1e-3)
     many, calibration = random_spikes(request.param, AGREEMENT_SAMPLES, STEPS)
     inputs = many[:BATCH]
-    compiled = compile_network(from_nir(graph), calibration=calibration)
+    compiled = compile_network(from_nir(graph), calibration=calibrate_on(calibration))
     reference = run(compiled, inputs)
     lava_float = run(compiled, inputs, backend="lava", precision="float")
     return request.param, module, many, compiled, reference, lava_float

@@ -42,11 +42,19 @@ from spikeforge.export.exporter import module_dt
 from spikeforge.ir.nir_import import from_nir
 from spikeforge.profile.hardware import Hardware, load_hardware
 from spikeforge.profile.report import summary_table, write_report
-from spikeforge.profile.stages import PRECISIONS, Profile, StageRow, hardware_stage, measure
+from spikeforge.profile.stages import (
+    PRECISIONS,
+    HardwareRunner,
+    Profile,
+    StageRow,
+    hardware_stage,
+    measure,
+)
 from spikeforge.profile.task import Decoder, Metric, add_task_metric
 from spikeforge.progress import stage
 from spikeforge.runtimes import RunResult, run
 from spikeforge.runtimes.norse import in_float64, run_norse
+from spikeforge.runtimes.reference import calibrate_on
 
 ModelSource = torch.nn.Module | nir.NIRGraph | str | Path
 
@@ -161,6 +169,7 @@ class CompiledModel:
         time_axis: int | None = None,
         raster: Sequence[str] | None = None,
         show_progress: bool = False,
+        hardware_runner: HardwareRunner | None = None,
     ) -> Report:
         """Run every stage on ``x`` and measure it; with ``labels``, score the task per stage.
 
@@ -169,7 +178,8 @@ class CompiledModel:
         ``decoder`` (``max-count``, ``max-voltage``, ``last-voltage`` or a callable
         ``output -> predictions``) and ``labels`` give the task metric: accuracy for
         integer labels, relative error for float targets, or ``metric(predictions,
-        labels) -> float``.
+        labels) -> float``. ``hardware_runner`` runs the compiled stages elsewhere (the
+        cluster's sharded runner, ``spikeforge.cluster``); by default, in this process.
 
         >>> report = net.profile(x, labels=y, decoder="max-count")
         >>> report.metric("emulator-fixed")  # accuracy (%) in bit-exact fixed point
@@ -188,6 +198,7 @@ class CompiledModel:
         profile = measure(
             self.compiled, inputs, self.hardware, stages,
             module=self.source if norse else None, raster=raster, show_progress=show_progress,
+            hardware_runner=hardware_runner,
         )  # fmt: skip
         if label_array is not None:
             add_task_metric(profile, label_array, decoder, metric)
@@ -270,7 +281,8 @@ def deploy(
     shape, calibration = _shape_and_sample(model, sample_or_input_shape, time_axis)
     options: dict[str, object] = dict(
         precision=precision, weight_planes=weight_planes,
-        allow_timing_divergence=allow_timing_divergence, calibration=calibration,
+        allow_timing_divergence=allow_timing_divergence,
+        calibration=None if calibration is None else calibrate_on(calibration),
     )  # fmt: skip
     module = model if isinstance(model, torch.nn.Module) else None
     path = Path(model) if isinstance(model, (str, Path)) else None

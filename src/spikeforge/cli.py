@@ -13,9 +13,13 @@ behind: artefacts are written atomically, only after everything succeeded.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import math
 import os
+import stat
 import sys
+import traceback
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,11 +31,14 @@ from spikeforge.atomic import atomic_path
 from spikeforge.choices import BACKENDS
 from spikeforge.cli_common import (
     add_compile_options,
+    add_factory_option,
     add_import_options,
     add_layout_options,
     compiled_from_args,
+    factory_from_args,
     import_options,
     load_array,
+    seconds,
 )
 from spikeforge.errors import SpikeforgeError
 from spikeforge.progress import stage
@@ -46,7 +53,11 @@ COMMAND_MODULES: tuple[str, ...] = (
     "spikeforge.profile.command",
     "spikeforge.models.command",
     "spikeforge.inspect_command",
+    "spikeforge.cluster.command",  # cluster: spikeforge sweep
 )
+
+#: Subcommands whose ``-o`` names a directory to write into, not a file.
+DIRECTORY_OUTPUTS = frozenset({"profile", "sweep"})
 
 
 def _one_line_warning(message, category, filename, lineno, line=None) -> str:
@@ -57,26 +68,76 @@ def main(argv: Sequence[str] | None = None) -> int:
     warnings.formatwarning = _one_line_warning
     parser = _parser()
     args = parser.parse_args(argv)
+    debug = bool(os.environ.get("SPIKEFORGE_DEBUG"))
     try:
-        return args.handler(args)
+        check_output_path(args)
+        code = args.handler(args)
+        sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's exit
+        return code
     except SpikeforgeError as exc:
+        if debug:
+            traceback.print_exc()
         # One line, even when the message embeds a multi-line one (torch's load_state_dict).
         message = " ".join(str(exc).split())
-        print(f"spikeforge {args.command}: error: {message}", file=sys.stderr)
+        _report(f"spikeforge {args.command}: error: {message}")
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
-        print("spikeforge: interrupted", file=sys.stderr)
+        _report("spikeforge: interrupted")
         return 130
+    except BrokenPipeError:
+        # The reader went away (`spikeforge compile ... | head`): not an error of ours.
+        # Point stdout at devnull so the interpreter's final flush does not fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except Exception as exc:
-        if os.environ.get("SPIKEFORGE_DEBUG"):
+        if debug:
             raise
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        print(
+        _report(
             f"spikeforge {args.command}: internal error: {type(exc).__name__}: {first} "
-            "(set SPIKEFORGE_DEBUG=1 for the traceback)",
-            file=sys.stderr,
+            "(set SPIKEFORGE_DEBUG=1 for the traceback)"
         )
         return EXIT_INTERNAL_ERROR
+
+
+def _report(line: str) -> None:
+    with contextlib.suppress(BrokenPipeError):
+        print(line, file=sys.stderr)
+
+
+def check_output_path(args: argparse.Namespace) -> None:
+    """Refuse an ``-o`` that is an input, a symlink, a device, FIFO or (for files) a directory.
+
+    Runs before any work: nothing the user named is overwritten except the ``-o``
+    target, and that only by an atomic rename once everything succeeded.
+    """
+    output = getattr(args, "output", None)
+    if output is None:
+        return
+    output = Path(output)
+    if output.is_symlink():
+        raise SpikeforgeError(f"-o {output}: is a symbolic link; name the file itself")
+    if output.exists():
+        mode = output.stat().st_mode
+        wants_dir = args.command in DIRECTORY_OUTPUTS
+        if wants_dir and not stat.S_ISDIR(mode):
+            raise SpikeforgeError(f"-o {output}: exists and is not a directory")
+        if not wants_dir and not stat.S_ISREG(mode):
+            kind = "a directory" if stat.S_ISDIR(mode) else "not a regular file (device, FIFO?)"
+            raise SpikeforgeError(f"cannot write {output}: it is {kind}; name a file to write")
+    for name, value in vars(args).items():
+        for candidate in value if isinstance(value, list) else [value]:
+            if name != "output" and isinstance(candidate, Path) and _same_file(output, candidate):
+                raise SpikeforgeError(
+                    f"-o {output} is also the input {candidate} ({name.replace('_', '-')}); "
+                    "refusing to overwrite an input"
+                )
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    if a.exists() and b.exists():
+        return os.path.samefile(a, b)
+    return a.resolve() == b.resolve()
 
 
 class _Parser(argparse.ArgumentParser):
@@ -114,8 +175,9 @@ def _parser() -> argparse.ArgumentParser:
         "inferred from a first Linear layer when omitted)",
     )
     export.add_argument(
-        "--dt", type=float, default=None, help="time step in seconds (default: the cells' dt)"
+        "--dt", type=seconds, default=None, help="time step in seconds (default: the cells' dt)"
     )
+    add_factory_option(export)
     export.set_defaults(handler=_cmd_export)
 
     comp = sub.add_parser(
@@ -193,8 +255,11 @@ def _cmd_export(args: argparse.Namespace) -> int:
     from spikeforge.models.zoo import ZOO
 
     if not args.checkpoint.is_file() and str(args.checkpoint) in ZOO:
-        if args.input_shape is not None:
-            raise SpikeforgeError(f"zoo model {args.checkpoint} has its input shape; drop it")
+        if args.input_shape is not None or args.factory is not None:
+            raise SpikeforgeError(
+                f"zoo model {args.checkpoint} has its input shape and factory; drop "
+                "--input-shape and --factory"
+            )
         module, shape, model_dt = export_source(str(args.checkpoint))
         dt = args.dt if args.dt is not None else model_dt
     else:
@@ -203,8 +268,8 @@ def _cmd_export(args: argparse.Namespace) -> int:
                 f"checkpoint {args.checkpoint}: no such file, and not a zoo model "
                 f"(the zoo: {', '.join(ZOO)})"
             )
-        module = load_checkpoint(args.checkpoint)
-        shape = _input_shape(args, module)
+        module = load_checkpoint(args.checkpoint, factory_from_args(args))
+        shape = _export_shape(args, module)
         dt = args.dt if args.dt is not None else module_dt(module)
     with stage(1, 1, f"tracing the module and writing {args.output}"):
         graph = to_nir(module, torch.zeros(shape), dt=dt)
@@ -213,24 +278,36 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def _input_shape(args: argparse.Namespace, module) -> tuple[int, ...]:
+def _export_shape(args: argparse.Namespace, module) -> tuple[int, ...]:
     """``--input-shape``, or the first layer's when it fixes it (a Linear's in_features)."""
     from spikeforge.export import infer_input_shape
 
-    if args.input_shape is None:
-        shape = infer_input_shape(module)
-        if shape is None:
-            raise SpikeforgeError(
-                f"checkpoint {args.checkpoint}: the first layer does not fix the input shape "
-                "(not a Linear); pass --input-shape, e.g. 1,8,8"
-            )
-        return shape
-    try:
-        return tuple(int(s) for s in args.input_shape.split(","))
-    except ValueError:
+    if args.input_shape is not None:
+        return _input_shape(args.input_shape)
+    shape = infer_input_shape(module)
+    if shape is None:
         raise SpikeforgeError(
-            f"--input-shape {args.input_shape!r}: expected integers like 1,8,8"
-        ) from None
+            f"checkpoint {args.checkpoint}: the first layer does not fix the input shape "
+            "(not a Linear); pass --input-shape, e.g. 1,8,8"
+        )
+    return shape
+
+
+#: Largest ``--input-shape`` one export may trace (one step of one sample).
+MAX_EXPORT_INPUT = 1 << 24
+
+
+def _input_shape(text: str) -> tuple[int, ...]:
+    try:
+        shape = tuple(int(s) for s in text.split(","))
+    except ValueError as exc:
+        raise SpikeforgeError(f"--input-shape {text!r}: expected integers like 1,8,8") from exc
+    if any(s < 1 for s in shape) or math.prod(shape) > MAX_EXPORT_INPUT:
+        raise SpikeforgeError(
+            f"--input-shape {text!r}: every extent must be >= 1 and the product at most "
+            f"{MAX_EXPORT_INPUT}"
+        )
+    return shape
 
 
 def _cmd_compile(args: argparse.Namespace) -> int:

@@ -8,6 +8,9 @@ imports it.
 from __future__ import annotations
 
 import argparse
+import math
+import os
+import stat
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -15,6 +18,7 @@ import numpy as np
 
 from spikeforge.choices import WEIGHT_PLANES
 from spikeforge.errors import SpikeforgeError
+from spikeforge.npy_guard import read_npy
 
 if TYPE_CHECKING:  # the CLI builds its parser without loading the compiler
     from spikeforge.compile.compiled import CompiledNet
@@ -64,6 +68,18 @@ def add_import_options(parser: argparse.ArgumentParser) -> None:
         "--v-init", choices=c.V_INITS, default=None, help="the voltage starts at 0 or v_reset"
     )
     parser.add_argument(
+        "--synapse",
+        choices=c.SYNAPSES,
+        default=None,
+        help="CubaLIF input scaled by NIR's du*w_in and dv*r, or unscaled (Rockpool)",
+    )
+    parser.add_argument(
+        "--fires-on",
+        choices=c.FIRES_ON,
+        default=None,
+        help="a spike is decided on the new membrane or on the previous one (Spyx)",
+    )
+    parser.add_argument(
         "--multi-spike",
         action=argparse.BooleanOptionalAction,
         default=None,
@@ -75,7 +91,15 @@ def import_options(args: argparse.Namespace) -> dict[str, object]:
     """The keyword arguments of :func:`spikeforge.compile.load_graph` from the options."""
     overrides = {
         key: getattr(args, key)
-        for key in ("threshold", "decay", "if_input", "v_init", "multi_spike")
+        for key in (
+            "threshold",
+            "decay",
+            "if_input",
+            "v_init",
+            "multi_spike",
+            "synapse",
+            "fires_on",
+        )
         if getattr(args, key) is not None
     }
     return {
@@ -105,9 +129,9 @@ def add_weight_planes_option(parser: argparse.ArgumentParser) -> None:
         "--weight-planes",
         type=int,
         choices=WEIGHT_PLANES,
-        default=2,
-        help="8-bit synapse processes per weight matrix (2: ~15-bit weights at twice the "
-        "memory; 3: fractions summed before rounding, for chaotic recurrent networks)",
+        default=None,
+        help="8-bit synapse processes per weight matrix (2, the default: ~15-bit weights at "
+        "twice the memory; 3: fractions summed before rounding, for chaotic recurrent networks)",
     )
 
 
@@ -135,26 +159,95 @@ def add_layout_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def load_array(path: Path, what: str) -> np.ndarray:
-    """A .npy file as an array; a missing or unreadable file is a user error naming it."""
-    if not path.is_file():
-        raise SpikeforgeError(f"{what} {path}: no such file")
+def seconds(text: str) -> float:
+    """argparse type for a time step: a finite positive number (``nan``, ``-1`` refused)."""
     try:
-        return np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError) as exc:
-        raise SpikeforgeError(f"{what} {path}: not a readable .npy array ({exc})") from None
+        value = float(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from exc
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a finite positive number of seconds")
+    return value
+
+
+def add_factory_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--factory",
+        default=None,
+        metavar="FILE.py:FUNCTION",
+        help="your own function that builds the checkpoint's module (runs that code); "
+        "without it only spikeforge's zoo and example factories are accepted",
+    )
+
+
+def factory_from_args(args: argparse.Namespace):
+    """The user's ``--factory`` callable, or None (the checkpoint's must then be built in)."""
+    from spikeforge.checkpoint import factory_from_spec
+
+    return None if args.factory is None else factory_from_spec(args.factory)
+
+
+def load_array(path: Path, what: str) -> np.ndarray:
+    """A real, non-empty ``.npy`` array; its header is checked before any allocation.
+
+    (Finiteness is the runtimes' check, which names the network's input.)"""
+    try:
+        fh = open(path, "rb")  # noqa: SIM115 - closed by the with below, after the checks
+    except FileNotFoundError as exc:
+        raise SpikeforgeError(f"{what} {path}: no such file") from exc
+    except IsADirectoryError as exc:
+        raise SpikeforgeError(f"{what} {path}: is a directory, not a .npy file") from exc
+    except OSError as exc:
+        raise SpikeforgeError(f"{what} {path}: cannot be opened ({exc.strerror})") from exc
+    with fh:
+        info = os.fstat(fh.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise SpikeforgeError(f"{what} {path}: not a regular file")
+        array = read_npy(fh, info.st_size, f"{what} {path}")
+    if array.size == 0:
+        raise SpikeforgeError(f"{what} {path}: shape {array.shape} holds no samples or steps")
+    return array
+
+
+#: Options that shape compilation, and so cannot apply to an already compiled ``.sfnet``.
+COMPILE_ONLY_OPTIONS = ("dt", "calibrate", "weight_planes", "allow_timing_divergence")
+#: Import options whose default is ``None`` (the convention options included).
+IMPORT_ONLY_OPTIONS = (
+    "framework", "cuba_order", "reset", "threshold", "decay", "if_input", "v_init", "multi_spike",
+)  # fmt: skip
 
 
 def compiled_from_args(args: argparse.Namespace, precision: str = "fixed") -> CompiledNet:
     """The network the options name: a NIR graph compiled with them, or a .sfnet loaded."""
-    from spikeforge.compile import load_or_compile
+    from spikeforge.compile import SFNET_SUFFIX, load_or_compile
 
-    calibration = load_array(args.calibrate, "calibration input") if args.calibrate else None
+    source = args.graph if hasattr(args, "graph") else args.network
+    if source.suffix == SFNET_SUFFIX:
+        given = [
+            f"--{name.replace('_', '-')}"
+            for name in COMPILE_ONLY_OPTIONS
+            if getattr(args, name, None)
+        ]
+        given += [
+            "--from" if name == "framework" else f"--{name.replace('_', '-')}"
+            for name in IMPORT_ONLY_OPTIONS
+            if getattr(args, name, None) is not None
+        ]
+        if given:
+            raise SpikeforgeError(
+                f"{source}: {', '.join(given)} cannot apply to an already compiled network "
+                "(they shape compilation); compile the source graph with them instead"
+            )
+    calibration = None
+    if args.calibrate:
+        from spikeforge.runtimes.reference import calibrate_on
+
+        calibration = calibrate_on(load_array(args.calibrate, "calibration input"))
     return load_or_compile(
-        args.graph if hasattr(args, "graph") else args.network,
+        source,
         **import_options(args),
         precision=precision,
-        weight_planes=args.weight_planes,
+        weight_planes=args.weight_planes or 2,
         calibration=calibration,
         allow_timing_divergence=args.allow_timing_divergence,
     )

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,9 +22,7 @@ from pathlib import Path
 import h5py
 
 from spikeforge.errors import SpikeforgeError
-
-#: Environment variable that raises :attr:`Hdf5Limits.max_dataset_bytes` (bytes).
-MAX_BYTES_VARIABLE = "SPIKEFORGE_MAX_DATASET_BYTES"
+from spikeforge.limits import DEFAULT_MAX_BYTES, MAX_BYTES_VARIABLE, max_bytes
 
 
 @dataclass(frozen=True)
@@ -34,22 +33,14 @@ class Hdf5Limits:
     as float64 are ~1 GB, hence the 2 GiB default per dataset.
     """
 
-    max_dataset_bytes: int = 2 << 30
+    max_dataset_bytes: int = DEFAULT_MAX_BYTES
     max_objects: int = 200_000
     max_depth: int = 32
 
     @classmethod
     def from_environment(cls) -> Hdf5Limits:
-        raw = os.environ.get(MAX_BYTES_VARIABLE)
-        if raw is None:
-            return cls()
-        try:
-            value = int(raw)
-        except ValueError:
-            raise SpikeforgeError(f"{MAX_BYTES_VARIABLE}={raw!r} is not a whole number") from None
-        if value <= 0:
-            raise SpikeforgeError(f"{MAX_BYTES_VARIABLE}={value} must be positive")
-        return cls(max_dataset_bytes=value)
+        """The defaults, with the per-dataset limit of :mod:`spikeforge.limits`."""
+        return cls(max_dataset_bytes=max_bytes())
 
 
 def _check_dataset(dataset: h5py.Dataset, where: str, limits: Hdf5Limits) -> None:
@@ -103,17 +94,31 @@ def check_hdf5_tree(root: h5py.Group, limits: Hdf5Limits | None = None) -> None:
 def checked_hdf5(path: str | os.PathLike[str]) -> Iterator[h5py.File]:
     """Open ``path`` read-only after :func:`check_hdf5_tree`.
 
-    Only a regular file is opened (a FIFO or device would block or stream forever).
-    Messages name the object, not the file: every reader prefixes its file's path
-    and words h5py's OSError for a file that is not HDF5 in its own terms.
+    The file is opened once, without blocking, and must then be a regular file (a
+    FIFO or device would block or stream forever); h5py reads from that very
+    descriptor, so the file checked is the file read even if the path is swapped
+    meanwhile. Messages name the object, not the file: every reader prefixes its path.
     """
     path = Path(path)
-    if not path.is_file():
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except FileNotFoundError as exc:
+        raise SpikeforgeError("no such file") from exc
+    except IsADirectoryError as exc:
+        raise SpikeforgeError("a directory, not a file") from exc
+    except OSError as exc:
+        raise SpikeforgeError(f"cannot be opened ({exc.strerror})") from exc
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
         raise SpikeforgeError(
-            ("a directory" if path.is_dir() else "not a regular file")
-            if path.exists()
-            else "no such file"
+            "a directory, not a file" if stat.S_ISDIR(mode) else "not a regular file"
         )
-    with h5py.File(path, "r") as handle:  # OSError (not HDF5) is the caller's to word
-        check_hdf5_tree(handle)
-        yield handle
+    with os.fdopen(fd, "rb") as raw:
+        try:
+            handle = h5py.File(raw, "r")
+        except OSError as exc:
+            raise SpikeforgeError(f"not an HDF5 file ({exc})") from exc
+        with handle:
+            check_hdf5_tree(handle)
+            yield handle

@@ -48,6 +48,8 @@ STATE_HALF = 1 << (STATE_BITS - 1)
 #: 8-bit weight mantissas; with mixed signs Lava drops the lowest bit (even values).
 WEIGHT_BITS = 8
 WEIGHT_MIN, WEIGHT_MAX = -(1 << WEIGHT_BITS), (1 << WEIGHT_BITS) - 1
+#: With mixed signs Lava keeps every other mantissa: steps of this many, from ``WEIGHT_MIN``.
+MIXED_SIGN_WEIGHT_STEP = 2
 #: Weight exponents Lava's Dense accepts (``a_out << weight_exp``, right shift if negative).
 WEIGHT_EXP_RANGE = (-8, 7)
 

@@ -34,9 +34,11 @@ def load_or_compile(
     check_network_file(path)
     if path.suffix == SFNET_SUFFIX:
         return load(path)
-    return compile_network(
-        load_graph(path, dt, cuba_order, reset, convention, overrides), **compile_options
-    )
+    graph = load_graph(path, dt, cuba_order, reset, convention, overrides)
+    try:
+        return compile_network(graph, **compile_options)
+    except SpikeforgeError as exc:  # compile errors name the population; add the file
+        raise type(exc)(f"{path}: {exc}") from exc
 
 
 def load_graph(

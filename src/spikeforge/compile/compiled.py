@@ -1,29 +1,50 @@
 """The compiled network: the pipeline's product, and its one-file ``.sfnet`` format.
 
-A ``.sfnet`` is a zip (numpy ``.npz``) holding a JSON header — format version,
-populations, connections, readouts, schedule, options — and one array per weight
-or parameter. The Loihi plans are rebuilt on load from these by the same
-deterministic passes; the format version changes whenever those passes would
-produce a different plan, so an old file is refused instead of silently changing.
+A ``.sfnet`` (format version 3) is a zip (numpy ``.npz``) holding a JSON header and
+one ``.npy`` member per array. It stores the *plans themselves* — the float and
+fixed-point :class:`~spikeforge.compile.lower.LoihiPlan` with every quantised
+integer, the timing, the quantisation report — beside the normalised network the
+reference runtime and the reports read, serialised field by field from the
+dataclasses (:mod:`spikeforge.compile.codec`). Loading never re-runs lowering or the
+quantiser, so a file keeps meaning the same plan when those passes change.
+
+Loading is defensive: members are checked for declared size before they are read,
+only members the header refers to are read, and every field is validated (types,
+shapes, Loihi widths, names that refer to existing populations, bounded delays and
+latencies) with the file, field, value and limit named.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+import zipfile
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from spikeforge.compile import sfnet_checks
+from spikeforge.compile.codec import Encoder, decode
 from spikeforge.compile.lower import LoihiPlan, Precision, lower
-from spikeforge.compile.network import Connection, Network, Population, Readout
+from spikeforge.compile.network import Network
 from spikeforge.compile.quantize import QuantReport, quantize
 from spikeforge.compile.timing import Timing, schedule
 from spikeforge.errors import SpikeforgeError
 from spikeforge.ir.nodes import Graph
+from spikeforge.limits import require_fits
+from spikeforge.npy_guard import read_npy
 
 FORMAT = "spikeforge.sfnet"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
+HEADER = "__header__"
+#: A header is text describing a few populations; 16 MiB is far beyond any real one.
+MAX_HEADER_BYTES = 16 << 20
+
+#: Runs the float reference on calibration inputs and returns each population's peak
+#: state; supplied by a higher layer (the compiler does not run networks itself).
+Calibrate = Callable[[Network], dict[str, np.ndarray]]
 
 
 @dataclass
@@ -32,19 +53,13 @@ class CompiledNet:
 
     network: Network
     timing: Timing
+    float_plan: LoihiPlan
+    fixed_plan: LoihiPlan
+    quant_report: list[QuantReport]
     precision: Precision = "fixed"
     allow_timing_divergence: bool = False
     weight_planes: int = 2
     peaks: dict[str, np.ndarray] | None = None
-    float_plan: LoihiPlan = field(init=False)
-    fixed_plan: LoihiPlan = field(init=False)
-    quant_report: list[QuantReport] = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.float_plan = lower(self.network, self.timing)
-        self.fixed_plan, self.quant_report = quantize(
-            self.float_plan, self.weight_planes, self.peaks
-        )
 
     def plan(self, precision: str | None = None) -> LoihiPlan:
         precision = precision or self.precision
@@ -67,89 +82,45 @@ def compile_network(
     precision: Precision = "fixed",
     allow_timing_divergence: bool = False,
     weight_planes: int = 2,
-    calibration: np.ndarray | dict[str, np.ndarray] | None = None,
+    calibration: Calibrate | None = None,
 ) -> CompiledNet:
     """Run the passes: normalise (if given a graph), schedule, lower, quantise.
 
-    ``calibration`` inputs (``[batch, time, *shape]``) are run through the reference
-    simulation first; quantisation then scales each population to its observed
-    state range instead of the worst case (see :func:`spikeforge.compile.quantize.quantize`).
+    ``calibration`` (e.g. :func:`spikeforge.runtimes.reference.calibrate_on` of some
+    inputs) returns the peak states of the float network; quantisation then scales
+    each population to them instead of the worst case (see
+    :func:`spikeforge.compile.quantize.quantize`).
     """
     from spikeforge.compile.network import normalize
-    from spikeforge.runtimes.reference import run_reference
 
     network = normalize(source) if isinstance(source, Graph) else source
     timing = schedule(network, allow_divergence=allow_timing_divergence)
-    peaks = None if calibration is None else run_reference(network, calibration).peaks
-    return CompiledNet(network, timing, precision, allow_timing_divergence, weight_planes, peaks)
+    peaks = None if calibration is None else calibration(network)
+    float_plan = lower(network, timing)
+    fixed_plan, report = quantize(float_plan, weight_planes, peaks)
+    return CompiledNet(
+        network,
+        timing,
+        float_plan,
+        fixed_plan,
+        report,
+        precision,
+        allow_timing_divergence,
+        weight_planes,
+        peaks,
+    )
 
 
 def save(compiled: CompiledNet, path: str | Path) -> None:
     """Write ``compiled`` to ``path`` atomically."""
     from spikeforge.atomic import atomic_path
 
-    arrays: dict[str, np.ndarray] = {}
-
-    def put(key: str, value: np.ndarray | None) -> str | None:
-        if value is None:
-            return None
-        arrays[key] = np.asarray(value)
-        return key
-
-    net = compiled.network
-    header = {
-        "format": FORMAT,
-        "version": FORMAT_VERSION,
-        "precision": compiled.precision,
-        "allow_timing_divergence": compiled.allow_timing_divergence,
-        "weight_planes": compiled.weight_planes,
-        "dt": net.dt,
-        "inputs": {k: list(v) for k, v in net.inputs.items()},
-        "metadata": {k: _jsonable(v) for k, v in net.metadata.items()},
-        "populations": [
-            {
-                "name": p.name,
-                "kind": p.kind,
-                "shape": list(p.shape),
-                "reset": p.reset,
-                "threshold": p.threshold,
-                "multi_spike": p.multi_spike,
-                "bias_onset": p.bias_onset,
-                **{
-                    f: put(f"pop/{i}/{f}", getattr(p, f))
-                    for f in ("du", "dv", "v_bias", "current_bias", "v_th", "v_reset", "v_init")
-                },
-            }
-            for i, p in enumerate(net.populations.values())
-        ],
-        "connections": [
-            {"pre": c.pre, "post": c.post, "delay": c.delay, "weight": put(f"conn/{i}", c.weight)}
-            for i, c in enumerate(net.connections)
-        ],
-        "readouts": [
-            {
-                "name": r.name,
-                "shape": list(r.shape),
-                "bias": put(f"readout/{i}/bias", r.bias),
-                "terms": [
-                    {"pre": t.pre, "delay": t.delay, "weight": put(f"readout/{i}/{j}", t.weight)}
-                    for j, t in enumerate(r.terms)
-                ],
-            }
-            for i, r in enumerate(net.readouts.values())
-        ],
-        "peaks": None
-        if compiled.peaks is None
-        else {name: put(f"peaks/{i}", p) for i, (name, p) in enumerate(compiled.peaks.items())},
-        "timing": {
-            "latency": compiled.timing.latency,
-            "extra_delay": compiled.timing.extra_delay,
-            "late": compiled.timing.late,
-        },
-    }
+    encoder = Encoder()
+    body = encoder.encode(compiled, CompiledNet, "net")
+    header = {"format": FORMAT, "version": FORMAT_VERSION, "compiled": body}
     try:
         with atomic_path(path) as tmp, open(tmp, "wb") as fh:
-            np.savez_compressed(fh, __header__=np.array(json.dumps(header)), **arrays)
+            np.savez_compressed(fh, **{HEADER: np.array(json.dumps(header))}, **encoder.arrays)
     except OSError as exc:
         raise SpikeforgeError(f"cannot write compiled network to {path}: {exc}") from exc
 
@@ -158,15 +129,50 @@ def load(path: str | Path) -> CompiledNet:
     """Read a ``.sfnet``; a file that is not one, or of another version, is refused clearly."""
     path = Path(path)
     if not path.is_file():
-        raise SpikeforgeError(f"{path}: no such file")
+        raise SpikeforgeError(f"{path}: {'a directory' if path.is_dir() else 'no such file'}")
     try:
-        with np.load(path, allow_pickle=False) as data:
-            header = json.loads(str(data["__header__"]))
-            arrays = {k: data[k] for k in data.files if k != "__header__"}
-    except Exception as exc:  # zipfile, zlib, numpy and json each raise their own types
+        with zipfile.ZipFile(path) as archive:
+            header = _read_header(archive, path)
+            arrays = _read_arrays(archive, header, path)
+    except SpikeforgeError:
+        raise
+    except (
+        zipfile.BadZipFile,
+        zipfile.LargeZipFile,
+        zlib.error,
+        OSError,
+        EOFError,
+        ValueError,
+    ) as exc:
+        # zipfile and zlib raise their own types on damaged data
         raise SpikeforgeError(
             f"{path}: not a spikeforge compiled network ({type(exc).__name__}: {exc})"
-        ) from None
+        ) from exc
+    try:
+        compiled = decode(header["compiled"], CompiledNet, "net", arrays, "compiled")
+        sfnet_checks.check_compiled(compiled)
+    except SpikeforgeError as exc:
+        raise SpikeforgeError(f"{path}: corrupt compiled network: {exc}") from exc
+    return compiled
+
+
+def _read_header(archive: zipfile.ZipFile, path: Path) -> dict:
+    member = f"{HEADER}.npy"
+    if member not in archive.namelist():
+        raise SpikeforgeError(f"{path}: not a spikeforge compiled network (no {HEADER})")
+    info = archive.getinfo(member)
+    if info.file_size > MAX_HEADER_BYTES:
+        raise SpikeforgeError(
+            f"{path}: header of {info.file_size:,} bytes exceeds {MAX_HEADER_BYTES:,}"
+        )
+    with archive.open(info) as fh:
+        raw = _read_text_npy(fh, info.file_size, path)
+    try:
+        header = json.loads(raw)
+    except (ValueError, RecursionError) as exc:
+        raise SpikeforgeError(
+            f"{path}: not a spikeforge compiled network (header is not JSON: {type(exc).__name__})"
+        ) from exc
     if not isinstance(header, dict) or header.get("format") != FORMAT:
         raise SpikeforgeError(f"{path}: not a spikeforge compiled network")
     if header.get("version") != FORMAT_VERSION:
@@ -174,70 +180,54 @@ def load(path: str | Path) -> CompiledNet:
             f"{path}: written in .sfnet format version {header.get('version')!r}, this spikeforge "
             f"reads version {FORMAT_VERSION}; compile the source graph again"
         )
+    if "compiled" not in header:
+        raise SpikeforgeError(f"{path}: corrupt compiled network: header has no 'compiled'")
+    return header
+
+
+def _read_text_npy(fh, size: int, path: Path) -> str:
+    """The header member: a 0-d unicode ``.npy`` (checked, not unpickled)."""
+    from numpy.lib import format as npy_format
+
     try:
-        return _from_header(header, arrays)
-    except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
-        raise SpikeforgeError(f"{path}: corrupt compiled network ({exc!r})") from None
+        version = npy_format.read_magic(fh)
+        shape, _, dtype = npy_format._read_array_header(fh, version)
+    except (ValueError, SyntaxError, TypeError, EOFError) as exc:
+        raise SpikeforgeError(f"{path}: not a spikeforge compiled network ({exc})") from exc
+    if shape != () or dtype.kind != "U" or dtype.itemsize > size:
+        raise SpikeforgeError(f"{path}: not a spikeforge compiled network (header is {dtype})")
+    data = fh.read(dtype.itemsize)
+    return np.frombuffer(data, dtype=dtype, count=1)[0].item()
 
 
-def _from_header(header: dict, arrays: dict[str, np.ndarray]) -> CompiledNet:
-    def get(key: str | None) -> np.ndarray | None:
-        return None if key is None else arrays[key]
-
-    populations = {}
-    for p in header["populations"]:
-        populations[p["name"]] = Population(
-            name=p["name"],
-            kind=p["kind"],
-            shape=tuple(p["shape"]),
-            reset=p["reset"],
-            threshold=p.get("threshold", ">"),
-            multi_spike=p.get("multi_spike", False),
-            bias_onset=p["bias_onset"],
-            v_init=get(p.get("v_init")),
-            **{f: get(p[f]) for f in ("du", "dv", "v_bias", "current_bias", "v_th", "v_reset")},
-        )
-    connections = [
-        Connection(c["pre"], c["post"], get(c["weight"]), c["delay"]) for c in header["connections"]
-    ]
-    readouts = {
-        r["name"]: Readout(
-            name=r["name"],
-            shape=tuple(r["shape"]),
-            terms=[
-                Connection(t["pre"], r["name"], get(t["weight"]), t["delay"]) for t in r["terms"]
-            ],
-            bias=get(r["bias"]),
-        )
-        for r in header["readouts"]
+def _read_arrays(archive: zipfile.ZipFile, header: dict, path: Path) -> dict[str, np.ndarray]:
+    """Only the members the header names, each size-checked before it is read."""
+    wanted = _referenced(header["compiled"])
+    infos = {
+        i.filename[: -len(".npy")]: i for i in archive.infolist() if i.filename.endswith(".npy")
     }
-    network = Network(
-        dt=header["dt"],
-        inputs={k: tuple(v) for k, v in header["inputs"].items()},
-        populations=populations,
-        connections=connections,
-        readouts=readouts,
-        metadata=header["metadata"],
+    require_fits(
+        sum(infos[k].file_size for k in wanted if k in infos), f"{path}: the arrays it names"
     )
-    t = header["timing"]
-    timing = Timing(latency=t["latency"], extra_delay=t["extra_delay"], late=t["late"])
-    return CompiledNet(
-        network,
-        timing,
-        header["precision"],
-        header["allow_timing_divergence"],
-        header["weight_planes"],
-        None if header["peaks"] is None else {k: get(v) for k, v in header["peaks"].items()},
-    )
+    arrays = {}
+    for key in wanted:
+        if key not in infos:
+            continue  # decode names the field that refers to it
+        with archive.open(infos[key]) as fh:
+            arrays[key] = read_npy(fh, infos[key].file_size, f"{path}: member {key}")
+    return arrays
 
 
-def _jsonable(value: object) -> object:
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, (np.generic,)):
-        return value.item()
-    if isinstance(value, bytes):
-        return value.decode(errors="replace")
-    if isinstance(value, (str, int, float, bool)) or value is None:
-        return value
-    return str(value)
+def _referenced(node: object) -> set[str]:
+    """Every string in the header that looks like an array key (``net/...``)."""
+    found: set[str] = set()
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str) and item.startswith("net/"):
+            found.add(item)
+        elif isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return found

@@ -221,8 +221,10 @@ def _core_population(pop: Population, latency: int) -> CorePopulation:
         distance = pop.v_th - v_reset
         if (distance <= 0).any():
             i = int(np.argmin(distance))
-            what = "be positive with a subtractive reset" if subtracts else (
-                f"exceed v_reset ({v_reset[i]:g})"
+            what = (
+                "be positive with a subtractive reset"
+                if subtracts
+                else (f"exceed v_reset ({v_reset[i]:g})")
             )
             raise UnsupportedError(
                 f"population '{pop.name}' ({pop.kind}): v_threshold ({pop.v_th[i]:g}) must "

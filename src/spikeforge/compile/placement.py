@@ -36,9 +36,10 @@ from spikeforge.compile.hardware import Hardware
 from spikeforge.compile.lower import LoihiPlan, Synapses
 from spikeforge.compile.timing import BIAS_SOURCE
 from spikeforge.errors import SpikeforgeError
+from spikeforge.loihi_format import WEIGHT_BITS
 
 #: Bits of one stored weight: Lava's Dense keeps 8-bit mantissas (see compile/quantize.py).
-STORED_WEIGHT_BITS = 8
+STORED_WEIGHT_BITS = WEIGHT_BITS
 #: Where input spikes enter the mesh (the host's I/O port): chip 0, tile (0, 0).
 IO_CORE = -1
 RESOURCES = ("neurons", "synaptic_memory", "input_axons", "output_axons")

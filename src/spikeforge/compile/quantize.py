@@ -1,6 +1,7 @@
 """Quantise a floating-point Loihi plan to Loihi's fixed-point formats.
 
-Formats (lava ``PyLifModelBitAcc`` / ``PyDenseModelBitAcc``): du, dv 12-bit with the
+Formats (:mod:`spikeforge.loihi_format`; lava ``PyLifModelBitAcc`` /
+``PyDenseModelBitAcc``): du, dv 12-bit with the
 current decaying by ``(4096 - du - 1) / 4096`` and the voltage by ``(4096 - dv) / 4096``;
 vth 17-bit, compared as ``vth << 6``; bias 13-bit mantissa << 3-bit exponent; u, v
 24-bit; weights 8-bit (even values when signs are mixed) << a weight exponent per
@@ -11,9 +12,12 @@ Synaptic input arrives in whole units of ``a_in``, i.e. steps of ``1/S`` in plan
 units, so a larger ``S`` means finer synaptic resolution as well as finer thresholds
 and biases. It is capped by the 17-bit threshold, by the largest weight
 representable with exponent 7, by the bias range, and by the 24-bit state range
-(see :func:`_population_scale`). Weight mantissas then use all 8 bits of each
-synapse process, rounded so that no neuron's summed input drifts
-(:func:`_round_preserving_row_sums`). The report states what was lost, per population.
+(see :func:`_population_scale`): ``64 * S`` times the largest state a population
+needs, with its head-room (:data:`WRAP_MARGIN`, :data:`V_WINDOW`) already in it, must
+stay within the format's ``STATE_HALF``, where ``u`` wraps and ``v`` saturates.
+Weight mantissas then use all 8 bits of each synapse process, rounded so that no
+neuron's summed input drifts (:func:`_round_preserving_row_sums`). The report states
+what was lost, per population.
 """
 
 from __future__ import annotations
@@ -26,20 +30,32 @@ import numpy as np
 from spikeforge.choices import WEIGHT_PLANES
 from spikeforge.compile.lower import CorePopulation, LoihiPlan, Synapses
 from spikeforge.compile.timing import BIAS_SOURCE
+from spikeforge.loihi_format import (
+    ACT_SHIFT,
+    BIAS_EXP_MAX,
+    BIAS_MANT_MAX,
+    DECAY_MAX,
+    DECAY_UNITY,
+    DU_OFFSET,
+    MIXED_SIGN_WEIGHT_STEP,
+    STATE_HALF,
+    VTH_MAX,
+    WEIGHT_BITS,
+    WEIGHT_EXP_RANGE,
+    WEIGHT_MAX,
+    WEIGHT_MIN,
+)
 
-VTH_MAX = 2**17 - 1
-BIAS_MANT_MAX = 2**12 - 1
-BIAS_EXP_MAX = 7
-#: Lava applies a negative weight exponent as an arithmetic right shift of the summed
-#: input, which floors: a systematic -1/2 LSB per step that u and v integrate. Weights
-#: below one unit of a_in are therefore represented by the scale, and only the third
-#: plane, whose floor a pacemaker's half unit turns into rounding, shifts right.
-WEIGHT_EXP_MIN, WEIGHT_EXP_MAX = 0, 7
+#: The quantiser never shifts a plane's input right (``WEIGHT_EXP_MIN = 0``, not the
+#: format's lowest exponent): Lava applies a negative weight exponent as an arithmetic
+#: right shift of the summed input, which floors, a systematic -1/2 LSB per step that
+#: u and v integrate. Weights below one unit of a_in are therefore represented by the
+#: scale, and only the third plane, whose floor a pacemaker's half unit turns into
+#: rounding, shifts right.
+WEIGHT_EXP_MIN, WEIGHT_EXP_MAX = 0, WEIGHT_EXP_RANGE[1]
 #: Exponent of the third plane's fractions, with the pacemaker's half unit that makes
 #: the floor round (:func:`_whole_and_fraction`): one mantissa's 8 bits below a unit.
-FRACTION_EXP = -8
-STATE_HALF_RANGE = 2**22
-ACT_SHIFT = 6
+FRACTION_EXP = -WEIGHT_BITS
 #: Head-room over the calibration run's peak current. ``u`` wraps around at 24 bits,
 #: which corrupts the neuron, so it gets twice the largest current seen (inputs from
 #: the calibration's distribution reach up to 1.35x its peak on the example networks:
@@ -143,9 +159,9 @@ def quantize(
                 weights_total=total,
                 bias_error_max=bias_err,
                 bias_clipped=bias_clipped,
-                du_error=abs((qpop.du + 1) / 4096 - pop.du),
-                dv_error=abs(qpop.dv / 4096 - pop.dv),
-                v_floor=float(np.max(-(STATE_HALF_RANGE * 2 - 1) / np.asarray(qpop.scale))),
+                du_error=abs((qpop.du + DU_OFFSET) / DECAY_UNITY - pop.du),
+                dv_error=abs(qpop.dv / DECAY_UNITY - pop.dv),
+                v_floor=float(np.max(-(STATE_HALF - 1) / np.asarray(qpop.scale))),
             )
         )
     fixed = LoihiPlan(
@@ -183,18 +199,18 @@ def _population_scale(
             v_range = WRAP_MARGIN * max(v_above, v_below)
     else:
         worst_input = sum((np.abs(s.weights).sum(axis=1) for s in incoming), np.zeros(pop.size))
-        u_range = float(np.max(worst_input / max(pop.du, 1.0 / 4096), initial=0.0))
+        u_range = float(np.max(worst_input / max(pop.du, 1.0 / DECAY_UNITY), initial=0.0))
         if pop.spiking:
             v_range = V_WINDOW * pop.vth
         else:
             v_range = float(np.max((u_range + bias) / max(pop.dv, 1.0 / 16), initial=0.0))
     state = max(u_range, v_range, float(np.max(np.abs(pop.v_init), initial=0.0)))
-    limits = [STATE_HALF_RANGE * 2 / (2**ACT_SHIFT * state)] if state > 0 else []
+    limits = [STATE_HALF / (2**ACT_SHIFT * state)] if state > 0 else []
     if pop.spiking:
         limits.append(VTH_MAX / pop.vth)
     w_max = max((float(np.abs(s.weights).max(initial=0.0)) for s in incoming), default=0.0)
     if w_max > 0:
-        limits.append(255 * 2.0**WEIGHT_EXP_MAX / w_max)
+        limits.append(WEIGHT_MAX * 2.0**WEIGHT_EXP_MAX / w_max)
     if bias.max(initial=0.0) > 0:
         limits.append(BIAS_MANT_MAX * 2.0**BIAS_EXP_MAX / (2**ACT_SHIFT * bias.max()))
     scale = float(min(limits)) if limits else 1.0
@@ -234,8 +250,8 @@ def quantize_population(pop: CorePopulation, scale: float) -> tuple[CorePopulati
     vth = int(np.clip(np.round(scale * pop.vth), 0, VTH_MAX)) if pop.spiking else VTH_MAX
     quantized = replace(
         pop,
-        du=int(np.clip(np.round(pop.du * 4096) - 1, 0, 4095)),
-        dv=int(np.clip(np.round(pop.dv * 4096), 0, 4095)),
+        du=int(np.clip(np.round(pop.du * DECAY_UNITY) - DU_OFFSET, 0, DECAY_MAX)),
+        dv=int(np.clip(np.round(pop.dv * DECAY_UNITY), 0, DECAY_MAX)),
         vth=vth,
         bias_mant=mant,
         bias_exp=exp,
@@ -320,7 +336,7 @@ def _whole_and_fraction(
     carry = fine == 2.0**-FRACTION_EXP  # a fraction rounded up to a whole unit
     whole, fine = whole + carry, np.where(carry, 0.0, fine)
     fine[fine.any(axis=1), channel] = 2.0 ** (-FRACTION_EXP - 1)
-    whole = np.clip(whole, 0, 255).astype(np.int64)
+    whole = np.clip(whole, 0, WEIGHT_MAX).astype(np.int64)
     return [(whole, 0, None), (fine.astype(np.int64), FRACTION_EXP, channel)]
 
 
@@ -334,7 +350,8 @@ def quantize_plane(
     rather than costing the whole plane a bit of resolution.
     """
     mixed = target.min(initial=0.0) < 0 < target.max(initial=0.0)
-    step, low, high = (2, -256, 254) if mixed else (1, -255, 255)
+    step = MIXED_SIGN_WEIGHT_STEP if mixed else 1
+    low, high = (WEIGHT_MIN, WEIGHT_MAX + 1 - step) if mixed else (-WEIGHT_MAX, WEIGHT_MAX)
     for exp in range(WEIGHT_EXP_MIN, WEIGHT_EXP_MAX + 1):
         scaled = target / 2.0**exp / step
         lowest, highest = np.floor(scaled).min(initial=0), scaled.max(initial=0)

@@ -46,6 +46,24 @@ from spikeforge.export.norse_map import (
 )
 
 
+def _check_tensors(module: torch.nn.Module) -> None:
+    """Refuse NaN, infinite or complex parameters and buffers (including norse's ``p``
+    tuples): NIR would carry them into a graph that imports as a different network."""
+    named = list(module.state_dict().items())
+    for path, cell in module.named_modules():
+        p = getattr(cell, "p", None)
+        if isinstance(p, tuple) and hasattr(p, "_fields"):
+            named += [(f"{path}.p.{k}", v) for k, v in zip(p._fields, p, strict=True)]
+    for name, value in named:
+        if not isinstance(value, torch.Tensor) or value.dtype == torch.bool:
+            continue
+        if value.is_complex():
+            raise SpikeforgeError(f"parameter {name}: complex values ({value.dtype}); refused")
+        if value.is_floating_point() and not torch.isfinite(value).all():
+            bad = int((~torch.isfinite(value)).sum())
+            raise SpikeforgeError(f"parameter {name}: {bad} NaN or infinite value(s); refused")
+
+
 def to_nir(module: torch.nn.Module, sample_input: torch.Tensor, dt: float) -> nir.NIRGraph:
     """Export ``module`` to NIR, with ``dt`` (seconds per step) in the graph metadata.
 
@@ -61,6 +79,7 @@ def to_nir(module: torch.nn.Module, sample_input: torch.Tensor, dt: float) -> ni
             and type, or when the sample does not fit the network.
     """
     dt = _check_dt(dt)
+    _check_tensors(module)
     if not isinstance(sample_input, torch.Tensor):
         raise SpikeforgeError(
             f"sample_input must be a torch.Tensor, got {type(sample_input).__name__}"
@@ -126,8 +145,8 @@ def module_dt(module: torch.nn.Module) -> float:
 def _check_dt(dt: float) -> float:
     try:
         value = float(dt)
-    except (TypeError, ValueError):
-        raise SpikeforgeError(f"dt must be a number of seconds, got {dt!r}") from None
+    except (TypeError, ValueError) as exc:
+        raise SpikeforgeError(f"dt must be a number of seconds, got {dt!r}") from exc
     if not (math.isfinite(value) and value > 0):
         raise SpikeforgeError(f"dt must be finite and > 0, got {dt!r}")
     return value

@@ -99,10 +99,10 @@ def _per_neuron(
     array = _float64(value)
     try:
         return np.broadcast_to(array, shape).copy()
-    except ValueError:
+    except ValueError as exc:
         raise _refuse(
             module, ctx, f"{what} of shape {array.shape} does not broadcast to the layer {shape}"
-        ) from None
+        ) from exc
 
 
 def _tau(

@@ -37,6 +37,8 @@ Decay = Literal["euler", "exp"]
 IfInput = Literal["r", "dt_r"]
 VInit = Literal["zero", "v_reset"]
 CubaOrder = Literal["new", "previous"]
+Synapse = Literal["scaled", "unscaled"]
+FiresOn = Literal["new", "previous"]
 
 RESET_MODES: tuple[str, ...] = ("to_value", "subtract", "subtract_next", "zero_next")
 THRESHOLDS: tuple[str, ...] = (">", ">=")
@@ -44,6 +46,8 @@ DECAYS: tuple[str, ...] = ("euler", "exp")
 IF_INPUTS: tuple[str, ...] = ("r", "dt_r")
 V_INITS: tuple[str, ...] = ("zero", "v_reset")
 CUBA_ORDERS: tuple[str, ...] = ("new", "previous")
+SYNAPSES: tuple[str, ...] = ("scaled", "unscaled")
+FIRES_ON: tuple[str, ...] = ("new", "previous")
 
 
 class ConventionWarning(UserWarning):
@@ -54,8 +58,15 @@ class ConventionWarning(UserWarning):
 class Conventions:
     """Every discretisation choice NIR leaves open (module docstring).
 
+    ``synapse`` is how CubaLIF's current takes its input: ``scaled`` as NIR's
+    equations discretise (``i += du*w_in*x``, ``v`` integrates ``dv*r*i``), or
+    ``unscaled`` as Rockpool's ``LIFTorch`` steps (``i = (1-du)*(i + w_in*x)``,
+    ``v = (1-dv)*v + i + v_leak``; its exporter writes ``r`` only to encode dt).
     ``dt`` is the time step the framework's exporter assumes when the graph
-    records none (``None``: it must be given).
+    records none (``None``: it must be given). ``fires_on = "previous"``: a step's
+    spike is decided on the membrane before that step's update (Spyx: ``spikes =
+    H(V - theta); V = beta*V + x - spikes*theta``), which is the ``subtract_next``
+    neuron's spike one step later.
     """
 
     framework: str = "nir"
@@ -66,12 +77,15 @@ class Conventions:
     v_init: VInit = "zero"
     multi_spike: bool = False
     cuba_order: CubaOrder = "new"
+    synapse: Synapse = "scaled"
+    fires_on: FiresOn = "new"
     dt: float | None = None
 
     def __post_init__(self) -> None:
         for name, allowed in (
             ("reset", RESET_MODES), ("threshold", THRESHOLDS), ("decay", DECAYS),
             ("if_input", IF_INPUTS), ("v_init", V_INITS), ("cuba_order", CUBA_ORDERS),
+            ("synapse", SYNAPSES), ("fires_on", FIRES_ON),
         ):  # fmt: skip
             value = getattr(self, name)
             if value not in allowed:
@@ -96,7 +110,8 @@ class Conventions:
             f"conventions ({self.framework}): reset {self.reset}, fire at v {self.threshold} "
             f"theta, {self.decay} decay, IF adds {self.if_input.replace('_', '*')}*x, v starts "
             f"at {self.v_init}, {'multi' if self.multi_spike else 'single'} spike, CubaLIF "
-            f"integrates the {self.cuba_order} current, dt {dt}"
+            f"integrates the {self.cuba_order} current, {self.synapse} synaptic input, fires "
+            f"on the {self.fires_on} membrane, dt {dt}"
         )
 
 
@@ -118,12 +133,21 @@ PRESETS: dict[str, Conventions] = {
         multi_spike=True,
         dt=1.0,
     ),
-    # Rockpool 3.1 LIFTorch: subtract, v >= theta, exponential decay.
+    # Rockpool 3.1 LIFTorch defaults: StepPWL emits floor(v/theta) spikes (at most
+    # max_spikes_per_dt = 2**16) at v >= theta and subtracts them; exp decays, unscaled
+    # synaptic input; dt 1 ms (LIFTorch's default).
     "rockpool": Conventions(
-        framework="rockpool", reset="subtract", threshold=">=", decay="exp", dt=1e-3
+        framework="rockpool",
+        reset="subtract",
+        threshold=">=",
+        decay="exp",
+        multi_spike=True,
+        synapse="unscaled",
+        dt=1e-3,
     ),
-    # Spyx 1.0: subtract from the undecayed membrane, at the next step.
-    "spyx": Conventions(framework="spyx", reset="subtract_next", dt=1e-3),
+    # Spyx 0.1.20 LIF: fires on the previous membrane (H(V - theta), strict), then
+    # V = beta*V + x - spikes*theta; dt 1 ms as its to_nir default is given here.
+    "spyx": Conventions(framework="spyx", reset="subtract_next", fires_on="previous", dt=1e-3),
     # SpikingJelly 2.0 LIF/IF: hard reset to v_reset, v >= theta, v starts at v_reset;
     # its IF exporter writes r = 1/dt for dv/dt = r*x, so one step adds dt*r*x.
     "spikingjelly": Conventions(

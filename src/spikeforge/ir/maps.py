@@ -44,8 +44,12 @@ def output_shape(name: str, node: MapNode, in_shape: Shape) -> Shape:
         return in_shape
     if isinstance(node, FlattenMap):
         rank = len(in_shape)
-        start = node.start_dim % rank if rank else 0
-        end = node.end_dim % rank if rank else 0
+        if not all(-rank <= d < rank for d in (node.start_dim, node.end_dim)):
+            raise SpikeforgeError(
+                f"node '{name}': flatten dims {node.start_dim}..{node.end_dim} out of range "
+                f"for input shape {in_shape}"
+            )
+        start, end = node.start_dim % rank, node.end_dim % rank
         if start > end:
             raise SpikeforgeError(
                 f"node '{name}': flatten dims {node.start_dim}..{node.end_dim} invalid "

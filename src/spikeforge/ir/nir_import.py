@@ -18,6 +18,7 @@ NIR type      du    dv       gain                    v_bias
 ============  ====  =======  ======================  ===============
 LIF, LI       1     dv       dv * r                  dv * v_leak
 CubaLIF/LI    du    dv       dv * r * du * w_in      dv * v_leak
+ (unscaled)   du    dv       (1 - du) * w_in         v_leak
 IF            1     0        r  (or dt * r)          0
 ============  ====  =======  ======================  ===============
 
@@ -66,6 +67,15 @@ from spikeforge.ir.nodes import (
     ScaleMap,
     Shape,
 )
+from spikeforge.ir.repairs import fill_shape_fields, repair
+from spikeforge.limits import require_fits
+
+#: Largest magnitude of any parameter: far beyond any physical network (voltages,
+#: weights, time constants in seconds), small enough that the quantiser's products
+#: stay finite in float64.
+MAX_MAGNITUDE = 1e12
+#: Longest Delay node in steps (Loihi 2's DelayDense holds 0-63 per synapse).
+MAX_DELAY_STEPS = 1 << 16
 
 SUPPORTED = (
     "Input, Output, Affine, Linear, Scale, LIF, CubaLIF, IF, LI, CubaLI, "
@@ -87,17 +97,42 @@ def load_nir(
 ) -> Graph:
     """Read a NIR file and import it; every failure is a SpikeforgeError naming the file."""
     path = Path(path)
-    if not path.is_file():
-        raise SpikeforgeError(f"{path}: no such file")
-    _check_node_types(path)
-    try:
-        graph = nir.read(path, type_check=False)
-    except Exception as exc:  # nir raises bare KeyError/ValueError/OSError on bad files
-        raise SpikeforgeError(f"{path}: not a readable NIR file ({_describe(exc)})") from None
+    graph = _read_checked(path)
     try:
         return from_nir(graph, dt, cuba_order, reset, convention, **overrides)
     except SpikeforgeError as exc:
-        raise type(exc)(f"{path}: {exc}") from None
+        raise type(exc)(f"{path}: {exc}") from exc
+
+
+def _read_checked(path: Path) -> nir.NIRGraph:
+    """``nir.read``, but from the one handle :func:`checked_hdf5` opened and checked.
+
+    Reading the path a second time would let the file be swapped between the check
+    and the read; here the bytes checked are the bytes parsed.
+    """
+    try:
+        with checked_hdf5(path) as f:
+            if "node" not in f:
+                raise SpikeforgeError("no 'node' group (not a NIR file)")
+            _check_group(f["node"], prefix="")
+            data = nir.serialization.hdf2dict(f["node"])
+        if "type_check" in data:
+            raise SpikeforgeError("the graph has a 'type_check' entry, which NIR reserves")
+        data["type_check"] = False
+        fill_shape_fields(data)
+        with warnings.catch_warnings():  # nir divides by a zero stride, say, before we see it
+            warnings.simplefilter("ignore")
+            graph = nir.dict2NIRNode(data)
+    except SpikeforgeError as exc:
+        unreadable = str(exc).startswith("not an HDF5 file")
+        raise type(exc)(
+            f"{path}: {'not a readable NIR file: ' if unreadable else ''}{exc}"
+        ) from exc
+    except Exception as exc:  # nir raises bare KeyError/ValueError/OSError on bad files
+        raise SpikeforgeError(f"{path}: not a readable NIR file ({_describe(exc)})") from exc
+    if not isinstance(graph, nir.NIRGraph):
+        raise SpikeforgeError(f"{path}: the top node is a {type(graph).__name__}, not a NIRGraph")
+    return graph
 
 
 def resolve_conventions(
@@ -133,6 +168,7 @@ def from_nir(
 ) -> Graph:
     """Import an in-memory NIR graph (see the module docstring for the conventions)."""
     conv = resolve_conventions(graph, convention, cuba_order, reset, **overrides)
+    graph = repair(graph, conv)
     dt = _resolve_dt(graph, dt, conv)
     nodes, nir_edges = _flatten(graph)
     ir_nodes: dict[str, Node] = {}
@@ -148,11 +184,20 @@ def from_nir(
                 ir_nodes[name].input_delay = 1
     _feed_forward_zero_reset_to_value(ir_nodes, nodes, nir_edges)
     edges = _delay_edges(ir_nodes, nir_edges)
+    if conv.fires_on == "previous":
+        edges = [_fired_late(e, ir_nodes[e.pre]) for e in edges]
     metadata = {k: v for k, v in (graph.metadata or {}).items() if k != "dt"}
     metadata["conventions"] = conv.describe()
     result = Graph(nodes=ir_nodes, edges=edges, dt=dt, metadata=metadata)
     infer_shapes(result)
     return result
+
+
+def _fired_late(edge: Edge, pre: Node) -> Edge:
+    """A spike decided on the previous membrane leaves one step after the IR's."""
+    if isinstance(pre, NeuronNode) and pre.spiking:
+        return dataclasses.replace(edge, delay=edge.delay + 1)
+    return edge
 
 
 def _feed_forward_zero_reset_to_value(
@@ -221,6 +266,8 @@ def infer_shapes(graph: Graph) -> dict[str, Shape]:
                         )
                     shapes[name] = in_shape
                 else:
+                    if isinstance(node, (Conv2dMap, Pool2dMap)):
+                        _check_geometry(name, node, in_shape)
                     shapes[name] = maps.output_shape(name, node, in_shape)
             del pending[name]
             progressed = True
@@ -242,30 +289,99 @@ def infer_shapes(graph: Graph) -> dict[str, Shape]:
                     f"{node.shape} but receives input of shape {shapes[edge.pre]} "
                     f"from node '{edge.pre}'"
                 )
+    _check_memory(graph, shapes)
     return shapes
 
 
-def _check_node_types(path: Path) -> None:
-    """Name an unknown node before nir.read dies on it with 'Unknown unit type'."""
-    try:
-        with checked_hdf5(path) as f:
-            _check_group(f["node"], prefix="")
-    except SpikeforgeError as exc:
-        raise type(exc)(f"{path}: {exc}") from None
-    except Exception as exc:
-        raise SpikeforgeError(f"{path}: not a readable NIR file ({_describe(exc)})") from None
+def _check_geometry(name: str, node: Conv2dMap | Pool2dMap, in_shape: Shape) -> None:
+    """Refuse a window that does not fit its input before torch is asked to apply it."""
+    if len(in_shape) != 3:
+        raise SpikeforgeError(
+            f"node '{name}': expects a (channels, height, width) input, receives {in_shape}"
+        )
+    if isinstance(node, Conv2dMap):
+        kernel = tuple(int(k) for k in node.weight.shape[2:])
+        dilation = node.dilation
+    else:
+        kernel, dilation = node.kernel_size, (1, 1)
+        for axis in range(2):
+            if node.padding[axis] > kernel[axis] // 2:
+                raise SpikeforgeError(
+                    f"node '{name}': padding {node.padding} exceeds half the kernel {kernel}"
+                )
+    for axis, label in enumerate(("height", "width")):
+        extent = in_shape[1 + axis] + 2 * node.padding[axis]
+        span = dilation[axis] * (kernel[axis] - 1) + 1
+        if span > extent:
+            raise SpikeforgeError(
+                f"node '{name}': kernel {kernel} (dilation {dilation}) spans {span} along "
+                f"{label}, larger than the padded input's {extent} (input {in_shape})"
+            )
+
+
+def _check_memory(graph: Graph, shapes: dict[str, Shape]) -> None:
+    """Estimate the dense float64 matrices normalisation builds; refuse before allocating.
+
+    Every population (and output) gets one dense matrix from each input or population
+    it reaches through stateless maps; a convolution or pooling map is computed by
+    applying it to an identity basis of its input.
+    """
+    size = {name: int(np.prod(shape)) for name, shape in shapes.items()}
+    total = 0
+    for name, node in graph.nodes.items():
+        if isinstance(node, (Conv2dMap, Pool2dMap)):
+            n_in = size[graph.in_edges(name)[0].pre]
+            total += n_in * (n_in + size[name]) * 8
+        if isinstance(node, (NeuronNode, OutputNode)):
+            total += size[name] * sum(size[s] for s in _sources(graph, name)) * 8
+    require_fits(total, "the network's synaptic matrices (dense float64)")
+
+
+def _sources(graph: Graph, name: str) -> set[str]:
+    """Inputs and populations that reach ``name`` through stateless maps only."""
+    found: set[str] = set()
+    seen: set[str] = set()
+    stack = [e.pre for e in graph.in_edges(name)]
+    while stack:
+        current = stack.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        if isinstance(graph.nodes[current], (InputNode, NeuronNode)):
+            found.add(current)
+        else:
+            stack.extend(e.pre for e in graph.in_edges(current))
+    return found
 
 
 def _check_group(group: h5py.Group, prefix: str) -> None:
+    """Check node types as the file states them, before nir's reader interprets them.
+
+    An unknown type is named (nir would die with 'Unknown unit type'), and a nested
+    graph must have its own Input and Output nodes: nir's reader silently adds them
+    to a graph that has none, wiring it up in a way the file never said.
+    """
+    if not isinstance(group.get("nodes"), h5py.Group):
+        raise SpikeforgeError(f"graph '{prefix.rstrip('.') or '<top>'}' has no 'nodes' group")
+    types: set[str] = set()
     for name, child in group["nodes"].items():
-        node_type = child["type"][()].decode() if "type" in child else "<missing>"
+        if not isinstance(child, h5py.Group):
+            raise SpikeforgeError(f"node '{prefix}{name}' is not a group")
+        raw = child["type"][()] if isinstance(child.get("type"), h5py.Dataset) else b"<missing>"
+        node_type = raw.decode(errors="replace") if isinstance(raw, bytes) else repr(raw)
         if node_type not in _KNOWN_TYPES:
             raise UnsupportedError(
                 f"node '{prefix}{name}' has type {node_type}, which spikeforge does not "
                 f"support (supported: {SUPPORTED})"
             )
+        types.add(node_type)
         if node_type == "NIRGraph":
             _check_group(child, prefix=f"{prefix}{name}.")
+    if prefix and not {"Input", "Output"} <= types:
+        raise SpikeforgeError(
+            f"subgraph '{prefix.rstrip('.')}' has no Input or no Output node of its own "
+            "(it cannot be wired into the graph as written)"
+        )
 
 
 def _describe(exc: BaseException) -> str:
@@ -276,7 +392,9 @@ def _describe(exc: BaseException) -> str:
 def _resolve_dt(graph: nir.NIRGraph, dt: float | None, conv: Conventions) -> float:
     stored = (graph.metadata or {}).get("dt")
     if stored is not None:
-        stored = float(np.asarray(stored))
+        stored = _real_scalar(stored, "the dt recorded in the graph's metadata")
+    if dt is not None:
+        dt = _real_scalar(dt, "--dt")
     if dt is None and stored is None and conv.dt is not None:
         warnings.warn(
             f"the graph records no dt; using {conv.dt:g} s, what {conv.framework}'s exporter "
@@ -308,6 +426,22 @@ def _resolve_dt(graph: nir.NIRGraph, dt: float | None, conv: Conventions) -> flo
     return value
 
 
+def _real_scalar(value: object, what: str) -> float:
+    """One real number (not a string, bool or complex); anything else is refused."""
+    array = np.asarray(value)
+    if array.size != 1 or array.dtype.kind not in "iuf":
+        raise SpikeforgeError(f"{what} must be one real number, got {_short(value)}")
+    result = float(array.reshape(()))
+    if not math.isfinite(result) or result <= 0:
+        raise SpikeforgeError(f"dt must be a positive number of seconds ({what}), got {result}")
+    return result
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 def _flatten(graph: nir.NIRGraph, prefix: str = "") -> tuple[dict, list[tuple[str, str]]]:
     """Inline nested NIRGraph nodes (snnTorch writes recurrent layers as subgraphs)."""
     nodes: dict[str, nir.NIRNode] = {}
@@ -319,11 +453,24 @@ def _flatten(graph: nir.NIRGraph, prefix: str = "") -> tuple[dict, list[tuple[st
             sub_nodes, sub_edges = _flatten(node, prefix=f"{full}.")
             ins = [k for k, v in sub_nodes.items() if isinstance(v, nir.Input)]
             outs = [k for k, v in sub_nodes.items() if isinstance(v, nir.Output)]
+            if not ins or not outs:
+                raise SpikeforgeError(
+                    f"subgraph '{full}' has {len(ins)} Input and {len(outs)} Output nodes; "
+                    "it needs at least one of each to be wired into the graph"
+                )
             boundary[full] = (ins, outs)
-            nodes.update(sub_nodes)
-            edges.extend(sub_edges)
+            added = sub_nodes
         else:
-            nodes[full] = node
+            added = {full: node}
+        for key, value in added.items():
+            if key in nodes:
+                raise SpikeforgeError(
+                    f"node name '{key}' occurs twice once subgraphs are inlined (a node named "
+                    "with a '.' collides with a nested one); rename one of them"
+                )
+            nodes[key] = value
+        if isinstance(node, nir.NIRGraph):
+            edges.extend(sub_edges)
     for pre, post in graph.edges:
         pre_full, post_full = f"{prefix}{pre}", f"{prefix}{post}"
         pre_ends = _resolve_end(pre_full, boundary, side=1)
@@ -379,11 +526,17 @@ def _arr(name: str, node: nir.NIRNode, field: str, shape: Shape | None = None) -
     if raw is None:
         raise SpikeforgeError(f"node '{name}' ({type(node).__name__}): parameter {field} missing")
     try:
-        value = np.asarray(raw, dtype=np.float64)
-    except (TypeError, ValueError):
+        original = np.asarray(raw)
+    except (TypeError, ValueError) as exc:
         raise SpikeforgeError(
             f"node '{name}' ({type(node).__name__}): parameter {field} is not numeric"
-        ) from None
+        ) from exc
+    if original.dtype.kind not in "biuf":
+        raise SpikeforgeError(
+            f"node '{name}' ({type(node).__name__}): parameter {field} has dtype "
+            f"{original.dtype}; a real number type (int, float) is required"
+        )
+    value = original.astype(np.float64)
     bad = ~np.isfinite(value)
     if bad.any():
         where = tuple(int(i) for i in np.argwhere(bad)[0])
@@ -391,14 +544,20 @@ def _arr(name: str, node: nir.NIRNode, field: str, shape: Shape | None = None) -
             f"node '{name}' ({type(node).__name__}): parameter {field} has "
             f"{int(bad.sum())} non-finite value(s), first {value[where]} at index {where}"
         )
+    if value.size and np.abs(value).max() > MAX_MAGNITUDE:
+        where = tuple(int(i) for i in np.unravel_index(np.argmax(np.abs(value)), value.shape))
+        raise SpikeforgeError(
+            f"node '{name}' ({type(node).__name__}): parameter {field} = {value[where]:g} at "
+            f"index {where} exceeds the magnitude limit {MAX_MAGNITUDE:g}"
+        )
     if shape is not None:
         try:
             value = np.broadcast_to(value, shape).copy()
-        except ValueError:
+        except ValueError as exc:
             raise SpikeforgeError(
                 f"node '{name}' ({type(node).__name__}): parameter {field} has shape "
                 f"{value.shape}, expected {shape}"
-            ) from None
+            ) from exc
     return value
 
 
@@ -409,6 +568,8 @@ def _neuron_shape(name: str, node: nir.NIRNode, field: str) -> Shape:
             f"node '{name}' ({type(node).__name__}): parameter {field} is a scalar; "
             "NIR neuron parameters must be per-neuron arrays (the shape defines the population)"
         )
+    if value.size == 0:
+        raise SpikeforgeError(f"node '{name}' ({type(node).__name__}): parameter {field} is empty")
     return tuple(int(s) for s in value.shape)
 
 
@@ -416,6 +577,13 @@ def _tau_step(
     name: str, node: nir.NIRNode, field: str, shape: Shape, dt: float, conv: Conventions
 ) -> np.ndarray:
     """The decay per step: ``dt/tau`` (Euler; refuses ``tau < dt``) or ``1-exp(-dt/tau)``."""
+    with np.errstate(over="ignore", divide="ignore"):  # a 1e-320 s tau is refused below
+        return _checked_tau_step(name, node, field, shape, dt, conv)
+
+
+def _checked_tau_step(
+    name: str, node: nir.NIRNode, field: str, shape: Shape, dt: float, conv: Conventions
+) -> np.ndarray:
     tau = _arr(name, node, field, shape)
     if (tau <= 0).any():
         raise SpikeforgeError(
@@ -486,13 +654,15 @@ def _convert(name: str, node: nir.NIRNode, dt: float, conv: Conventions) -> Node
         firing = (
             _firing(name, node, shape, conv) if isinstance(node, nir.CubaLIF) else _silent(shape)
         )
+        w_in = _arr(name, node, "w_in", shape)
+        unscaled = conv.synapse == "unscaled"
         return NeuronNode(
             kind=kind,
             shape=shape,
             du=du,
             dv=dv,
-            gain=dv * _arr(name, node, "r", shape) * du * _arr(name, node, "w_in", shape),
-            v_bias=dv * _arr(name, node, "v_leak", shape),
+            gain=(1 - du) * w_in if unscaled else dv * _arr(name, node, "r", shape) * du * w_in,
+            v_bias=(1.0 if unscaled else dv) * _arr(name, node, "v_leak", shape),
             **firing,
         )
     if isinstance(node, nir.IF):
@@ -536,20 +706,22 @@ def _convert(name: str, node: nir.NIRNode, dt: float, conv: Conventions) -> Node
         return Conv2dMap(
             weight=weight,
             bias=_arr(name, node, "bias", (weight.shape[0],)),
-            stride=_pair(name, "stride", node.stride),
-            padding=_pair(name, "padding", padding),
-            dilation=_pair(name, "dilation", node.dilation),
-            groups=int(node.groups),
+            stride=_pair(name, "stride", node.stride, minimum=1),
+            padding=_pair(name, "padding", padding, minimum=0),
+            dilation=_pair(name, "dilation", node.dilation, minimum=1),
+            groups=_groups(name, node.groups, weight.shape),
         )
     if isinstance(node, (nir.SumPool2d, nir.AvgPool2d)):
         return Pool2dMap(
             mode="sum" if isinstance(node, nir.SumPool2d) else "avg",
-            kernel_size=_pair(name, "kernel_size", node.kernel_size),
-            stride=_pair(name, "stride", node.stride),
-            padding=_pair(name, "padding", node.padding),
+            kernel_size=_pair(name, "kernel_size", node.kernel_size, minimum=1),
+            stride=_pair(name, "stride", node.stride, minimum=1),
+            padding=_pair(name, "padding", node.padding, minimum=0),
         )
     if isinstance(node, nir.Flatten):
-        return FlattenMap(start_dim=int(node.start_dim), end_dim=int(node.end_dim))
+        (start,) = _integers(name, "start_dim", node.start_dim, minimum=None, count=1)
+        (end,) = _integers(name, "end_dim", node.end_dim, minimum=None, count=1)
+        return FlattenMap(start_dim=start, end_dim=end)
     if isinstance(node, nir.Delay):
         seconds = _arr(name, node, "delay")
         steps = seconds / dt
@@ -561,6 +733,11 @@ def _convert(name: str, node: nir.NIRNode, dt: float, conv: Conventions) -> Node
                 f"node '{name}' (Delay): delays must be non-negative whole multiples of "
                 f"dt = {dt:g} s; got {seconds.ravel()[:5]} s"
             )
+        if rounded.size and rounded.max() > MAX_DELAY_STEPS:
+            raise SpikeforgeError(
+                f"node '{name}' (Delay): delay of {rounded.max():g} steps exceeds the limit "
+                f"of {MAX_DELAY_STEPS} steps"
+            )
         return DelayMap(steps=rounded.astype(np.int64))
     raise UnsupportedError(
         f"node '{name}' has type {kind}, which spikeforge does not support (supported: {SUPPORTED})"
@@ -568,19 +745,46 @@ def _convert(name: str, node: nir.NIRNode, dt: float, conv: Conventions) -> Node
 
 
 def _io_shape(name: str, types: object) -> Shape:
-    value = next(iter(types.values())) if isinstance(types, dict) else types
+    value = next(iter(types.values()), None) if isinstance(types, dict) else types
     if value is None:
         raise SpikeforgeError(f"node '{name}': Input/Output node without a shape")
-    shape = tuple(int(s) for s in np.atleast_1d(np.asarray(value)))
-    if any(s <= 0 for s in shape):
-        raise SpikeforgeError(f"node '{name}': shape {shape} has non-positive dimensions")
-    return shape
+    return _integers(name, "shape", value, minimum=1)
 
 
-def _pair(name: str, field: str, value: object) -> tuple[int, int]:
-    arr = np.atleast_1d(np.asarray(value)).astype(np.int64)
-    if arr.size == 1:
-        arr = np.repeat(arr, 2)
-    if arr.size != 2:
-        raise SpikeforgeError(f"node '{name}': {field} must have 1 or 2 entries, got {arr}")
-    return int(arr[0]), int(arr[1])
+def _integers(
+    name: str, field: str, value: object, minimum: int | None, count: int | None = None
+) -> tuple[int, ...]:
+    """Whole numbers exactly (4.7, '4', True and 1e300 are refused, not coerced)."""
+    arr = np.atleast_1d(np.asarray(value))
+    if arr.ndim != 1 or arr.dtype.kind not in "iuf" or (count is not None and arr.size != count):
+        raise SpikeforgeError(
+            f"node '{name}': {field} must be {count or 'a list of'} whole number(s), "
+            f"got {_short(value)}"
+        )
+    if arr.dtype.kind == "f" and not (np.isfinite(arr).all() and (arr == np.round(arr)).all()):
+        raise SpikeforgeError(f"node '{name}': {field} must be whole numbers, got {_short(value)}")
+    if arr.size and np.abs(arr.astype(np.float64)).max() > 1 << 31:
+        raise SpikeforgeError(f"node '{name}': {field} {_short(value)} exceeds 2^31")
+    ints = tuple(int(v) for v in arr)
+    if minimum is not None and any(v < minimum for v in ints):
+        raise SpikeforgeError(f"node '{name}': {field} {ints} must be >= {minimum}")
+    return ints
+
+
+def _pair(name: str, field: str, value: object, minimum: int) -> tuple[int, int]:
+    ints = _integers(name, field, value, minimum)
+    if len(ints) == 1:
+        ints = ints * 2
+    if len(ints) != 2:
+        raise SpikeforgeError(f"node '{name}': {field} must have 1 or 2 entries, got {ints}")
+    return ints[0], ints[1]
+
+
+def _groups(name: str, value: object, weight_shape: tuple[int, ...]) -> int:
+    (groups,) = _integers(name, "groups", value, minimum=1, count=1)
+    if weight_shape[0] == 0 or weight_shape[1] == 0 or weight_shape[0] % groups:
+        raise SpikeforgeError(
+            f"node '{name}' (Conv2d): weight shape {weight_shape} does not fit groups = {groups} "
+            "(output channels must be a positive multiple of groups)"
+        )
+    return groups

@@ -89,6 +89,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     evaluate.add_argument(
         "--checkpoint", type=Path, default=None, help="use this checkpoint, not the shipped one"
     )
+    # cluster seam: --workers / --cluster / --shard-size (spikeforge.cluster)
+    from spikeforge.cluster.spec import add_cluster_options
+
+    add_cluster_options(evaluate)
     evaluate.set_defaults(handler=_cmd_evaluate)
 
 
@@ -137,7 +141,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         path = save_trained(args.name, module, args.output)
     except OSError as exc:
         target = args.output or checkpoint_path(args.name)
-        raise SpikeforgeError(f"cannot write checkpoint {target}: {exc}") from None
+        raise SpikeforgeError(f"cannot write checkpoint {target}: {exc}") from exc
     print(f"wrote {path}")
     return 0
 
@@ -158,16 +162,21 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
             stages.append("reference")
         else:
             stages += [f"{backend}-{p}" for p in dict.fromkeys(args.precision)]
+    # cluster seam: with --workers N > 1 or --cluster, the Loihi stages run sharded on Ray.
+    from spikeforge.cluster.spec import runner_from_args
+
+    runner = runner_from_args(args)
     table = evaluate(
         args.name,
         stages=stages,
         n=args.n,
         seed=args.seed,
-        weight_planes=args.weight_planes,
+        weight_planes=args.weight_planes or 2,
         calibration_samples=calibration,
         hardware=args.hardware,
         checkpoint=args.checkpoint,
         show_progress=True,
+        hardware_runner=runner,
     )
     print(table.to_terminal())
     return 0

@@ -28,8 +28,9 @@ from spikeforge.models.zoo import ModelCard, get, load_trained
 from spikeforge.profile.hardware import load_hardware
 from spikeforge.profile.render import Table, to_markdown, to_terminal
 from spikeforge.profile.report import stage_table
-from spikeforge.profile.stages import StageRow, measure, parse_stage
+from spikeforge.profile.stages import HardwareRunner, StageRow, measure, parse_stage
 from spikeforge.runtimes.norse import in_float64
+from spikeforge.runtimes.reference import calibrate_on
 
 DEFAULT_STAGES = ("norse", "reference", "lava-float", "lava-fixed", "emulator-fixed")
 #: Training inputs whose reference run sets the fixed-point scales.
@@ -92,11 +93,13 @@ def evaluate(
     hardware: str | Path = "loihi2",
     checkpoint: str | Path | None = None,
     show_progress: bool = True,
+    hardware_runner: HardwareRunner | None = None,
 ) -> StageTable:
     """Measure zoo model ``name`` on ``n`` held-out samples at each of ``stages``.
 
     ``checkpoint`` replaces the shipped one (e.g. after ``spikeforge train NAME -o``).
-    The emulator runs on its default device (CUDA when available).
+    The emulator runs on its default device (CUDA when available). ``hardware_runner``
+    (cluster seam): see :func:`spikeforge.profile.stages.measure`.
     """
     model = get(name)
     card: ModelCard = model.CARD
@@ -109,8 +112,9 @@ def evaluate(
     target = load_hardware(hardware)
     inputs = np.asarray(data.inputs, dtype=np.float64)
     profile = measure(
-        compiled, inputs, target, stages, module=module, show_progress=show_progress
-    )
+        compiled, inputs, target, stages, module=module, show_progress=show_progress,
+        hardware_runner=hardware_runner,
+    )  # fmt: skip
     for row in profile.rows:
         row.metrics = dict(model.metrics(row.output, data))
     config = Config(
@@ -136,4 +140,4 @@ def export_and_compile(
         path = Path(tmp) / f"{card.name}.nir"
         write_nir(graph, path)
         ir = load_nir(path)
-    return compile_network(ir, weight_planes=weight_planes, calibration=calibration)
+    return compile_network(ir, weight_planes=weight_planes, calibration=calibrate_on(calibration))

@@ -84,8 +84,7 @@ def compare(
         return np.concatenate([np.asarray(source[n], dtype=np.float64).ravel() for n in names])
 
     decisions = [
-        (decision_agreement(got[n], truth[n]), int(np.prod(truth[n].shape[:2])))
-        for n in readouts
+        (decision_agreement(got[n], truth[n]), int(np.prod(truth[n].shape[:2]))) for n in readouts
     ]
     decisions = [(share, weight) for share, weight in decisions if share is not None]
     names = list(truth)

@@ -8,9 +8,11 @@ from pathlib import Path
 from spikeforge.choices import BACKENDS
 from spikeforge.cli_common import (
     add_compile_options,
+    add_factory_option,
     add_import_options,
     add_layout_options,
     compiled_from_args,
+    factory_from_args,
     load_array,
 )
 from spikeforge.errors import SpikeforgeError
@@ -89,8 +91,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="also write DIR/neurobench.json in NeuroBench's results format",
     )
     add_layout_options(parser)
+    add_factory_option(parser)
     add_import_options(parser)
     add_compile_options(parser)
+    # cluster seam: --workers / --cluster / --shard-size (spikeforge.cluster)
+    from spikeforge.cluster.spec import add_cluster_options
+
+    add_cluster_options(parser)
     parser.set_defaults(handler=_cmd_profile)
 
 
@@ -103,13 +110,17 @@ def _cmd_profile(args: argparse.Namespace) -> int:
             "the reference backend gives the float stage only; pass --precision float, "
             "or --backend lava/emulator for the fixed-point stage"
         )
+    # cluster seam: with --workers N > 1 or --cluster, the compiled stages run sharded on Ray.
+    from spikeforge.cluster.spec import runner_from_args
+
+    runner = runner_from_args(args)
     inputs = load_array(args.input, "input")
     labels = load_array(args.labels, "labels") if args.labels is not None else None
     source = None
     if args.source is not None:
         from spikeforge.checkpoint import load_checkpoint
 
-        source = load_checkpoint(args.source)
+        source = load_checkpoint(args.source, factory_from_args(args))
     with stage(0, 0, f"loading {args.network} (a graph is compiled first)"):
         compiled = compiled_from_args(args)
     net = CompiledModel(compiled, args.hardware, source=source, path=args.network)
@@ -122,6 +133,7 @@ def _cmd_profile(args: argparse.Namespace) -> int:
         time_axis=args.time_axis,
         raster=args.raster,
         show_progress=True,
+        hardware_runner=runner,
     )
     report.inputs = str(args.input)
     written = report.write(args.output, neurobench=args.neurobench)

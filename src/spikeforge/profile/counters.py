@@ -33,6 +33,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields, replace
+from typing import Generic, TypeVar
 
 import numpy as np
 import torch
@@ -42,44 +43,62 @@ from spikeforge.compile.placement import IO_CORE, Placement
 from spikeforge.compile.timing import BIAS_SOURCE
 from spikeforge.errors import SpikeforgeError
 
-HOPS = ("hops_east_west", "hops_north_south", "chip_hops")
-#: Per-population counts, in the order of ``Activity.populations[name]`` columns.
-POPULATION_COUNTS = (
-    "spikes",
-    "synaptic_ops",
-    "active_updates",
-    "inactive_updates",
-    "messages",
-    *HOPS,
-)
-INPUT_COUNTS = ("spikes", "messages", *HOPS)
-#: Per-core counts: the population counts of the neurons on each core.
-CORE_COUNTS = POPULATION_COUNTS
-_SPIKES, _SYNOPS, _ACTIVE, _INACTIVE, _MESSAGES = range(5)
-_INPUT_MESSAGES = INPUT_COUNTS.index("messages")
-
 SpikeStep = Mapping[str, "torch.Tensor | np.ndarray"]
+#: A count's value: a float per inference, or an array (numpy or torch) over steps,
+#: rows (neurons, populations, cores) or both.
+Value = TypeVar("Value", float, np.ndarray, torch.Tensor)
 
 
 @dataclass(frozen=True)
-class Counts:
-    """One population's (or input's) counts per inference (definitions: module docstring).
+class Route(Generic[Value]):
+    """Mesh hops of messages: east-west, north-south and chip crossings
+    (:meth:`Placement.hops`), as totals or, for the step latency, the longest route."""
 
-    An input has spikes, messages and hops only: its synaptic ops and updates are
-    counted on the populations it reaches.
+    hops_east_west: Value
+    hops_north_south: Value
+    chip_hops: Value
+
+    def map(self, fn: Callable[[Value], object]) -> Route:
+        return Route(*(fn(getattr(self, h)) for h in HOPS))
+
+
+@dataclass(frozen=True)
+class Counts(Generic[Value]):
+    """One population's, input's or core's counts (definitions: module docstring).
+
+    Per inference every field is a float (:meth:`Activity.per_inference`); in an
+    :class:`Activity` it is an array whose first axis is the hardware step. An input
+    has spikes, messages and hops only: its synaptic ops and updates are counted on
+    the populations it reaches, so they stay zero.
     """
 
-    spikes: float
-    synaptic_ops: float = 0.0
-    active_updates: float = 0.0
-    inactive_updates: float = 0.0
-    messages: float = 0.0
-    hops_east_west: float = 0.0
-    hops_north_south: float = 0.0
-    chip_hops: float = 0.0
+    spikes: Value
+    synaptic_ops: Value = 0.0
+    active_updates: Value = 0.0
+    inactive_updates: Value = 0.0
+    messages: Value = 0.0
+    hops_east_west: Value = 0.0
+    hops_north_south: Value = 0.0
+    chip_hops: Value = 0.0
 
-    def as_dict(self, columns: tuple[str, ...] = POPULATION_COUNTS) -> dict[str, float]:
-        return {c: getattr(self, c) for c in columns}
+    def map(self, fn: Callable[[Value], object]) -> Counts:
+        """The same counts with ``fn`` applied to each value (sum, select a row, move)."""
+        return Counts(**{f.name: fn(getattr(self, f.name)) for f in fields(self)})
+
+    @property
+    def route(self) -> Route:
+        return Route(*(getattr(self, h) for h in HOPS))
+
+    def as_dict(self, columns: tuple[str, ...] | None = None) -> dict[str, Value]:
+        return {c: getattr(self, c) for c in columns or POPULATION_COUNTS}
+
+
+HOPS = tuple(f.name for f in fields(Route))
+#: Every count of a population (and of a core: those of the neurons on it).
+POPULATION_COUNTS = tuple(f.name for f in fields(Counts))
+CORE_COUNTS = POPULATION_COUNTS
+#: The counts an input has (the rest stay zero, see :class:`Counts`).
+INPUT_COUNTS = ("spikes", "messages", *HOPS)
 
 
 @dataclass
@@ -88,17 +107,17 @@ class _Tables:
 
     ``fanout_pop[s]`` ``[n_s, populations]`` and ``fanout_core[s]`` ``[n_s, cores]``:
     synapses each neuron of ``s`` reaches; ``messages[s]`` ``[n_s]``: destination cores;
-    ``hops[s]`` / ``longest[s]`` ``[n_s, 3]``: summed and longest routes of those
-    messages; ``arrivals[(pre, post, delay)]`` ``[n_pre, n_post]``: which synapses a
-    spike reaches after ``delay``; ``neurons_per_core`` ``[populations, cores]``;
+    ``hops[s]`` / ``longest[s]``: per neuron of ``s``, summed and longest routes of
+    those messages; ``arrivals[(pre, post, delay)]`` ``[n_pre, n_post]``: which synapses
+    a spike reaches after ``delay``; ``neurons_per_core`` ``[populations, cores]``;
     ``pacemaker_spikes[name]`` ``[1, n]``: the one channel a pacemaker fires.
     """
 
     fanout_pop: dict
     fanout_core: dict
     messages: dict
-    hops: dict
-    longest: dict
+    hops: dict[str, Route]
+    longest: dict[str, Route]
     arrivals: dict
     neurons_per_core: np.ndarray | torch.Tensor
     pacemaker_spikes: dict
@@ -107,6 +126,8 @@ class _Tables:
         def move(value: object) -> object:
             if isinstance(value, dict):
                 return {k: move(v) for k, v in value.items()}
+            if isinstance(value, Route):
+                return value.map(move)
             dtype = torch.float32 if value.dtype == np.float32 else torch.float64
             return torch.as_tensor(value, dtype=dtype, device=device)
 
@@ -117,19 +138,19 @@ class _Tables:
 class Activity:
     """Counts per step, summed over ``batch`` samples of ``steps`` hardware steps each.
 
-    ``populations[name]`` and ``inputs[name]`` are ``[steps, len(COUNTS)]`` arrays
-    (columns :data:`POPULATION_COUNTS` / :data:`INPUT_COUNTS`; the bias neuron is a
-    population named ``BIAS_SOURCE``); ``cores`` is ``[steps, cores, len(CORE_COUNTS)]``
-    and ``longest_route`` ``[steps, 3]``, both None without a placement.
+    ``populations[name]`` and ``inputs[name]`` are :class:`Counts` of ``[steps]`` arrays
+    (the bias neuron is a population named ``BIAS_SOURCE``); ``cores`` holds
+    ``[steps, cores]`` arrays and ``longest_route`` ``[steps]`` arrays, both None
+    without a placement.
     """
 
     batch: int
     steps: int
     sizes: dict[str, int]
-    populations: dict[str, np.ndarray]
-    inputs: dict[str, np.ndarray]
-    cores: np.ndarray | None
-    longest_route: np.ndarray | None
+    populations: dict[str, Counts]
+    inputs: dict[str, Counts]
+    cores: Counts | None
+    longest_route: Route | None
 
     @property
     def placed(self) -> bool:
@@ -137,22 +158,32 @@ class Activity:
 
     def per_inference(self, name: str) -> Counts:
         """A population's (or input's) totals divided by the batch size."""
-        if name in self.populations:
-            table, columns = self.populations[name], POPULATION_COUNTS
-        else:
-            table, columns = self.inputs[name], INPUT_COUNTS
-        totals = table.sum(axis=0) / self.batch
-        return Counts(**{c: float(v) for c, v in zip(columns, totals, strict=True)})
+        table = self.populations[name] if name in self.populations else self.inputs[name]
+        return table.map(lambda steps: float(steps.sum()) / self.batch)
 
     def total(self, count: str) -> float:
         """One count over everything (populations and inputs), per inference."""
-        result = 0.0
-        for table in self.populations.values():
-            result += float(table[:, POPULATION_COUNTS.index(count)].sum())
-        if count in INPUT_COUNTS:
-            for table in self.inputs.values():
-                result += float(table[:, INPUT_COUNTS.index(count)].sum())
-        return result / self.batch
+        tables = [*self.populations.values(), *self.inputs.values()]
+        return sum(float(getattr(t, count).sum()) for t in tables) / self.batch
+
+
+def _zeros(rows: int, device: torch.device | None) -> Counts:
+    """Counts of ``rows`` populations, inputs or cores for one step, to add to in place."""
+    return Counts(
+        *(torch.zeros(rows, dtype=torch.float64, device=device) for _ in POPULATION_COUNTS)
+    )
+
+
+def _stack(steps: list) -> Counts | Route:
+    """Per-step :class:`Counts` or :class:`Route` of tensors stacked along a new first
+    (step) axis, as numpy arrays."""
+    first = steps[0]
+    return type(first)(
+        **{
+            f.name: torch.stack([getattr(s, f.name) for s in steps]).cpu().numpy()
+            for f in fields(first)
+        }
+    )
 
 
 class ActivityCounter:
@@ -196,8 +227,8 @@ class ActivityCounter:
         fanout_pop = {s: np.zeros((self._sizes[s], n_pops)) for s in self._sources}
         fanout_core = {s: np.zeros((self._sizes[s], n_cores)) for s in self._sources}
         messages = {s: np.zeros(self._sizes[s]) for s in self._sources}
-        hops = {s: np.zeros((self._sizes[s], 3)) for s in self._sources}
-        longest = {s: np.zeros((self._sizes[s], 3)) for s in self._sources}
+        hops = {s: np.zeros((self._sizes[s], len(HOPS))) for s in self._sources}
+        longest = {s: np.zeros((self._sizes[s], len(HOPS))) for s in self._sources}
         arrivals: dict[tuple[str, str, int], np.ndarray] = {}
         reach: dict[str, np.ndarray] = {}
         routes = [(pre, w, syn) for syn in plan.synapses for pre, w in syn.routes()]
@@ -234,8 +265,8 @@ class ActivityCounter:
             fanout_pop=fanout_pop,
             fanout_core=fanout_core,
             messages=messages,
-            hops=hops,
-            longest=longest,
+            hops={s: Route(*table.T) for s, table in hops.items()},
+            longest={s: Route(*table.T) for s, table in longest.items()},
             arrivals={k: v.astype(np.float32) for k, v in arrivals.items()},
             neurons_per_core=neurons_per_core,
             pacemaker_spikes={
@@ -269,42 +300,47 @@ class ActivityCounter:
             step[name] = fired.expand(self._batch, -1)
         t = self._t
         placed = self.placement is not None
-        dev = self._device
-        pop = torch.zeros(len(self._pops), len(POPULATION_COUNTS), dtype=torch.float64, device=dev)
-        inputs = torch.zeros(
-            len(self._input_index), len(INPUT_COUNTS), dtype=torch.float64, device=dev
-        )
-        core = torch.zeros(self._n_cores, len(CORE_COUNTS), dtype=torch.float64, device=dev)
-        route = torch.zeros(3, dtype=torch.float64, device=dev)
+        pop = _zeros(len(self._pops), self._device)
+        inputs = _zeros(len(self._input_index), self._device)
+        core = _zeros(self._n_cores, self._device)
+        route = Route(*(torch.zeros((), dtype=torch.float64, device=self._device) for _ in HOPS))
         for name in self._sources:
             counts = step[name].sum(dim=0, dtype=torch.float64)  # per neuron, over the batch
-            pop[:, _SYNOPS] += counts @ t.fanout_pop[name]
+            pop.synaptic_ops.add_(counts @ t.fanout_pop[name])
             if name in self._input_index:
-                row, sent_at = inputs[self._input_index[name]], _INPUT_MESSAGES
+                row, i = inputs, self._input_index[name]
             else:
-                row, sent_at = pop[self._pop_index[name]], _MESSAGES
-            row[_SPIKES] = counts.sum()
+                row, i = pop, self._pop_index[name]
+            row.spikes[i] = counts.sum()
             if not placed:
                 continue
-            row[sent_at] = counts @ t.messages[name]
-            row[sent_at + 1 :] = counts @ t.hops[name]
-            core[:, _SYNOPS] += counts @ t.fanout_core[name]
-            fired = (counts > 0).to(torch.float64)[:, None]
-            route = torch.maximum(route, (t.longest[name] * fired).amax(dim=0))
+            row.messages[i] = counts @ t.messages[name]
+            for hop in HOPS:
+                getattr(row, hop)[i] = counts @ getattr(t.hops[name], hop)
+            core.synaptic_ops.add_(counts @ t.fanout_core[name])
+            fired = (counts > 0).to(torch.float64)
+            route = Route(
+                *(
+                    torch.maximum(getattr(route, h), (getattr(t.longest[name], h) * fired).amax())
+                    for h in HOPS
+                )
+            )
             if name in self._pop_index:
                 where = self._core_of[name]
-                core[:, _SPIKES].index_add_(0, where, counts)
-                core[:, _MESSAGES].index_add_(0, where, counts * t.messages[name])
-                core[:, _MESSAGES + 1 :].index_add_(0, where, counts[:, None] * t.hops[name])
+                core.spikes.index_add_(0, where, counts)
+                core.messages.index_add_(0, where, counts * t.messages[name])
+                for hop in HOPS:
+                    getattr(core, hop).index_add_(0, where, counts * getattr(t.hops[name], hop))
         self._remember(step)
         for name, i in self._pop_index.items():
             n_active = self._active(name, step).sum(dim=0, dtype=torch.float64)
-            pop[i, _ACTIVE] = n_active.sum()
-            pop[i, _INACTIVE] = self._batch * self._sizes[name] - pop[i, _ACTIVE]
+            pop.active_updates[i] = n_active.sum()
+            pop.inactive_updates[i] = self._batch * self._sizes[name] - pop.active_updates[i]
             if placed:
-                core[:, _ACTIVE].index_add_(0, self._core_of[name], n_active)
+                core.active_updates.index_add_(0, self._core_of[name], n_active)
         if placed:
-            core[:, _INACTIVE] = self._batch * t.neurons_per_core.sum(dim=0) - core[:, _ACTIVE]
+            everyone = self._batch * t.neurons_per_core.sum(dim=0)
+            core.inactive_updates.copy_(everyone - core.active_updates)
             self._core_steps.append(core)
             self._route_steps.append(route)
         self._pop_steps.append(pop)
@@ -366,17 +402,16 @@ class ActivityCounter:
     def result(self) -> Activity:
         if not self._pop_steps:
             raise SpikeforgeError("activity counter: no steps were counted")
-        pops = torch.stack(self._pop_steps).cpu().numpy()
-        inputs = torch.stack(self._input_steps).cpu().numpy()
+        pops, inputs = _stack(self._pop_steps), _stack(self._input_steps)
         placed = self.placement is not None
         return Activity(
             batch=self._batch,
             steps=len(self._pop_steps),
             sizes=dict(self._sizes),
-            populations={name: pops[:, i] for name, i in self._pop_index.items()},
-            inputs={name: inputs[:, i] for name, i in self._input_index.items()},
-            cores=torch.stack(self._core_steps).cpu().numpy() if placed else None,
-            longest_route=torch.stack(self._route_steps).cpu().numpy() if placed else None,
+            populations={n: pops.map(lambda a, i=i: a[:, i]) for n, i in self._pop_index.items()},
+            inputs={n: inputs.map(lambda a, i=i: a[:, i]) for n, i in self._input_index.items()},
+            cores=_stack(self._core_steps) if placed else None,
+            longest_route=_stack(self._route_steps) if placed else None,
         )
 
 

@@ -26,9 +26,16 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from spikeforge.compile.hardware import KINDS, Hardware, Quantity
-from spikeforge.compile.placement import Placement
+from spikeforge.compile.placement import Core, Placement
 from spikeforge.errors import SpikeforgeError
-from spikeforge.profile.counters import CORE_COUNTS, HOPS, INPUT_COUNTS, POPULATION_COUNTS, Activity
+from spikeforge.profile.counters import (
+    CORE_COUNTS,
+    HOPS,
+    INPUT_COUNTS,
+    POPULATION_COUNTS,
+    Activity,
+    Counts,
+)
 
 #: count -> hardware event it is priced as.
 EVENT_OF = {
@@ -85,6 +92,83 @@ class StepLatency:
         return {k: v.tolist() for k, v in vars(self).items()}
 
 
+@dataclass(frozen=True)
+class PopulationCost:
+    """A population's counts and energy per inference; static energy is its cores' share."""
+
+    counts: Counts
+    cores: int
+    dynamic_j: float
+    static_j: float
+
+    @property
+    def energy_j(self) -> float:
+        return self.dynamic_j + self.static_j
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "energy_j": self.energy_j,
+            "dynamic_j": self.dynamic_j,
+            "static_j": self.static_j,
+            "cores": self.cores,
+            **self.counts.as_dict(),
+        }
+
+
+@dataclass(frozen=True)
+class InputCost:
+    """An input's counts and the energy of routing its spikes, per inference (the host
+    generates them, so no core and no static energy are charged)."""
+
+    counts: Counts
+    energy_j: float
+
+    @property
+    def dynamic_j(self) -> float:
+        return self.energy_j
+
+    @property
+    def static_j(self) -> float:
+        return 0.0
+
+    def as_dict(self) -> dict[str, object]:
+        return {"energy_j": self.energy_j, **self.counts.as_dict(INPUT_COUNTS)}
+
+
+@dataclass(frozen=True)
+class CoreCost:
+    """One core in use: the counts of the neurons on it, its energy and time per inference."""
+
+    core: Core
+    counts: Counts
+    dynamic_j: float
+    static_j: float
+    #: Seconds its busiest unit works per inference.
+    busy_s: float
+    #: Steps on which it is the slowest core (it sets the step's latency).
+    slowest_steps: int
+    utilisation: dict[str, float]
+
+    @property
+    def energy_j(self) -> float:
+        return self.dynamic_j + self.static_j
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "core": self.core.index,
+            "chip": self.core.chip,
+            "tile": [self.core.x, self.core.y],
+            "populations": self.core.populations,
+            "energy_j": self.energy_j,
+            "dynamic_j": self.dynamic_j,
+            "static_j": self.static_j,
+            "busy_s": self.busy_s,
+            "slowest_steps": self.slowest_steps,
+            **self.counts.as_dict(CORE_COUNTS),
+            "utilisation": self.utilisation,
+        }
+
+
 @dataclass
 class CostReport:
     """Energy, latency, throughput and EDP per inference, broken down by population and core."""
@@ -99,9 +183,23 @@ class CostReport:
     throughput: Quantity
     edp: Quantity
     step_latency: StepLatency
-    populations: dict[str, dict[str, float]]
-    inputs: dict[str, dict[str, float]]
-    cores: list[dict[str, object]] = field(default_factory=list)
+    populations: dict[str, PopulationCost]
+    inputs: dict[str, InputCost]
+    cores: list[CoreCost] = field(default_factory=list)
+
+    def totals(self) -> Counts:
+        """Every count per inference over the whole network: the populations' (bias
+        neuron and pacemakers included), plus the messages and hops of the inputs."""
+        rows = [p.counts for p in self.populations.values()]
+        rows += [i.counts for i in self.inputs.values()]
+        return Counts(
+            **{
+                c: sum(getattr(r, c) for r in rows)
+                if c != "spikes"
+                else sum(p.counts.spikes for p in self.populations.values())
+                for c in POPULATION_COUNTS
+            }
+        )
 
     def as_dict(self, per_step: bool = True) -> dict[str, object]:
         result: dict[str, object] = {
@@ -113,9 +211,9 @@ class CostReport:
             "latency": self.latency.as_dict(),
             "throughput": self.throughput.as_dict(),
             "energy_delay_product": self.edp.as_dict(),
-            "populations": self.populations,
-            "inputs": self.inputs,
-            "cores": self.cores,
+            "populations": {n: p.as_dict() for n, p in self.populations.items()},
+            "inputs": {n: i.as_dict() for n, i in self.inputs.items()},
+            "cores": [c.as_dict() for c in self.cores],
         }
         if per_step:
             result["step_latency_s"] = self.step_latency.as_dict()
@@ -145,89 +243,81 @@ def estimate(activity: Activity, placement: Placement, hardware: Hardware) -> Co
             f"the placement was made for {placement.hardware.name} ({placed_on}) but the "
             f"estimate uses {hardware.name} ({topology}); place the plan on the same topology"
         )
-    if activity.cores.shape[1] != len(placement.cores):
+    counted_on = activity.cores.spikes.shape[1]
+    if counted_on != len(placement.cores):
         raise SpikeforgeError(
-            f"the activity was counted on {activity.cores.shape[1]} cores, the placement has "
+            f"the activity was counted on {counted_on} cores, the placement has "
             f"{len(placement.cores)}; count with this placement"
         )
     batch = activity.batch
-    energy_of = np.array([hardware.energy[EVENT_OF[c]].value for c in POPULATION_COUNTS])
-    input_energy = np.array(
-        [0.0 if c == "spikes" else hardware.energy[EVENT_OF[c]].value for c in INPUT_COUNTS]
-    )
+
+    def energy(count: str) -> float:
+        return hardware.energy[EVENT_OF[count]].value
+
+    def latency(count: str) -> float:
+        return hardware.latency[EVENT_OF[count]].value
+
+    def dynamic(counts: Counts, columns: tuple[str, ...]) -> float:
+        return float(sum(getattr(counts, c) * energy(c) for c in columns))
+
     # Time: slowest core + longest route + barrier, per step, for the average sample; a
     # core takes as long as its busiest unit.
     unit_times = [
-        activity.cores
-        @ np.array(
-            [hardware.latency[EVENT_OF[c]].value if c in pipeline else 0.0 for c in CORE_COUNTS]
-        )
-        / batch
+        sum((getattr(activity.cores, c) * latency(c) for c in pipeline), 0.0) / batch
         for pipeline in CORE_PIPELINES
     ]
     core_time = np.maximum.reduce(unit_times)  # [steps, cores]
-    hop_latency = np.array([hardware.latency[EVENT_OF[h]].value for h in HOPS])
-    mesh = activity.longest_route @ hop_latency
+    mesh = sum((getattr(activity.longest_route, h) * latency(h) for h in HOPS), 0.0)
+    mesh = np.broadcast_to(mesh, (activity.steps,)).astype(float)
     barrier = np.full(activity.steps, hardware.barrier.at(placement.tiles_used))
     slowest = core_time.max(axis=1) if core_time.size else np.zeros(activity.steps)
     per_step = slowest + mesh + barrier
     time = float(per_step.sum())
 
-    # Energy.
+    # Energy; the host generates input spikes, so only their routing is charged.
     static_power = hardware.power["static_per_core"].value
-    on_cores = sum(t.sum(axis=0) for t in activity.populations.values()) / batch
-    from_host = sum((t.sum(axis=0) for t in activity.inputs.values()), np.zeros(len(INPUT_COUNTS)))
-    totals = dict(zip(POPULATION_COUNTS, on_cores, strict=True))
-    for count, value in zip(INPUT_COUNTS, from_host / batch, strict=True):
-        if count != "spikes":  # the host generates input spikes; their routing is charged
-            totals[count] += value
-    by_event = {EVENT_OF[c]: totals[c] * hardware.energy[EVENT_OF[c]].value for c in totals}
-    dynamic = sum(by_event.values())
+    routed = tuple(c for c in INPUT_COUNTS if c != "spikes")
+    per_population = {name: activity.per_inference(name) for name in activity.populations}
+    per_input = {name: activity.per_inference(name) for name in activity.inputs}
+    totals = {
+        c: sum(getattr(p, c) for p in per_population.values())
+        + (sum(getattr(i, c) for i in per_input.values()) if c in routed else 0.0)
+        for c in POPULATION_COUNTS
+    }
+    by_event = {EVENT_OF[c]: totals[c] * energy(c) for c in POPULATION_COUNTS}
+    dynamic_total = sum(by_event.values())
     static = static_power * len(placement.cores) * time
     cores_of: dict[str, int] = {}
     for core in placement.cores:
         for part in core.slices:
             cores_of[part.population] = cores_of.get(part.population, 0) + 1
 
-    populations = {}
-    for name, table in activity.populations.items():
-        counts = table.sum(axis=0) / batch
-        pop_dynamic = float(counts @ energy_of)
-        pop_static = static_power * cores_of.get(name, 0) * time
-        populations[name] = {
-            "energy_j": pop_dynamic + pop_static,
-            "dynamic_j": pop_dynamic,
-            "static_j": pop_static,
-            "cores": cores_of.get(name, 0),
-            **{c: float(v) for c, v in zip(POPULATION_COUNTS, counts, strict=True)},
-        }
-    inputs = {}
-    for name, table in activity.inputs.items():
-        counts = table.sum(axis=0) / batch
-        inputs[name] = {
-            "energy_j": float(counts @ input_energy),
-            **{c: float(v) for c, v in zip(INPUT_COUNTS, counts, strict=True)},
-        }
+    populations = {
+        name: PopulationCost(
+            counts=counts,
+            cores=cores_of.get(name, 0),
+            dynamic_j=dynamic(counts, POPULATION_COUNTS),
+            static_j=static_power * cores_of.get(name, 0) * time,
+        )
+        for name, counts in per_population.items()
+    }
+    inputs = {
+        name: InputCost(counts=counts, energy_j=dynamic(counts, routed))
+        for name, counts in per_input.items()
+    }
     cores = []
-    for core, counts_t, busy_t in zip(
-        placement.cores, np.moveaxis(activity.cores, 1, 0), core_time.T, strict=True
-    ):
-        counts = counts_t.sum(axis=0) / batch
-        core_dynamic = float(counts @ energy_of)
+    for k, (core, busy_t) in enumerate(zip(placement.cores, core_time.T, strict=True)):
+        counts = activity.cores.map(lambda steps, k=k: float(steps[:, k].sum()) / batch)
         cores.append(
-            {
-                "core": core.index,
-                "chip": core.chip,
-                "tile": [core.x, core.y],
-                "populations": core.populations,
-                "energy_j": core_dynamic + static_power * time,
-                "dynamic_j": core_dynamic,
-                "static_j": static_power * time,
-                "busy_s": float(busy_t.sum()),
-                "slowest_steps": int((busy_t == slowest).sum()),
-                **{c: float(v) for c, v in zip(CORE_COUNTS, counts, strict=True)},
-                "utilisation": placement.utilisation(core),
-            }
+            CoreCost(
+                core=core,
+                counts=counts,
+                dynamic_j=dynamic(counts, CORE_COUNTS),
+                static_j=static_power * time,
+                busy_s=float(busy_t.sum()),
+                slowest_steps=int((busy_t == slowest).sum()),
+                utilisation=placement.utilisation(core),
+            )
         )
 
     used_energy = [hardware.energy[EVENT_OF[c]].kind for c in POPULATION_COUNTS if totals[c] > 0]
@@ -244,8 +334,8 @@ def estimate(activity: Activity, placement: Placement, hardware: Hardware) -> Co
         batch=batch,
         steps=activity.steps,
         energy=Energy(
-            total=Quantity(dynamic + static, "J", total_kind, source),
-            dynamic=Quantity(dynamic, "J", dynamic_kind, source),
+            total=Quantity(dynamic_total + static, "J", total_kind, source),
+            dynamic=Quantity(dynamic_total, "J", dynamic_kind, source),
             static=Quantity(static, "J", static_kind, source),
         ),
         energy_by_event=by_event,
@@ -254,10 +344,10 @@ def estimate(activity: Activity, placement: Placement, hardware: Hardware) -> Co
             per_step_mean=Quantity(time / activity.steps, "s", latency_kind, source),
             per_step_max=Quantity(float(per_step.max()), "s", latency_kind, source),
         ),
-        throughput=Quantity(
-            1.0 / time if time > 0 else float("inf"), "1/s", latency_kind, source
+        throughput=Quantity(1.0 / time if time > 0 else float("inf"), "1/s", latency_kind, source),
+        edp=Quantity(
+            (dynamic_total + static) * time, "J*s", weakest([total_kind, latency_kind]), source
         ),
-        edp=Quantity((dynamic + static) * time, "J*s", weakest([total_kind, latency_kind]), source),
         step_latency=StepLatency(total=per_step, slowest_core=slowest, mesh=mesh, barrier=barrier),
         populations=populations,
         inputs=inputs,

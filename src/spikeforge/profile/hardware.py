@@ -65,7 +65,6 @@ from __future__ import annotations
 import itertools
 from pathlib import Path
 
-import numpy as np
 import tomli
 
 from spikeforge.compile.hardware import KINDS, Barrier, Hardware, Quantity
@@ -106,6 +105,13 @@ def available() -> list[str]:
     return sorted(p.stem for p in HARDWARE_DIR.glob("*.toml"))
 
 
+#: A hardware model is a page of numbers; anything much larger is not one.
+MAX_TOML_BYTES = 1 << 20
+#: Largest value a hardware figure may take (counts, joules, seconds, watts alike):
+#: far above any real one, and small enough that products of them stay finite.
+MAX_FIGURE = 1e15
+
+
 def load_hardware(name_or_path: str | Path = "loihi2") -> Hardware:
     """A shipped model by name (``"loihi2"``, ``"loihi1"``, ...) or a TOML file by path."""
     path = Path(name_or_path)
@@ -121,11 +127,18 @@ def load_hardware(name_or_path: str | Path = "loihi2") -> Hardware:
         raise SpikeforgeError(f"hardware file {path}: no such file")
     try:
         with open(path, "rb") as fh:
-            data = tomli.load(fh)
-    except tomli.TOMLDecodeError as exc:
-        raise SpikeforgeError(f"hardware file {path}: not valid TOML ({exc})") from None
+            raw = fh.read(MAX_TOML_BYTES + 1)
     except OSError as exc:
-        raise SpikeforgeError(f"hardware file {path}: cannot read ({exc})") from None
+        raise SpikeforgeError(f"hardware file {path}: cannot read ({exc})") from exc
+    if len(raw) > MAX_TOML_BYTES:
+        raise SpikeforgeError(f"hardware file {path}: larger than {MAX_TOML_BYTES} bytes")
+    try:
+        data = tomli.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise SpikeforgeError(f"hardware file {path}: not UTF-8 text ({exc.reason})") from exc
+    except (tomli.TOMLDecodeError, RecursionError) as exc:
+        problem = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+        raise SpikeforgeError(f"hardware file {path}: not valid TOML ({problem})") from exc
     return parse_hardware(data, path)
 
 
@@ -208,8 +221,8 @@ def _provenance(entry: object, unit: str, key: str, fail) -> tuple[str, str, str
 def _number(value: object, key: str, fail) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise fail(key, f"value must be a number, got {value!r}")
-    if not np.isfinite(value) or value < 0:
-        raise fail(key, f"value must be finite and >= 0, got {value!r}")
+    if not 0 <= value <= MAX_FIGURE:  # also NaN, inf and 2^70 (an int beyond float)
+        raise fail(key, f"value must be finite, >= 0 and <= {MAX_FIGURE:g}, got {value!r}")
     return float(value)
 
 

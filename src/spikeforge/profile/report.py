@@ -24,6 +24,7 @@ from spikeforge.atomic import atomic_path
 from spikeforge.compile.placement import RESOURCES
 from spikeforge.errors import SpikeforgeError
 from spikeforge.profile.counters import INPUT_COUNTS, POPULATION_COUNTS
+from spikeforge.profile.energy import PopulationCost
 from spikeforge.profile.render import (
     HTML_STYLE,
     Table,
@@ -141,11 +142,11 @@ def profile_dict(profile: Profile, network_path: str, input_path: str) -> dict[s
                     n: activity.per_inference(n).as_dict(INPUT_COUNTS) for n in activity.inputs
                 },
                 "per_step": {
-                    n: {c: table[:, i].tolist() for i, c in enumerate(POPULATION_COUNTS)}
+                    n: {c: getattr(table, c).tolist() for c in POPULATION_COUNTS}
                     for n, table in activity.populations.items()
                 },
                 "input_per_step": {
-                    n: {c: table[:, i].tolist() for i, c in enumerate(INPUT_COUNTS)}
+                    n: {c: getattr(table, c).tolist() for c in INPUT_COUNTS}
                     for n, table in activity.inputs.items()
                 },
             },
@@ -298,9 +299,9 @@ def _population_table(profile: Profile) -> Table:
     return Table(
         ["population", "cores", *POPULATION_COUNTS, "energy", "share"],
         [
-            [name, str(row.get("cores", "host"))]
-            + [f"{row.get(c, 0.0):.1f}" for c in POPULATION_COUNTS]
-            + [si(row["energy_j"], "J"), f"{row['energy_j'] / total if total else 0:.1%}"]
+            [name, str(row.cores) if isinstance(row, PopulationCost) else "host"]
+            + [f"{getattr(row.counts, c):.1f}" for c in POPULATION_COUNTS]
+            + [si(row.energy_j, "J"), f"{row.energy_j / total if total else 0:.1%}"]
             for name, row in {**cost.populations, **cost.inputs}.items()
         ],
     )
@@ -403,10 +404,10 @@ def _blocks(profile: Profile, network_path: str, input_path: str) -> list[Block]
         blocks += [Figure("cores", "Placement and core utilisation")]
         core_rows = [
             [
-                str(c["core"]), str(c["chip"]), f"{c['tile'][0]},{c['tile'][1]}",
-                ", ".join(c["populations"]),
-                *[f"{c['utilisation'][r]:.1%}" for r in RESOURCES],
-                si(c["busy_s"], "s"), si(c["energy_j"], "J"),
+                str(c.core.index), str(c.core.chip), f"{c.core.x},{c.core.y}",
+                ", ".join(c.core.populations),
+                *[f"{c.utilisation[r]:.1%}" for r in RESOURCES],
+                si(c.busy_s, "s"), si(c.energy_j, "J"),
             ]
             for c in cost.cores
         ]  # fmt: skip
@@ -539,10 +540,10 @@ def _population_figure(profile: Profile) -> MplFigure:
     rows = {**cost.populations, **cost.inputs}
     names = list(rows)
     x = np.arange(len(names))
-    ax_spikes.bar(x, [rows[n]["spikes"] for n in names], color="tab:blue")
+    ax_spikes.bar(x, [rows[n].counts.spikes for n in names], color="tab:blue")
     ax_spikes.set_title("spikes / inference")
-    dynamic = np.array([rows[n].get("dynamic_j", rows[n]["energy_j"]) for n in names])
-    static = np.array([rows[n].get("static_j", 0.0) for n in names])
+    dynamic = np.array([rows[n].dynamic_j for n in names])
+    static = np.array([rows[n].static_j for n in names])
     ax_energy.bar(x, dynamic * 1e9, label="dynamic", color="tab:orange")
     ax_energy.bar(x, static * 1e9, bottom=dynamic * 1e9, label="static", color="tab:gray")
     ax_energy.set_title(f"energy / inference (nJ, {cost.energy.total.kind})")

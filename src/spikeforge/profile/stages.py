@@ -22,7 +22,7 @@ the reference.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -36,7 +36,6 @@ from spikeforge.compile.placement import Placement, place
 from spikeforge.errors import SpikeforgeError
 from spikeforge.profile.agreement import Agreement, compare
 from spikeforge.profile.counters import (
-    POPULATION_COUNTS,
     Activity,
     ActivityCounter,
     from_source_time,
@@ -158,6 +157,14 @@ class HardwareRun:
     spikes: dict[str, np.ndarray]
 
 
+#: ``(stage, compiled, inputs, hardware, backend, precision, raster, show_progress)``
+#: -> the stage run over every sample of ``inputs`` (``{name: [batch, time, *shape]}``).
+HardwareRunner = Callable[
+    [str, CompiledNet, dict[str, np.ndarray], Hardware, str, str, Sequence[str], bool],
+    HardwareRun,
+]
+
+
 @dataclass
 class Profile:
     """Every stage measured on one input, and what the report draws from."""
@@ -196,8 +203,13 @@ def measure(
     module: torch.nn.Module | None = None,
     raster: Sequence[str] | None = None,
     show_progress: bool = False,
+    hardware_runner: HardwareRunner | None = None,
 ) -> Profile:
-    """Run and measure ``stages`` (module docstring) on ``inputs`` ``[batch, time, *shape]``."""
+    """Run and measure ``stages`` (module docstring) on ``inputs`` ``[batch, time, *shape]``.
+
+    ``hardware_runner`` (cluster seam) runs the hardware stages in place of this module's
+    own run, e.g. sharded over Ray by :mod:`spikeforge.cluster.runner`.
+    """
     for stage in stages:
         parse_stage(stage)
     network = compiled.network
@@ -243,7 +255,7 @@ def measure(
             elif stage == "reference":
                 rows.append(_cpu_row(stage, ref_stats, reference.outputs))
             else:
-                hw_run = _hardware_run(
+                hw_run = (hardware_runner or _hardware_run)(  # cluster seam
                     stage, compiled, shaped, hardware, backend, precision, raster, show_progress
                 )
                 runs[stage] = hw_run
@@ -303,11 +315,10 @@ def source_window_spikes(activity: Activity, plan: LoihiPlan, steps: int) -> flo
     on step ``t - L``, so its source window is ``[L, L + steps)``; later hardware steps
     drain the pipeline and have no source counterpart.
     """
-    column = POPULATION_COUNTS.index("spikes")
     total = 0.0
     for name in plan.populations:
         start = plan.latency[name]
-        total += float(activity.populations[name][start : start + steps, column].sum())
+        total += float(activity.populations[name].spikes[start : start + steps].sum())
     return total / activity.batch
 
 

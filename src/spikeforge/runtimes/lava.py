@@ -25,6 +25,7 @@ from lava.utils.weightutils import determine_sign_mode
 from spikeforge.compile.compiled import CompiledNet
 from spikeforge.compile.lower import LoihiPlan
 from spikeforge.compile.timing import BIAS_SOURCE
+from spikeforge.loihi_format import WEIGHT_BITS
 from spikeforge.progress import progress
 from spikeforge.runtimes.result import (
     RunResult,
@@ -200,7 +201,7 @@ def build_process_graph(plan: LoihiPlan) -> ProcessGraph:
         if fixed:
             kwargs.update(
                 weight_exp=syn.weight_exp,
-                num_weight_bits=8,
+                num_weight_bits=WEIGHT_BITS,
                 sign_mode=determine_sign_mode(syn.weights),
             )
         if syn.extra_delay:

@@ -58,6 +58,16 @@ def fire(v: torch.Tensor, v_th: torch.Tensor, pop: Population) -> torch.Tensor:
     return above.to(torch.float64)
 
 
+def calibrate_on(inputs: np.ndarray | Mapping[str, np.ndarray]):
+    """A ``calibration`` for :func:`spikeforge.compile.compile_network`: the float
+    reference's peak states on ``inputs`` (``[batch, time, *shape]``)."""
+
+    def peaks(network: Network) -> dict[str, np.ndarray]:
+        return run_reference(network, inputs).peaks
+
+    return peaks
+
+
 def run_reference(
     network: Network,
     inputs: np.ndarray | Mapping[str, np.ndarray],

@@ -96,8 +96,8 @@ def _device(name: str | torch.device | None) -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
         device = torch.device(name)
-    except RuntimeError:
-        raise SpikeforgeError(f"device {name!r}: not a torch device (try cpu or cuda)") from None
+    except RuntimeError as exc:
+        raise SpikeforgeError(f"device {name!r}: not a torch device (try cpu or cuda)") from exc
     if device.type == "cuda" and not torch.cuda.is_available():
         raise SpikeforgeError(f"device {name!r}: torch sees no CUDA device on this machine")
     if device.type not in ("cpu", "cuda"):

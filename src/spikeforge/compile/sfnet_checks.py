@@ -1,0 +1,222 @@
+"""What a loaded ``.sfnet`` must satisfy before any runtime sees it.
+
+:mod:`spikeforge.compile.codec` checks each field's type; the validators here check
+each dataclass's own rules (shapes agree with sizes, fixed-point values within
+Loihi's widths) and :func:`check_compiled` the whole (every name refers to an
+existing input or population, delays and latencies bounded by what the file's own
+structure allows). Each message names the field, the value and the limit.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from spikeforge.compile.codec import register
+from spikeforge.compile.lower import CorePopulation, LoihiPlan, Synapses
+from spikeforge.compile.network import Connection, Network, Population, Readout
+from spikeforge.compile.quantize import BIAS_EXP_MAX, BIAS_MANT_MAX, VTH_MAX
+from spikeforge.compile.timing import BIAS_SOURCE, MAX_EXTRA_DELAY, Timing
+from spikeforge.errors import SpikeforgeError
+from spikeforge.ir.nir_import import MAX_DELAY_STEPS
+
+#: Neurons in one population or input: a Loihi 2 chip holds about 2^20.
+MAX_NEURONS = 1 << 24
+#: Loihi's 8-bit weight mantissas and the exponents the quantiser uses (incl. -8 fractions).
+WEIGHT_MIN, WEIGHT_MAX = -256, 255
+WEIGHT_EXP_MIN, WEIGHT_EXP_MAX = -8, 7
+DECAY_MAX = 4095
+
+
+def _fail(where: str, message: str) -> None:
+    raise SpikeforgeError(f"{where}: {message}")
+
+
+def _vector(value: np.ndarray, size: int, where: str) -> None:
+    if value.shape != (size,):
+        _fail(where, f"shape {value.shape}, expected ({size},)")
+
+
+def _bounded_int(value: int, low: int, high: int, where: str) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        _fail(where, f"= {value!r}, must be a whole number in [{low}, {high}]")
+
+
+def _integers_within(values: np.ndarray, low: int, high: int, where: str) -> None:
+    if values.size and (
+        (values != np.round(values)).any() or values.min() < low or values.max() > high
+    ):
+        _fail(
+            where, f"values {values.min()}..{values.max()} must be whole numbers in [{low}, {high}]"
+        )
+
+
+def _shape(shape: tuple[int, ...], where: str) -> int:
+    if not shape or any(s < 1 for s in shape) or math.prod(shape) > MAX_NEURONS:
+        _fail(where, f"shape {shape} must be non-empty, positive, at most {MAX_NEURONS} neurons")
+    return math.prod(shape)
+
+
+@register(Population)
+def _population(pop: Population, where: str) -> None:
+    size = _shape(pop.shape, f"{where}.shape")
+    for name in ("du", "dv", "v_bias", "current_bias", "v_reset"):
+        _vector(getattr(pop, name), size, f"{where}.{name}")
+    if pop.v_th is not None:
+        _vector(pop.v_th, size, f"{where}.v_th")
+    for name in ("du", "dv"):
+        values = getattr(pop, name)
+        if values.size and (values.min() < 0 or values.max() > 1):
+            _fail(f"{where}.{name}", f"values {values.min()}..{values.max()} outside [0, 1]")
+    _bounded_int(pop.bias_onset, 0, MAX_DELAY_STEPS, f"{where}.bias_onset")
+
+
+@register(Connection)
+def _connection(conn: Connection, where: str) -> None:
+    _bounded_int(conn.delay, 0, MAX_DELAY_STEPS, f"{where}.delay")
+    if conn.weight.ndim != 2:
+        _fail(f"{where}.weight", f"must be 2-D, has shape {conn.weight.shape}")
+
+
+@register(Readout)
+def _readout(readout: Readout, where: str) -> None:
+    size = _shape(readout.shape, f"{where}.shape")
+    if not readout.terms:
+        _fail(f"{where}.terms", "a readout needs at least one term")
+    _vector(readout.bias, size, f"{where}.bias")
+
+
+@register(CorePopulation)
+def _core(pop: CorePopulation, where: str) -> None:
+    _bounded_int(pop.size, 1, MAX_NEURONS, f"{where}.size")
+    for name in ("bias_mant", "bias_exp", "v_init", "scale", "v_reset"):
+        _vector(getattr(pop, name), pop.size, f"{where}.{name}")
+    _bounded_int(pop.latency, 0, MAX_DELAY_STEPS * 1024, f"{where}.latency")
+
+
+@register(Synapses)
+def _synapses(syn: Synapses, where: str) -> None:
+    if syn.weights.ndim != 2:
+        _fail(f"{where}.weights", f"must be 2-D, has shape {syn.weights.shape}")
+    _bounded_int(syn.extra_delay, 0, MAX_EXTRA_DELAY, f"{where}.extra_delay")
+    _bounded_int(syn.weight_exp, WEIGHT_EXP_MIN, WEIGHT_EXP_MAX, f"{where}.weight_exp")
+    if syn.always_on is not None:
+        _bounded_int(syn.always_on, 0, syn.weights.shape[1] - 1, f"{where}.always_on")
+
+
+def _plan(plan: LoihiPlan, where: str, precision: str) -> None:
+    if plan.precision != precision:
+        _fail(f"{where}.precision", f"is {plan.precision!r}, expected {precision!r}")
+    for name, pop in plan.populations.items():
+        if pop.name != name:
+            _fail(f"{where}.populations[{name!r}].name", f"is {pop.name!r}")
+        if precision == "fixed":
+            at = f"{where}.populations[{name!r}]"
+            for field, low, high in (
+                ("du", 0, DECAY_MAX),
+                ("dv", 0, DECAY_MAX),
+                ("vth", 0, VTH_MAX),
+            ):
+                _bounded_int(getattr(pop, field), low, high, f"{at}.{field}")
+            _integers_within(pop.bias_mant, -BIAS_MANT_MAX - 1, BIAS_MANT_MAX, f"{at}.bias_mant")
+            _integers_within(pop.bias_exp, 0, BIAS_EXP_MAX, f"{at}.bias_exp")
+    for i, syn in enumerate(plan.synapses):
+        at = f"{where}.synapses[{i}]"
+        if syn.post not in plan.populations:
+            _fail(f"{at}.post", f"names unknown population {syn.post!r}")
+        known = syn.pre in plan.inputs or syn.pre in plan.populations or syn.pre == BIAS_SOURCE
+        if not known:
+            _fail(f"{at}.pre", f"names unknown source {syn.pre!r}")
+        expected = (plan.populations[syn.post].size, plan.source_size(syn.pre))
+        if syn.weights.shape != expected:
+            _fail(f"{at}.weights", f"shape {syn.weights.shape}, expected {expected}")
+        if precision == "fixed":
+            _integers_within(syn.weights, WEIGHT_MIN, WEIGHT_MAX, f"{at}.weights")
+    for name, size in plan.inputs.items():
+        _bounded_int(size, 1, MAX_NEURONS, f"{where}.inputs[{name!r}]")
+
+
+def _network(net: Network, where: str) -> None:
+    if not math.isfinite(net.dt) or net.dt <= 0:
+        _fail(f"{where}.dt", f"= {net.dt!r}, must be a finite positive number of seconds")
+    sizes = {name: _shape(shape, f"{where}.inputs[{name!r}]") for name, shape in net.inputs.items()}
+    for name, pop in net.populations.items():
+        if pop.name != name or name in sizes:
+            _fail(f"{where}.populations[{name!r}]", "name is duplicated or does not match")
+        sizes[name] = pop.size
+    for i, conn in enumerate(net.connections):
+        at = f"{where}.connections[{i}]"
+        if conn.post not in net.populations:
+            _fail(f"{at}.post", f"names unknown population {conn.post!r}")
+        if conn.pre not in sizes:
+            _fail(f"{at}.pre", f"names unknown source {conn.pre!r}")
+        if conn.weight.shape != (sizes[conn.post], sizes[conn.pre]):
+            _fail(
+                f"{at}.weight",
+                f"shape {conn.weight.shape}, expected {(sizes[conn.post], sizes[conn.pre])}",
+            )
+    for name, readout in net.readouts.items():
+        if readout.name != name:
+            _fail(f"{where}.readouts[{name!r}].name", f"is {readout.name!r}")
+        for j, term in enumerate(readout.terms):
+            at = f"{where}.readouts[{name!r}].terms[{j}]"
+            if term.pre not in sizes:
+                _fail(f"{at}.pre", f"names unknown source {term.pre!r}")
+            expected = (math.prod(readout.shape), sizes[term.pre])
+            if term.weight.shape != expected:
+                _fail(f"{at}.weight", f"shape {term.weight.shape}, expected {expected}")
+
+
+def _timing(timing: Timing, net: Network, where: str) -> None:
+    if set(timing.latency) != set(net.populations) | set(net.inputs):
+        _fail(f"{where}.latency", "must name exactly the network's inputs and populations")
+    if len(timing.extra_delay) != len(net.connections):
+        _fail(
+            f"{where}.extra_delay",
+            f"has {len(timing.extra_delay)} entries for {len(net.connections)} connections",
+        )
+    for i, extra in enumerate(timing.extra_delay):
+        _bounded_int(extra, 0, MAX_EXTRA_DELAY, f"{where}.extra_delay[{i}]")
+    for i in timing.late:
+        _bounded_int(i, 0, len(net.connections) - 1, f"{where}.late")
+    # No path is longer than every connection taken once, each with its delays and
+    # the Dense step: the budget this file's own structure allows.
+    budget = sum(c.delay + e + 1 for c, e in zip(net.connections, timing.extra_delay, strict=True))
+    budget += max((p.bias_onset for p in net.populations.values()), default=0) + 1
+    for name, latency in timing.latency.items():
+        _bounded_int(latency, 0, budget, f"{where}.latency[{name!r}]")
+
+
+def check_compiled(compiled) -> None:
+    """Cross-field rules of a decoded :class:`~spikeforge.compile.compiled.CompiledNet`."""
+    _network(compiled.network, "network")
+    _timing(compiled.timing, compiled.network, "timing")
+    _plan(compiled.float_plan, "float_plan", "float")
+    _plan(compiled.fixed_plan, "fixed_plan", "fixed")
+    _bounded_int(compiled.weight_planes, 1, 3, "weight_planes")
+    for name in ("float_plan", "fixed_plan"):
+        plan = getattr(compiled, name)
+        if set(plan.populations) != set(compiled.network.populations):
+            _fail(f"{name}.populations", "must name exactly the network's populations")
+        for pop_name, pop in plan.populations.items():
+            expected = compiled.network.populations[pop_name].size
+            if pop.size != expected:
+                _fail(
+                    f"{name}.populations[{pop_name!r}].size", f"is {pop.size}, expected {expected}"
+                )
+            if pop.latency != compiled.timing.latency[pop_name]:
+                _fail(f"{name}.populations[{pop_name!r}].latency", "differs from the timing")
+        if plan.latency != compiled.timing.latency:
+            _fail(f"{name}.latency", "differs from the timing")
+        if plan.inputs != {k: compiled.network.size_of(k) for k in compiled.network.inputs}:
+            _fail(f"{name}.inputs", "differ from the network's inputs")
+    if {r.population for r in compiled.quant_report} != set(compiled.network.populations):
+        _fail("quant_report", "must cover exactly the network's populations")
+    if compiled.peaks is not None:
+        for name, peak in compiled.peaks.items():
+            if name not in compiled.network.populations:
+                _fail(f"peaks[{name!r}]", "names unknown population")
+            size = compiled.network.populations[name].size
+            if peak.ndim != 2 or peak.shape[0] > 8 or peak.shape[1] != size:
+                _fail(f"peaks[{name!r}]", f"shape {peak.shape}, expected (states <= 8, {size})")
