@@ -118,9 +118,11 @@ def _file_source(
 
 
 def _accuracy(labels: np.ndarray):
+    """Accuracy with the max-count decoder: the profile's task metric (one definition)."""
+    from spikeforge.profile.task import score_outputs
+
     def accuracy(outputs: np.ndarray) -> float:
-        scores = np.asarray(outputs).reshape(len(outputs), outputs.shape[1], -1).sum(axis=1)
-        return 100.0 * float((scores.argmax(axis=1) == labels).mean())
+        return score_outputs([outputs], labels, "max-count")[1][0]
 
     return accuracy
 
