@@ -99,3 +99,32 @@ def test_chromium_renders_the_key_numbers(report_dir: Path) -> None:
     # Not blank: text and figures make a real share of the page non-white, in many tones.
     assert (image < 200).mean() > 0.02
     assert len(np.unique(image)) > 50
+
+
+def test_figures_are_readable() -> None:
+    """Defect 8: the core map has one labelled row per used core (not slivers in a
+    32-tile grid), the latency legend sits outside the bars, and an output plot
+    compares every stage with the source."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from spikeforge.profile.report import _core_figure, _latency_figure, _output_figure
+
+    rng = np.random.default_rng(1)
+    x = (rng.random((4, 20, 20)) < 0.3).astype(np.float32)
+    profile = spikeforge.deploy(lif_mlp(), x, time_axis=1).profile(x, time_axis=1).profile
+    cores = profile.deployed.placement.cores
+    (ax, *_) = _core_figure(profile).axes
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert len(labels) == len(cores)
+    for core, label in zip(cores, labels, strict=True):
+        assert label.startswith(f"core {core.index} ")
+    fig = _latency_figure(profile)
+    FigureCanvasAgg(fig)
+    fig.canvas.draw()
+    (ax,) = fig.axes
+    renderer = fig.canvas.get_renderer()
+    legend = ax.get_legend().get_window_extent(renderer)
+    assert legend.x0 >= ax.get_window_extent(renderer).x1  # beside the plot, not on it
+    outputs = _output_figure(profile)
+    titles = [a.get_title() for a in outputs.axes]
+    assert [t.split("\n")[0] for t in titles] == [r.stage for r in profile.rows[1:]]
