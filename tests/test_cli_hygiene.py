@@ -203,6 +203,16 @@ def test_a_plain_state_dict_needs_and_takes_a_factory(tmp_path: Path) -> None:
     assert "inputs: input [20]" in _run("inspect", str(out))[1]
 
 
+def test_no_progress_bar_in_a_log() -> None:
+    """A bar's carriage-return updates belong on a terminal only (stderr here is a buffer)."""
+    from spikeforge.progress import progress
+
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        assert sum(progress(range(50), "steps", enabled=True)) == sum(range(50))
+    assert err.getvalue() == ""
+
+
 def test_readme_command_line_quick_start(tmp_path: Path, monkeypatch) -> None:
     """The README's command-line quick start, command by command, on its own model.py."""
     monkeypatch.chdir(tmp_path)
