@@ -105,6 +105,11 @@ def add_task_metric(
 ) -> TaskMetric:
     """Score every stage of ``profile`` on ``labels``: the metric becomes each row's
     first metric and the profile's headline (``profile.task``)."""
+    outputs = list(profile.compiled.network.readouts)
+    if len(outputs) != 1:
+        raise SpikeforgeError(
+            f"labels score a network's one output; this one has {len(outputs)}: {outputs}"
+        )
     metric, values = score_outputs([row.output for row in profile.rows], labels, decoder, function)
     for row, value in zip(profile.rows, values, strict=True):
         row.metrics = {metric.name: value, **row.metrics}
