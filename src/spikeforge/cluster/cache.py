@@ -19,6 +19,7 @@ import importlib.metadata
 import json
 import tempfile
 from collections.abc import Iterable
+from dataclasses import fields
 from pathlib import Path
 
 import numpy as np
@@ -26,10 +27,10 @@ import numpy as np
 from spikeforge.atomic import atomic_path
 from spikeforge.cluster.shard import RunSettings, Shard, ShardResult
 from spikeforge.compile.compiled import CompiledNet, save
-from spikeforge.profile.counters import INPUT_COUNTS, POPULATION_COUNTS, Activity
+from spikeforge.profile.counters import Activity, Counts, Route
 
 CACHE_FORMAT = "spikeforge.shard"
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 #: The installed spikeforge: a shard computed by another version is not reused.
 _VERSION = importlib.metadata.version("spikeforge")
 
@@ -145,12 +146,32 @@ def _encode(key: str, r: ShardResult) -> dict[str, np.ndarray]:
     arrays = {"__header__": np.array(json.dumps(header))}
     arrays.update({f"output_{i}": v for i, v in enumerate(r.outputs.values())})
     arrays.update({f"spikes_{i}": v for i, v in enumerate(r.spikes.values())})
-    arrays.update({f"population_{i}": v for i, v in enumerate(a.populations.values())})
-    arrays.update({f"input_{i}": v for i, v in enumerate(a.inputs.values())})
+    for i, counts in enumerate(a.populations.values()):
+        arrays.update(_fields(f"population_{i}", counts))
+    for i, counts in enumerate(a.inputs.values()):
+        arrays.update(_fields(f"input_{i}", counts))
     if a.placed:
-        arrays["cores"] = a.cores
-        arrays["longest_route"] = a.longest_route
+        arrays.update(_fields("cores", a.cores))
+        arrays.update(_fields("longest_route", a.longest_route))
     return arrays
+
+
+def _fields(prefix: str, record: Counts | Route) -> dict[str, np.ndarray]:
+    """One array per field of a typed count, named ``PREFIX.FIELD``."""
+    return {f"{prefix}.{f.name}": np.asarray(getattr(record, f.name)) for f in fields(record)}
+
+
+def _read_fields(
+    arrays: dict[str, np.ndarray], prefix: str, kind: type[Counts] | type[Route], shape: tuple
+) -> Counts | Route:
+    """The typed count stored by :func:`_fields`; a missing or misshapen field is corrupt."""
+    values = {}
+    for f in fields(kind):
+        value = np.asarray(arrays[f"{prefix}.{f.name}"], dtype=np.float64)
+        if value.shape[: len(shape)] != shape:
+            raise ValueError(f"{prefix}.{f.name}: shape {value.shape}")
+        values[f.name] = value
+    return kind(**values)
 
 
 def _decode(key: str, shard: Shard, arrays: dict[str, np.ndarray]) -> ShardResult | None:
@@ -167,14 +188,11 @@ def _decode(key: str, shard: Shard, arrays: dict[str, np.ndarray]) -> ShardResul
     if batch != shard.size:
         return None
 
-    def table(prefix: str, names: list[str], width: int) -> dict[str, np.ndarray]:
-        out = {}
-        for i, name in enumerate(names):
-            value = np.asarray(arrays[f"{prefix}_{i}"], dtype=np.float64)
-            if value.shape != (steps, width):
-                raise ValueError(f"{prefix} {name}: shape {value.shape}")
-            out[str(name)] = value
-        return out
+    def table(prefix: str, names: list[str]) -> dict[str, Counts]:
+        return {
+            str(name): _read_fields(arrays, f"{prefix}_{i}", Counts, (steps,))
+            for i, name in enumerate(names)
+        }
 
     outputs = {str(n): arrays[f"output_{i}"] for i, n in enumerate(header["outputs"])}
     spikes = {str(n): arrays[f"spikes_{i}"] for i, n in enumerate(header["spikes"])}
@@ -185,9 +203,9 @@ def _decode(key: str, shard: Shard, arrays: dict[str, np.ndarray]) -> ShardResul
         batch=batch,
         steps=steps,
         sizes={str(k): int(v) for k, v in header["sizes"].items()},
-        populations=table("population", header["populations"], len(POPULATION_COUNTS)),
-        inputs=table("input", header["inputs"], len(INPUT_COUNTS)),
-        cores=np.asarray(arrays["cores"], dtype=np.float64) if placed else None,
-        longest_route=np.asarray(arrays["longest_route"], dtype=np.float64) if placed else None,
+        populations=table("population", header["populations"]),
+        inputs=table("input", header["inputs"]),
+        cores=_read_fields(arrays, "cores", Counts, (steps,)) if placed else None,
+        longest_route=_read_fields(arrays, "longest_route", Route, (steps,)) if placed else None,
     )
     return ShardResult(shard, outputs, spikes, activity, float(header["wall_s"]))

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 
@@ -23,7 +23,7 @@ from spikeforge.compile.compiled import CompiledNet
 from spikeforge.compile.hardware import Hardware
 from spikeforge.compile.placement import place
 from spikeforge.errors import SpikeforgeError
-from spikeforge.profile.counters import Activity
+from spikeforge.profile.counters import HOPS, Activity, Counts, Route
 
 
 @dataclass(frozen=True)
@@ -150,11 +150,16 @@ def pool_activity(parts: Sequence[Activity]) -> Activity:
         if part.steps != first.steps or part.sizes != first.sizes or part.placed != first.placed:
             raise SpikeforgeError("shards were counted on different plans or step counts")
 
-    def total(tables: Sequence[np.ndarray]) -> np.ndarray:
-        out = np.array(tables[0], dtype=np.float64, copy=True)
-        for t in tables[1:]:
-            out += t
-        return out
+    def total(tables: Sequence[Counts]) -> Counts:
+        """Field-wise sums of the per-step arrays (whole numbers: exact in any order)."""
+        stacked = {f.name: [np.asarray(getattr(t, f.name), np.float64) for t in tables]
+                   for f in fields(Counts)}  # fmt: skip
+        return Counts(**{name: np.sum(arrays, axis=0) for name, arrays in stacked.items()})
+
+    def longest(routes: Sequence[Route]) -> Route:
+        return Route(
+            *(np.maximum.reduce([np.asarray(getattr(r, h)) for r in routes]) for h in HOPS)
+        )
 
     return Activity(
         batch=sum(p.batch for p in parts),
@@ -163,7 +168,5 @@ def pool_activity(parts: Sequence[Activity]) -> Activity:
         populations={k: total([p.populations[k] for p in parts]) for k in first.populations},
         inputs={k: total([p.inputs[k] for p in parts]) for k in first.inputs},
         cores=total([p.cores for p in parts]) if first.placed else None,
-        longest_route=(
-            np.maximum.reduce([p.longest_route for p in parts]) if first.placed else None
-        ),
+        longest_route=longest([p.longest_route for p in parts]) if first.placed else None,
     )
