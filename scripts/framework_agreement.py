@@ -37,7 +37,7 @@ from spikeforge.errors import SpikeforgeError
 from spikeforge.ir.conventions import ConventionWarning
 from spikeforge.ir.nir_import import load_nir
 from spikeforge.runtimes import run
-from spikeforge.runtimes.reference import run_reference
+from spikeforge.runtimes.reference import calibrate_on, run_reference
 
 FIXTURES = Path(__file__).resolve().parents[1] / "tests" / "data" / "frameworks"
 N_IN, N_HID, N_OUT = 12, 10, 6
@@ -248,6 +248,12 @@ def calibration_input(shape: tuple[int, ...], samples: int = 16) -> np.ndarray:
     return (rng.random((samples, STEPS, *shape)) < 0.3).astype(np.float64)
 
 
+def calibration(shape: tuple[int, ...]):
+    """``compile_network``'s calibration: the float reference's peaks on
+    :func:`calibration_input`."""
+    return calibrate_on(calibration_input(shape))
+
+
 def fixtures() -> list[Fixture]:
     """Every case of every ``FIXTURES/*/manifest.json``."""
     found = []
@@ -277,7 +283,7 @@ def measure_fixture(fix: Fixture, lava: bool = False) -> dict[str, float | str]:
     row: dict[str, float | str] = {"spikes": float(truth.mean())}
     row["reference"] = agree(run_reference(normalize(graph), x).output)
     try:
-        compiled = compile_network(graph, calibration=calibration_input(x.shape[2:]))
+        compiled = compile_network(graph, calibration=calibration(x.shape[2:]))
     except SpikeforgeError as exc:
         row["refused"] = str(exc)
         return row

@@ -22,7 +22,6 @@ import pytest
 
 from spikeforge.compile.compiled import compile_network
 from spikeforge.compile.network import normalize
-from spikeforge.errors import UnsupportedError
 from spikeforge.runtimes import run
 from spikeforge.runtimes.reference import run_reference
 
@@ -99,11 +98,18 @@ def test_lava_runs_sflif_float_exact_and_fixed_bit_exact_with_emulator(tmp_path,
     np.testing.assert_array_equal(emu.output, lava.output)
 
 
-def test_per_neuron_beta_is_exact_on_the_reference_and_refused_for_loihi(tmp_path):
+def test_per_neuron_beta_is_exact_on_every_backend_split_by_decay(tmp_path):
+    """One Lava LIF per distinct beta (:mod:`spikeforge.compile.split`): float equal,
+    fixed point >= 99 % (each part quantised at its own scale)."""
     graph, x, truth = _prepare("Leaky, a beta per neuron", tmp_path)
     np.testing.assert_array_equal(run_reference(normalize(graph), x).output, truth)
-    with pytest.raises(UnsupportedError, match=r"population '1'.*tau_mem.*differs"):
-        compile_network(graph)
+    compiled = compile_network(graph)
+    assert compiled.network.splits["1"].parts == [f"1#{k}" for k in range(fa.N_HID)]
+    for backend, precision in (("reference", None), ("emulator", "float")):
+        out = run(compiled, x, backend, precision, device="cpu" if precision else None)
+        np.testing.assert_array_equal(out.output, truth)
+    fixed = run(compiled, x, "emulator", "fixed", device="cpu").output
+    assert np.mean(fixed == truth) >= 0.99
 
 
 def test_without_from_the_default_subtractive_reset_is_not_snntorch(tmp_path):

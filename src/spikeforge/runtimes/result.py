@@ -114,6 +114,39 @@ def checked_record(network: Network, record: Iterable[str]) -> list[str]:
     return names
 
 
+def expand_splits(network: Network, record: Iterable[str]) -> list[str]:
+    """``record`` with each split population (:class:`~spikeforge.compile.network.Split`)
+    replaced by its parts, which are what the backends run."""
+    names: list[str] = []
+    for name in record:
+        names += network.splits[name].parts if name in network.splits else [name]
+    return list(dict.fromkeys(names))
+
+
+def join_splits(network: Network, result: RunResult, requested: Iterable[str]) -> RunResult:
+    """``result`` with each requested split population's parts joined back into it.
+
+    The parts hold consecutive runs of its neurons in order, so their last axes
+    concatenate to the population's neurons, reshaped to its shape; a part the caller
+    named itself stays too.
+    """
+    requested = list(requested)
+    joined = {name for name in requested if name in network.splits}
+    if not joined:
+        return result
+    spikes, volts = dict(result.spikes), dict(result.v)
+    for name in joined:
+        split = network.splits[name]
+        for arrays in (spikes, volts):
+            if all(p in arrays for p in split.parts):
+                whole = np.concatenate([arrays[p] for p in split.parts], axis=-1)
+                arrays[name] = whole.reshape(*whole.shape[:-1], *split.shape)
+        for part in set(split.parts) - set(requested):
+            spikes.pop(part, None)
+            volts.pop(part, None)
+    return RunResult(result.outputs, spikes, volts, result.steps, result.peaks)
+
+
 def delayed(signal: np.ndarray, delay: int) -> np.ndarray:
     """``signal[:, t - delay]`` along time, zero before the first step."""
     if delay == 0:
