@@ -55,6 +55,10 @@ class Case:
     #: How the spikeforge side reads it (a --from preset and overrides).
     convention: str = "snntorch"
     overrides: tuple[tuple[str, object], ...] = ()
+    #: Export with a batch of one and ``ignore_dims=[0]``: the path by which
+    #: snnTorch 1.0 exports a conv net (an unbatched sample breaks at Flatten, a
+    #: batched one without ignore_dims in nir's shape inference).
+    batched_export: bool = False
 
 
 def heaviside(x: torch.Tensor) -> torch.Tensor:
@@ -113,6 +117,33 @@ def _scaled_mlp(kind: str, **extra: object) -> Callable[[int], torch.nn.Module]:
     return build
 
 
+def _conv() -> Callable[[int], torch.nn.Module]:
+    """Conv2d + Leaky + AvgPool2d + Flatten + Linear + Leaky on (1, 8, 8) inputs."""
+
+    def build(seed: int) -> torch.nn.Module:
+        torch.manual_seed(seed)
+        g = torch.Generator().manual_seed(seed)
+        conv, linear = torch.nn.Conv2d(1, 2, 3), torch.nn.Linear(18, N_OUT)
+        with torch.no_grad():  # enough drive that both layers fire
+            conv.weight.mul_(4.0)
+            linear.weight.mul_(12.0)
+        return torch.nn.Sequential(
+            conv,
+            snn.Leaky(
+                beta=torch.full((2, 6, 6), 0.9),
+                threshold=0.4 + 0.6 * torch.rand((2, 6, 6), generator=g),
+                init_hidden=True,
+                spike_grad=heaviside,
+            ),
+            torch.nn.AvgPool2d(2),
+            torch.nn.Flatten(),
+            linear,
+            _neuron("leaky", N_OUT, seed + 1),
+        )
+
+    return build
+
+
 CASES: list[Case] = [
     Case("snntorch", "Leaky, defaults (subtract, reset_delay), MLP + bias", _mlp("leaky")),
     Case("snntorch", "Leaky, defaults, MLP no bias", _scaled_mlp("leaky", bias=False)),
@@ -148,6 +179,13 @@ CASES: list[Case] = [
         "Leaky, a beta per neuron",
         _mlp("leaky", beta=torch.linspace(0.8, 0.95, N_HID)),
     ),
+    Case(
+        "snntorch",
+        "Leaky, Conv2d + AvgPool2d + Flatten + Linear (batched sample, ignore_dims=[0])",
+        _conv(),
+        input_shape=(1, 8, 8),
+        batched_export=True,
+    ),
 ]
 
 
@@ -172,7 +210,10 @@ def simulate_snntorch(net: torch.nn.Module, x: np.ndarray) -> np.ndarray:
 
 def export(case: Case, seed: int, directory: Path) -> tuple[torch.nn.Module, Path]:
     net = case.build(seed)
-    graph = export_to_nir(net.float(), torch.zeros(case.input_shape))
+    if case.batched_export:
+        graph = export_to_nir(net.float(), torch.zeros(1, *case.input_shape), ignore_dims=[0])
+    else:
+        graph = export_to_nir(net.float(), torch.zeros(case.input_shape))
     path = directory / "net.nir"
     nir.write(path, graph)
     return net, path

@@ -121,3 +121,15 @@ def test_without_from_the_default_subtractive_reset_is_not_snntorch(tmp_path):
     graph = load_nir(path, dt=1e-4)
     x = fa.spike_input(100)
     assert np.mean(run_reference(normalize(graph), x).output == fa.simulate_snntorch(net, x)) < 1
+
+
+def test_conv_net_exported_with_a_batch_of_one_and_ignore_dims_is_exact(tmp_path):
+    """snnTorch 1.0 exports a conv net only as ``export_to_nir(net, zeros(1, C, H, W),
+    ignore_dims=[0])``; read with ``--from snntorch``, float is exact, fixed >= 99 %."""
+    setting = next(s for s in CASES if "Conv2d" in s)
+    graph, x, truth = _prepare(setting, tmp_path)
+    np.testing.assert_array_equal(run_reference(normalize(graph), x).output, truth)
+    compiled = compile_network(graph)
+    np.testing.assert_array_equal(run(compiled, x, "emulator", "float", device="cpu").output, truth)
+    fixed = run(compiled, x, "emulator", "fixed", device="cpu").output
+    assert np.mean(fixed == truth) >= 0.99

@@ -9,7 +9,13 @@ import numpy as np
 from spikeforge.choices import BACKENDS
 from spikeforge.compile.compiled import CompiledNet
 from spikeforge.errors import SpikeforgeError
-from spikeforge.runtimes.result import RunResult, StepObserver, expand_splits, join_splits
+from spikeforge.runtimes.result import (
+    RunResult,
+    StepObserver,
+    expand_splits,
+    join_splits,
+    warn_if_silent,
+)
 
 
 def run(
@@ -38,6 +44,7 @@ def run(
     record = expand_splits(compiled.network, requested)
     result = _run(compiled, inputs, backend, precision, record, raw_timing, show_progress,
                   counter, device)  # fmt: skip
+    warn_if_silent(compiled.network, result)
     return join_splits(compiled.network, result, requested)
 
 

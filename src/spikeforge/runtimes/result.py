@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -112,6 +113,33 @@ def checked_record(network: Network, record: Iterable[str]) -> list[str]:
                 f"(populations: {', '.join(sorted(network.populations))})"
             )
     return names
+
+
+class SilentNetworkWarning(UserWarning):
+    """A run in which no output population ever spiked: most often a wrong ``--dt``."""
+
+
+def warn_if_silent(network: Network, result: RunResult) -> None:
+    """Warn when every output comes from spiking populations and none ever spiked.
+
+    A graph read with a ``dt`` far from its framework's (sinabs counts time in steps,
+    so ``--dt 1e-4`` shrinks every decay and input 10^4-fold) runs without error and
+    says nothing; zero spikes everywhere is the symptom a user sees, so it is named.
+    """
+    sources = sorted(readout_sources(network))
+    if not sources or not all(network.populations[s].spiking for s in sources):
+        return
+    if any(np.any(out) for out in result.outputs.values()):
+        return
+    dv = max(float(network.populations[s].dv.max(initial=0.0)) for s in sources)
+    warnings.warn(
+        f"no output population ({', '.join(sources)}) spiked on any step of any sample; "
+        f"with dt = {network.dt:g} s the membrane decays by at most {dv:.3g} per step. If "
+        "the graph came from another framework, check --dt and --from: they set every "
+        "decay and input gain per step",
+        SilentNetworkWarning,
+        stacklevel=3,
+    )
 
 
 def expand_splits(network: Network, record: Iterable[str]) -> list[str]:
