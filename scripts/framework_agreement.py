@@ -37,7 +37,7 @@ from spikeforge.errors import SpikeforgeError
 from spikeforge.ir.conventions import ConventionWarning
 from spikeforge.ir.nir_import import load_nir
 from spikeforge.runtimes import run
-from spikeforge.runtimes.reference import run_reference
+from spikeforge.runtimes.reference import calibrate_on, run_reference
 
 FIXTURES = Path(__file__).resolve().parents[1] / "tests" / "data" / "frameworks"
 N_IN, N_HID, N_OUT = 12, 10, 6
@@ -55,6 +55,10 @@ class Case:
     #: How the spikeforge side reads it (a --from preset and overrides).
     convention: str = "snntorch"
     overrides: tuple[tuple[str, object], ...] = ()
+    #: Export with a batch of one and ``ignore_dims=[0]``: the path by which
+    #: snnTorch 1.0 exports a conv net (an unbatched sample breaks at Flatten, a
+    #: batched one without ignore_dims in nir's shape inference).
+    batched_export: bool = False
 
 
 def heaviside(x: torch.Tensor) -> torch.Tensor:
@@ -113,6 +117,33 @@ def _scaled_mlp(kind: str, **extra: object) -> Callable[[int], torch.nn.Module]:
     return build
 
 
+def _conv() -> Callable[[int], torch.nn.Module]:
+    """Conv2d + Leaky + AvgPool2d + Flatten + Linear + Leaky on (1, 8, 8) inputs."""
+
+    def build(seed: int) -> torch.nn.Module:
+        torch.manual_seed(seed)
+        g = torch.Generator().manual_seed(seed)
+        conv, linear = torch.nn.Conv2d(1, 2, 3), torch.nn.Linear(18, N_OUT)
+        with torch.no_grad():  # enough drive that both layers fire
+            conv.weight.mul_(4.0)
+            linear.weight.mul_(12.0)
+        return torch.nn.Sequential(
+            conv,
+            snn.Leaky(
+                beta=torch.full((2, 6, 6), 0.9),
+                threshold=0.4 + 0.6 * torch.rand((2, 6, 6), generator=g),
+                init_hidden=True,
+                spike_grad=heaviside,
+            ),
+            torch.nn.AvgPool2d(2),
+            torch.nn.Flatten(),
+            linear,
+            _neuron("leaky", N_OUT, seed + 1),
+        )
+
+    return build
+
+
 CASES: list[Case] = [
     Case("snntorch", "Leaky, defaults (subtract, reset_delay), MLP + bias", _mlp("leaky")),
     Case("snntorch", "Leaky, defaults, MLP no bias", _scaled_mlp("leaky", bias=False)),
@@ -148,6 +179,13 @@ CASES: list[Case] = [
         "Leaky, a beta per neuron",
         _mlp("leaky", beta=torch.linspace(0.8, 0.95, N_HID)),
     ),
+    Case(
+        "snntorch",
+        "Leaky, Conv2d + AvgPool2d + Flatten + Linear (batched sample, ignore_dims=[0])",
+        _conv(),
+        input_shape=(1, 8, 8),
+        batched_export=True,
+    ),
 ]
 
 
@@ -172,7 +210,10 @@ def simulate_snntorch(net: torch.nn.Module, x: np.ndarray) -> np.ndarray:
 
 def export(case: Case, seed: int, directory: Path) -> tuple[torch.nn.Module, Path]:
     net = case.build(seed)
-    graph = export_to_nir(net.float(), torch.zeros(case.input_shape))
+    if case.batched_export:
+        graph = export_to_nir(net.float(), torch.zeros(1, *case.input_shape), ignore_dims=[0])
+    else:
+        graph = export_to_nir(net.float(), torch.zeros(case.input_shape))
     path = directory / "net.nir"
     nir.write(path, graph)
     return net, path
@@ -248,6 +289,12 @@ def calibration_input(shape: tuple[int, ...], samples: int = 16) -> np.ndarray:
     return (rng.random((samples, STEPS, *shape)) < 0.3).astype(np.float64)
 
 
+def calibration(shape: tuple[int, ...]):
+    """``compile_network``'s calibration: the float reference's peaks on
+    :func:`calibration_input`."""
+    return calibrate_on(calibration_input(shape))
+
+
 def fixtures() -> list[Fixture]:
     """Every case of every ``FIXTURES/*/manifest.json``."""
     found = []
@@ -277,7 +324,7 @@ def measure_fixture(fix: Fixture, lava: bool = False) -> dict[str, float | str]:
     row: dict[str, float | str] = {"spikes": float(truth.mean())}
     row["reference"] = agree(run_reference(normalize(graph), x).output)
     try:
-        compiled = compile_network(graph, calibration=calibration_input(x.shape[2:]))
+        compiled = compile_network(graph, calibration=calibration(x.shape[2:]))
     except SpikeforgeError as exc:
         row["refused"] = str(exc)
         return row

@@ -75,22 +75,35 @@ def test_multi_spike_counts_are_refused_for_loihi_with_the_reason(key):
         compile_network(FIXTURES[key].load())
 
 
-@pytest.mark.parametrize("key", ["sinabs/iaf_single", "sinabs/iaf_reset", "sinabs/conv_single"])
-def test_emulator_float_equals_and_fixed_agrees(key):
+@pytest.mark.parametrize(
+    ("key", "least"),
+    [
+        ("sinabs/iaf_single", 0.99),
+        ("sinabs/iaf_reset", 0.99),
+        ("sinabs/conv_single", 0.99),
+        ("spyx/lif_mlp", 0.99),
+        # Taus per neuron, each rounded to Loihi's 12-bit decays: a float64 run with
+        # only the decays rounded already agrees on just 99.17 %, and calibrated
+        # scales reach 97.5 % (README, NIR conventions).
+        ("rockpool/lif_mlp_single", 0.97),
+    ],
+)
+def test_emulator_float_equals_and_fixed_agrees(key, least):
+    """Spyx and Rockpool here have a time constant per neuron: split into LIF parts."""
     fix = FIXTURES[key]
     x, truth = fix.data()
-    compiled = compile_network(fix.load(), calibration=fa.calibration_input(x.shape[2:]))
+    compiled = compile_network(fix.load(), calibration=fa.calibration(x.shape[2:]))
     out = run(compiled, x, "emulator", "float", device="cpu").output
     np.testing.assert_array_equal(out.reshape(truth.shape), truth)
     fixed = run(compiled, x, "emulator", "fixed", device="cpu").output
-    assert np.mean(fixed.reshape(truth.shape) == truth) >= 0.99
+    assert np.mean(fixed.reshape(truth.shape) == truth) >= least
 
 
 def test_lava_float_equals_sinabs_and_fixed_pt_is_bit_exact_with_the_emulator():
     fix = FIXTURES["sinabs/iaf_reset"]
     x, truth = fix.data()
     x, truth = x[:1, :60], truth[:1, :60]
-    compiled = compile_network(fix.load(), calibration=fa.calibration_input(x.shape[2:]))
+    compiled = compile_network(fix.load(), calibration=fa.calibration(x.shape[2:]))
     lava = run(compiled, x, "lava", "float").output
     np.testing.assert_array_equal(lava.reshape(truth.shape), truth)
     lava_fixed = run(compiled, x, "lava", "fixed").output

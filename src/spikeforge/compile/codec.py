@@ -112,6 +112,8 @@ def decode(data: Any, hint: Any, key: str, arrays: dict[str, np.ndarray], where:
         values = {}
         for f, kind in _fields(hint):
             if f.name not in data:
+                if f.default_factory is not dataclasses.MISSING:
+                    continue  # a field added since the file was written: its default
                 raise SpikeforgeError(f"{where}.{f.name} is missing")
             values[f.name] = decode(
                 data[f.name], kind, f"{key}/{f.name}", arrays, f"{where}.{f.name}"
@@ -185,7 +187,7 @@ def _fields(cls: type) -> list[tuple[dataclasses.Field, Any]]:
 
 def _construct(cls: type, values: dict[str, Any], where: str) -> Any:
     """Build without running ``__post_init__`` side effects twice: init fields, then the rest."""
-    init = {f.name: values[f.name] for f in dataclasses.fields(cls) if f.init}
+    init = {f.name: values[f.name] for f in dataclasses.fields(cls) if f.init and f.name in values}
     instance = cls(**init)
     for f in dataclasses.fields(cls):
         if not f.init:

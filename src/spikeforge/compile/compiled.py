@@ -84,7 +84,8 @@ def compile_network(
     weight_planes: int = 2,
     calibration: Calibrate | None = None,
 ) -> CompiledNet:
-    """Run the passes: normalise (if given a graph), schedule, lower, quantise.
+    """Run the passes: normalise (if given a graph), split per-neuron decays, schedule,
+    lower, quantise.
 
     ``calibration`` (e.g. :func:`spikeforge.runtimes.reference.calibrate_on` of some
     inputs) returns the peak states of the float network; quantisation then scales
@@ -92,8 +93,9 @@ def compile_network(
     :func:`spikeforge.compile.quantize.quantize`).
     """
     from spikeforge.compile.network import normalize
+    from spikeforge.compile.split import split_decays
 
-    network = normalize(source) if isinstance(source, Graph) else source
+    network = split_decays(normalize(source) if isinstance(source, Graph) else source)
     timing = schedule(network, allow_divergence=allow_timing_divergence)
     peaks = None if calibration is None else calibration(network)
     float_plan = lower(network, timing)

@@ -8,11 +8,13 @@ each handled exactly or refused:
   bias ``- dv * v_reset``, initial ``v' = -v_reset``), which is the same dynamics;
 * it takes one threshold, ``du`` and ``dv`` per process: per-neuron thresholds are
   normalised by scaling each neuron's inputs (exact: the dynamics are linear and
-  reset to 0); per-neuron ``du``/``dv`` are refused with the node named;
+  reset to 0); per-neuron ``du``/``dv`` are split into populations of equal decays
+  before scheduling (:mod:`spikeforge.compile.split`), so they never reach here;
 * it resets to a value on the spike step and fires at ``v > vth``: populations with
   another convention (subtractive or next-step reset, ``v >= vth``) become
   spikeforge's ``SfLif`` (:mod:`spikeforge.runtimes.lava_neuron`), the same LIF with
-  that rule, which on the chip needs a microcoded neuron; multi-spike counts are refused.
+  that rule, which on the chip needs a microcoded neuron; multi-spike counts are refused
+  (they need graded spikes).
 
 A constant input current (the bias of an Affine feeding a current-based neuron) is
 delivered by one always-spiking bias neuron, delayed to start at source step 1.
@@ -204,9 +206,12 @@ def microcode_notes(plan: LoihiPlan) -> list[str]:
 def _core_population(pop: Population, latency: int) -> CorePopulation:
     if pop.multi_spike:
         raise UnsupportedError(
-            f"population '{pop.name}' ({pop.kind}): multi-spike counts (sinabs' MultiSpike) "
-            "cannot be lowered: Lava's Dense reads each spike as one event, so a count of k "
-            "would arrive as 1; use the reference backend"
+            f"population '{pop.name}' ({pop.kind}): multi-spike counts (up to floor(v/theta) "
+            "spikes a step: sinabs' MultiSpike, Rockpool's default max_spikes_per_dt) are not "
+            "lowered yet: the plan's 1-bit Dense reads a count of k as one event. Exact needs "
+            "graded spikes (the neuron sending its count as the payload into a Dense with "
+            "num_message_bits > 0), not built yet; use the reference backend, or single "
+            "spikes (sinabs SingleSpike, Rockpool max_spikes_per_dt=1)"
         )
     du = _uniform(pop, pop.du, "tau_syn (du = dt/tau_syn)")
     dv = _uniform(pop, pop.dv, "tau_mem (dv = dt/tau_mem)")

@@ -112,8 +112,25 @@ class Readout:
 
 
 @dataclass
+class Split:
+    """A source population run as several (:mod:`spikeforge.compile.split`).
+
+    ``parts`` are populations of the network holding consecutive runs of its neurons,
+    so concatenating them in this order gives the source population's neurons back,
+    reshaped to ``shape``.
+    """
+
+    shape: Shape
+    parts: list[str]
+
+
+@dataclass
 class Network:
-    """A normalised network; ``inputs`` maps each input name to its shape."""
+    """A normalised network; ``inputs`` maps each input name to its shape.
+
+    ``splits`` names the source populations that run as several populations (one
+    per run of equal decays), so that recordings can be returned as the source's.
+    """
 
     dt: float
     inputs: dict[str, Shape]
@@ -121,6 +138,7 @@ class Network:
     connections: list[Connection]
     readouts: dict[str, Readout]
     metadata: dict[str, object] = field(default_factory=dict)
+    splits: dict[str, Split] = field(default_factory=dict)
 
     def size_of(self, name: str) -> int:
         if name in self.inputs:

@@ -166,6 +166,23 @@ def _network(net: Network, where: str) -> None:
             expected = (math.prod(readout.shape), sizes[term.pre])
             if term.weight.shape != expected:
                 _fail(f"{at}.weight", f"shape {term.weight.shape}, expected {expected}")
+    _splits(net, sizes, where)
+
+
+def _splits(net: Network, sizes: dict[str, int], where: str) -> None:
+    """Each split names distinct existing populations that add up to its shape."""
+    claimed: set[str] = set()
+    for name, split in net.splits.items():
+        at = f"{where}.splits[{name!r}]"
+        if name in sizes:
+            _fail(at, "names an input or population that still exists")
+        unknown = [p for p in split.parts if p not in net.populations]
+        if unknown or len(set(split.parts)) != len(split.parts) or claimed & set(split.parts):
+            _fail(f"{at}.parts", "must name distinct populations of the network, each once")
+        claimed |= set(split.parts)
+        total = sum(sizes[p] for p in split.parts)
+        if _shape(split.shape, f"{at}.shape") != total:
+            _fail(f"{at}.shape", f"{split.shape} holds not the {total} neurons of its parts")
 
 
 def _timing(timing: Timing, net: Network, where: str) -> None:

@@ -67,7 +67,7 @@ from spikeforge.ir.nodes import (
     ScaleMap,
     Shape,
 )
-from spikeforge.ir.repairs import fill_shape_fields, repair
+from spikeforge.ir.repairs import fill_shape_fields, repair, rockpool_dt
 from spikeforge.limits import require_fits
 
 #: Largest magnitude of any parameter: far beyond any physical network (voltages,
@@ -395,6 +395,15 @@ def _resolve_dt(graph: nir.NIRGraph, dt: float | None, conv: Conventions) -> flo
         stored = _real_scalar(stored, "the dt recorded in the graph's metadata")
     if dt is not None:
         dt = _real_scalar(dt, "--dt")
+    if dt is None and stored is None and conv.framework == "rockpool":
+        stored = rockpool_dt(graph)
+        if stored is not None:
+            warnings.warn(
+                f"rockpool's exporter records no dt; dt = {stored:g} s recovered from the "
+                "r = tau_mem*exp(-dt/tau_mem)/dt it writes",
+                ConventionWarning,
+                stacklevel=3,
+            )
     if dt is None and stored is None and conv.dt is not None:
         warnings.warn(
             f"the graph records no dt; using {conv.dt:g} s, what {conv.framework}'s exporter "

@@ -14,6 +14,7 @@ and says so in one :class:`~spikeforge.ir.conventions.ConventionWarning` line:
   dropped where the Affine/Linear it feeds takes ``n`` inputs. Its exporter also
   omits the ``LIFTorch`` bias and recurrent weights ``w_rec`` (and leaves ``w_in``
   at NIR's default 1); those are lost from the file, so nothing can restore them.
+  It records no ``dt`` but writes ``r`` from it: :func:`rockpool_dt` recovers it.
 * Spyx 0.1.20 writes Haiku's ``(in, out)`` weight matrices untransposed (NIR's are
   ``(out, in)``; its exporter always does), and an LIF's ``r`` as its decay
   ``beta`` where Spyx adds the input unscaled; ``tau = dt/(1 - beta)`` then holds
@@ -128,6 +129,41 @@ def _drop_input_batch(graph: nir.NIRGraph, framework: str) -> nir.NIRGraph:
         stacklevel=4,
     )
     return _rebuilt(graph, nodes)
+
+
+def rockpool_dt(graph: nir.NIRGraph) -> float | None:
+    """The dt Rockpool's exporter wrote into ``r``, where every CubaLIF agrees on one.
+
+    Rockpool 3.1 writes ``r = tau_mem * exp(-dt/tau_mem) / dt``
+    (``rockpool/nn/modules/torch/nir.py``, ``LIFTorch``), so with ``a = dt/tau_mem``,
+    ``r = exp(-a)/a``, which falls strictly with ``a``: one ``a`` per neuron, found by
+    bisection, rounded to the six digits float32 keeps. ``None`` when there is no
+    such node or the neurons disagree beyond float32 (the file was not written so).
+    """
+    found: list[np.ndarray] = []
+    for node in graph.nodes.values():
+        if isinstance(node, nir.CubaLIF):
+            r, tau = (np.asarray(v, np.float64).ravel() for v in (node.r, node.tau_mem))
+            if not (np.all(r > 0) and np.all(tau > 0)):
+                return None
+            found.append(_inverse_exp_over(r) * tau)
+    if not found:
+        return None
+    dts = np.concatenate(found)
+    if not np.allclose(dts, dts[0], rtol=1e-4):
+        return None
+    # r is float32 in the file: six significant digits give back the dt Rockpool ran.
+    return float(f"{np.median(dts):.6g}")
+
+
+def _inverse_exp_over(r: np.ndarray) -> np.ndarray:
+    """``a > 0`` with ``exp(-a)/a = r`` (strictly falling from infinity to 0), per entry."""
+    low, high = np.full(r.shape, 1e-12), np.full(r.shape, 1e3)
+    for _ in range(200):
+        mid = np.sqrt(low * high)
+        above = np.exp(-mid) / mid > r
+        low, high = np.where(above, mid, low), np.where(above, high, mid)
+    return np.sqrt(low * high)
 
 
 def _rebuilt(graph: nir.NIRGraph, nodes: dict[str, nir.NIRNode]) -> nir.NIRGraph:

@@ -9,7 +9,13 @@ import numpy as np
 from spikeforge.choices import BACKENDS
 from spikeforge.compile.compiled import CompiledNet
 from spikeforge.errors import SpikeforgeError
-from spikeforge.runtimes.result import RunResult, StepObserver
+from spikeforge.runtimes.result import (
+    RunResult,
+    StepObserver,
+    expand_splits,
+    join_splits,
+    warn_if_silent,
+)
 
 
 def run(
@@ -31,8 +37,29 @@ def run(
     cuda, default cuda when available). ``counter`` (e.g. a
     :class:`spikeforge.profile.ActivityCounter`) is called once per step with every
     spike source's ``[batch, n]`` spikes: hardware steps on the Loihi backends,
-    source steps on the reference.
+    source steps on the reference. ``record`` may name a population the compiler
+    split by decays (:mod:`spikeforge.compile.split`): it comes back whole.
     """
+    requested = list(record)
+    record = expand_splits(compiled.network, requested)
+    result = _run(compiled, inputs, backend, precision, record, raw_timing, show_progress,
+                  counter, device)  # fmt: skip
+    warn_if_silent(compiled.network, result)
+    return join_splits(compiled.network, result, requested)
+
+
+def _run(
+    compiled: CompiledNet,
+    inputs: np.ndarray | Mapping[str, np.ndarray],
+    backend: str,
+    precision: str | None,
+    record: list[str],
+    raw_timing: bool,
+    show_progress: bool,
+    counter: StepObserver | None,
+    device: str | None,
+) -> RunResult:
+    """:func:`run` on the populations the backends know (split ones as their parts)."""
     if device is not None and backend != "emulator":
         raise SpikeforgeError(f"--device applies to the emulator backend, not {backend}")
     if backend == "reference":

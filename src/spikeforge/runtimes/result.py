@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -112,6 +113,66 @@ def checked_record(network: Network, record: Iterable[str]) -> list[str]:
                 f"(populations: {', '.join(sorted(network.populations))})"
             )
     return names
+
+
+class SilentNetworkWarning(UserWarning):
+    """A run in which no output population ever spiked: most often a wrong ``--dt``."""
+
+
+def warn_if_silent(network: Network, result: RunResult) -> None:
+    """Warn when every output comes from spiking populations and none ever spiked.
+
+    A graph read with a ``dt`` far from its framework's (sinabs counts time in steps,
+    so ``--dt 1e-4`` shrinks every decay and input 10^4-fold) runs without error and
+    says nothing; zero spikes everywhere is the symptom a user sees, so it is named.
+    """
+    sources = sorted(readout_sources(network))
+    if not sources or not all(network.populations[s].spiking for s in sources):
+        return
+    if any(np.any(out) for out in result.outputs.values()):
+        return
+    dv = max(float(network.populations[s].dv.max(initial=0.0)) for s in sources)
+    warnings.warn(
+        f"no output population ({', '.join(sources)}) spiked on any step of any sample; "
+        f"with dt = {network.dt:g} s the membrane decays by at most {dv:.3g} per step. If "
+        "the graph came from another framework, check --dt and --from: they set every "
+        "decay and input gain per step",
+        SilentNetworkWarning,
+        stacklevel=3,
+    )
+
+
+def expand_splits(network: Network, record: Iterable[str]) -> list[str]:
+    """``record`` with each split population (:class:`~spikeforge.compile.network.Split`)
+    replaced by its parts, which are what the backends run."""
+    names: list[str] = []
+    for name in record:
+        names += network.splits[name].parts if name in network.splits else [name]
+    return list(dict.fromkeys(names))
+
+
+def join_splits(network: Network, result: RunResult, requested: Iterable[str]) -> RunResult:
+    """``result`` with each requested split population's parts joined back into it.
+
+    The parts hold consecutive runs of its neurons in order, so their last axes
+    concatenate to the population's neurons, reshaped to its shape; a part the caller
+    named itself stays too.
+    """
+    requested = list(requested)
+    joined = {name for name in requested if name in network.splits}
+    if not joined:
+        return result
+    spikes, volts = dict(result.spikes), dict(result.v)
+    for name in joined:
+        split = network.splits[name]
+        for arrays in (spikes, volts):
+            if all(p in arrays for p in split.parts):
+                whole = np.concatenate([arrays[p] for p in split.parts], axis=-1)
+                arrays[name] = whole.reshape(*whole.shape[:-1], *split.shape)
+        for part in set(split.parts) - set(requested):
+            spikes.pop(part, None)
+            volts.pop(part, None)
+    return RunResult(result.outputs, spikes, volts, result.steps, result.peaks)
 
 
 def delayed(signal: np.ndarray, delay: int) -> np.ndarray:
