@@ -8,8 +8,6 @@ equality, not a tolerance.
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import numpy as np
 import pytest
 import torch
@@ -71,7 +69,7 @@ def test_lava_float_equals_reference(case):
 @pytest.mark.parametrize("weight_planes", [2, 3])
 def test_lava_fixed_agrees_with_float(case, weight_planes):
     name, _, many, compiled, _, lava_float = case
-    compiled = replace(compiled, weight_planes=weight_planes)  # same calibrated peaks
+    compiled = compiled.with_weight_planes(weight_planes)  # same calibrated peaks
     lava_fixed = run(compiled, many[:BATCH], backend="lava", precision="fixed")
     fixed = run(compiled, many, backend="emulator", precision="fixed").output
     floating = run(compiled, many, backend="emulator", precision="float").output

@@ -20,7 +20,7 @@ import json
 import zipfile
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -66,6 +66,14 @@ class CompiledNet:
         if precision not in ("float", "fixed"):
             raise SpikeforgeError(f"precision must be 'float' or 'fixed', got {precision!r}")
         return self.float_plan if precision == "float" else self.fixed_plan
+
+    def with_weight_planes(self, weight_planes: int) -> CompiledNet:
+        """The same network quantised again into ``weight_planes`` planes, with the same
+        calibrated peaks (the fixed plan is derived state: never change the count alone)."""
+        fixed_plan, report = quantize(self.float_plan, weight_planes, self.peaks)
+        return replace(
+            self, fixed_plan=fixed_plan, quant_report=report, weight_planes=weight_planes
+        )
 
     @property
     def output_latency(self) -> dict[str, int]:
