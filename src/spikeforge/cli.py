@@ -110,9 +110,11 @@ def _parser() -> argparse.ArgumentParser:
         "--precision",
         choices=("float", "fixed"),
         default="fixed",
-        help="default precision when the network is run (both plans are kept)",
+        help="default precision when the network is run (both plans are kept; a netx .net "
+        "at fixed is netx's own integers, at float the file imported as a graph)",
     )
     add_compile_options(comp)
+    add_netx_options(comp)
     comp.set_defaults(handler=_cmd_compile)
 
     run = sub.add_parser(
@@ -120,12 +122,22 @@ def _parser() -> argparse.ArgumentParser:
         help="run a NIR graph or compiled network",
         description="Run on the reference simulator or Lava; write outputs to .npz.",
     )
-    run.add_argument("network", type=Path, help="NIR file or .sfnet")
+    run.add_argument("network", type=Path, help="NIR file, .sfnet or netx .net")
     run.add_argument(
         "--input",
         type=Path,
-        required=True,
-        help=".npy of shape [batch, time, *shape] or [time, *shape]",
+        default=None,
+        help=".npy of shape [batch, time, *shape] or [time, *shape] (spikes)",
+    )
+    run.add_argument(
+        "--input-bias",
+        type=Path,
+        default=None,
+        help="netx input neuron layer: .npy of its bias_mant per sample, [*shape] or "
+        "[batch, *shape] in netx's (W, H, C) order (lava, emulator)",
+    )
+    run.add_argument(
+        "--steps", type=int, default=None, help="steps to run a bias-driven input for"
     )
     run.add_argument("-o", "--output", type=Path, required=True, help=".npz file to write")
     run.add_argument("--backend", choices=BACKENDS, default="reference")
@@ -149,6 +161,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     add_import_options(run)
     add_compile_options(run)
+    add_netx_options(run)
     run.set_defaults(handler=_cmd_run)
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(sub)
@@ -192,6 +205,21 @@ def add_compile_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_netx_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--reset-interval",
+        type=int,
+        default=None,
+        help="netx files: reset every neuron every N steps (netx's LIFReset)",
+    )
+    parser.add_argument(
+        "--reset-offset",
+        type=int,
+        default=0,
+        help="netx files: phase of that reset (netx's reset_offset)",
+    )
+
+
 def load_array(path: Path, what: str) -> np.ndarray:
     if not path.is_file():
         raise SpikeforgeError(f"{what} {path}: no such file")
@@ -202,14 +230,16 @@ def load_array(path: Path, what: str) -> np.ndarray:
 
 
 def compiled_from_args(args: argparse.Namespace, precision: str = "fixed"):
-    from spikeforge.compile import load_or_compile
+    from spikeforge.compile import NetxOptions, load_or_compile
 
     calibration = load_array(args.calibrate, "calibration input") if args.calibrate else None
+    netx = NetxOptions(getattr(args, "reset_interval", None), getattr(args, "reset_offset", 0))
     return load_or_compile(
         args.graph if hasattr(args, "graph") else args.network,
         dt=args.dt,
         cuba_order=args.cuba_order,
         reset=args.reset,
+        netx=netx,
         precision=precision,
         weight_planes=args.weight_planes,
         calibration=calibration,
@@ -272,8 +302,13 @@ def _cmd_compile(args: argparse.Namespace) -> int:
     if args.graph.suffix == ".sfnet":
         raise SpikeforgeError(f"{args.graph} is already compiled; compile takes a NIR graph")
     compiled = compiled_from_args(args, precision=args.precision)
+    if compiled.fixed_source is not None:
+        from spikeforge.compile.netx_plan import describe
+
+        print(describe(compiled.fixed_source))
+    else:
+        print(summarize(compiled))
     save(compiled, args.output)
-    print(summarize(compiled))
     print(f"wrote {args.output}")
     return 0
 
@@ -285,8 +320,15 @@ def _cmd_run(args: argparse.Namespace) -> int:
         from spikeforge.runtimes.loihi2 import require_lava_loihi
 
         require_lava_loihi()  # before loading or compiling anything: no chip, no run
-    inputs = load_array(args.input, "input")
-    compiled = compiled_from_args(args)
+    if (args.input is None) == (args.input_bias is None):
+        raise SpikeforgeError(
+            "pass --input (spikes) or, for a netx input neuron layer, --input-bias with --steps"
+        )
+    inputs = load_array(args.input, "input") if args.input is not None else None
+    bias = load_array(args.input_bias, "input bias") if args.input_bias is not None else None
+    # A netx file compiles to its own fixed-point plan unless the float model is asked for.
+    float_wanted = args.precision == "float" or args.backend == "reference"
+    compiled = compiled_from_args(args, precision="float" if float_wanted else "fixed")
     result = run(
         compiled,
         inputs,
@@ -296,6 +338,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         raw_timing=args.raw_timing,
         show_progress=True,
         device=args.device,
+        input_bias=bias,
+        steps=args.steps,
     )
     arrays = {"output": result.output} if len(result.outputs) == 1 else {}
     arrays.update(

@@ -36,11 +36,17 @@ class CompiledNet:
     allow_timing_divergence: bool = False
     weight_planes: int = 2
     peaks: dict[str, np.ndarray] | None = None
+    #: A plan that is already fixed point (a netx ``.net``'s own integers): used as
+    #: the fixed plan unchanged, nothing re-quantised, and there is no float plan.
+    fixed_source: LoihiPlan | None = None
     float_plan: LoihiPlan = field(init=False)
     fixed_plan: LoihiPlan = field(init=False)
     quant_report: list[QuantReport] = field(init=False)
 
     def __post_init__(self) -> None:
+        if self.fixed_source is not None:
+            self.fixed_plan, self.quant_report = self.fixed_source, []
+            return
         self.float_plan = lower(self.network, self.timing)
         self.fixed_plan, self.quant_report = quantize(
             self.float_plan, self.weight_planes, self.peaks
@@ -50,6 +56,11 @@ class CompiledNet:
         precision = precision or self.precision
         if precision not in ("float", "fixed"):
             raise SpikeforgeError(f"precision must be 'float' or 'fixed', got {precision!r}")
+        if precision == "float" and self.fixed_source is not None:
+            raise SpikeforgeError(
+                "this network was compiled from a netx file's own fixed-point integers; "
+                "its float model is the netx file imported as a graph (--precision float)"
+            )
         return self.float_plan if precision == "float" else self.fixed_plan
 
     @property
@@ -88,6 +99,11 @@ def save(compiled: CompiledNet, path: str | Path) -> None:
     """Write ``compiled`` to ``path`` atomically."""
     from spikeforge.atomic import atomic_path
 
+    if compiled.fixed_source is not None:
+        raise SpikeforgeError(
+            f"cannot write {path}: .sfnet version {FORMAT_VERSION} stores the compiler's "
+            "inputs, not a netx file's own fixed-point plan; run the .net file directly"
+        )
     arrays: dict[str, np.ndarray] = {}
 
     def put(key: str, value: np.ndarray | None) -> str | None:

@@ -14,7 +14,7 @@ from spikeforge.runtimes.result import RunResult, StepObserver
 
 def run(
     compiled: CompiledNet,
-    inputs: np.ndarray | Mapping[str, np.ndarray],
+    inputs: np.ndarray | Mapping[str, np.ndarray] | None,
     backend: str = "reference",
     precision: str | None = None,
     record: Iterable[str] = (),
@@ -22,6 +22,8 @@ def run(
     show_progress: bool = False,
     counter: StepObserver | None = None,
     device: str | None = None,
+    input_bias: np.ndarray | None = None,
+    steps: int | None = None,
 ) -> RunResult:
     """Run ``compiled`` on ``inputs`` (``[batch, time, *shape]`` or ``[time, *shape]``).
 
@@ -31,8 +33,12 @@ def run(
     cuda, default cuda when available). ``counter`` (e.g. a
     :class:`spikeforge.profile.ActivityCounter`) is called once per step with every
     spike source's ``[batch, n]`` spikes: hardware steps on the Loihi backends,
-    source steps on the reference.
+    source steps on the reference. A netx network whose input layer has a neuron is
+    driven by ``input_bias`` (``[batch, *shape]``, netx's W, H, C order) for ``steps``
+    steps instead (``inputs`` None).
     """
+    if (input_bias is not None or steps is not None) and backend not in ("lava", "emulator"):
+        raise SpikeforgeError(f"--input-bias and --steps apply to lava and emulator, not {backend}")
     if device is not None and backend != "emulator":
         raise SpikeforgeError(f"--device applies to the emulator backend, not {backend}")
     if backend == "reference":
@@ -46,7 +52,7 @@ def run(
                 "hardware backends (lava, emulator, loihi2)"
             )
         return run_reference(
-            compiled.network, inputs, record, counter, compiled.float_plan.uses_bias_source
+            compiled.network, inputs, record, counter, compiled.plan("float").uses_bias_source
         )
     if backend == "lava":
         from spikeforge.runtimes.lava import run_lava
@@ -59,6 +65,8 @@ def run(
             raw_timing,
             show_progress,
             counter,
+            input_bias=input_bias,
+            steps=steps,
         )
     if backend == "emulator":
         from spikeforge.runtimes.emulator import run_emulator
@@ -72,6 +80,8 @@ def run(
             show_progress,
             device=device,
             on_step=counter,
+            input_bias=input_bias,
+            steps=steps,
         )
     if backend == "loihi2":
         from spikeforge.runtimes.loihi2 import run_loihi2

@@ -53,16 +53,34 @@ class FixedLif:
     #: reach 2^24 (``<< 6`` then nears 2^31). Below that every int32 cast is the
     #: identity and is skipped; above it each one is applied as Lava's numpy does.
     int32_overflow: bool = True
+    #: ``LIFReset``: per neuron, zero u and v when ``time % period == phase`` (period
+    #: 0: never); None when no population resets.
+    reset_period: torch.Tensor | None = None
+    reset_phase: torch.Tensor | None = None
 
     def step(
-        self, u: torch.Tensor, v: torch.Tensor, a_in: torch.Tensor
+        self,
+        u: torch.Tensor,
+        v: torch.Tensor,
+        a_in: torch.Tensor,
+        time: int = 0,
+        extra_bias: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """One step at hardware time ``time`` (from 1); ``extra_bias`` ``[batch, n]`` is
+        added to the bias (a bias-driven input layer's per-sample ``bias_mant << bias_exp``)."""
+        if self.reset_period is not None:
+            period = torch.clamp(self.reset_period, min=1)
+            now = (self.reset_period > 0) & (time % period == self.reset_phase)
+            if bool(now.any()):
+                u = torch.where(now, torch.zeros_like(u), u)
+                v = torch.where(now, torch.zeros_like(v), v)
+        bias = self.bias if extra_bias is None else self.bias + extra_bias
         wrap = wrap_int32 if self.int32_overflow else _identity
         x = wrap(wrap(_decay(u, self.u_keep)) + wrap(a_in << ACT_SHIFT))
         wrapped_low = torch.where(x <= -UV_HALF, x + 2 * UV_HALF, x)
         u = torch.where(x > UV_HALF, x - 2 * UV_HALF, wrapped_low)
         decayed_v = wrap(_decay(v, self.v_keep))
-        v = torch.clamp(wrap(decayed_v + u + self.bias), -(UV_HALF - 1), UV_HALF - 1)
+        v = torch.clamp(wrap(decayed_v + u + bias), -(UV_HALF - 1), UV_HALF - 1)
         spikes = v > self.vth
         return u, torch.where(spikes, torch.zeros_like(v), v), spikes
 
@@ -78,8 +96,14 @@ class FloatLif:
     v_init: torch.Tensor
 
     def step(
-        self, u: torch.Tensor, v: torch.Tensor, a_in: torch.Tensor
+        self,
+        u: torch.Tensor,
+        v: torch.Tensor,
+        a_in: torch.Tensor,
+        time: int = 0,
+        extra_bias: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """One step; ``time`` and ``extra_bias`` exist in fixed-point (netx) plans only."""
         u = u * self.u_keep + a_in
         v = v * self.v_keep + u + self.bias
         spikes = v > self.vth
@@ -117,6 +141,10 @@ def neuron_model(
             vth=per_neuron([int(p.vth) << VTH_SHIFT for p in pops], torch.int64),
             v_init=per_neuron([np.asarray(p.v_init).astype(np.int32) for p in pops], torch.int64),
             int32_overflow=max_input >= INPUT_WITHOUT_OVERFLOW,
+            reset_period=per_neuron([p.reset_interval for p in pops], torch.int64)
+            if any(p.reset_interval for p in pops)
+            else None,
+            reset_phase=per_neuron([p.reset_offset for p in pops], torch.int64),
         )
     return FloatLif(
         u_keep=per_neuron([1.0 - p.du for p in pops], torch.float64),
