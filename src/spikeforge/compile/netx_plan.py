@@ -383,9 +383,10 @@ class _Reader:
         self.populations[name] = CorePopulation(
             name=name,
             size=size,
-            du=float(i_decay - 1),
-            dv=float(v_decay),
-            vth=float(vth),
+            # ints, as netx passes them: Lava's bit-accurate LIF shifts vth as an integer.
+            du=i_decay - 1,
+            dv=v_decay,
+            vth=vth,
             bias_mant=np.zeros(size, np.int64) if bias is None else bias,
             bias_exp=np.full(size, BIAS_EXP, np.int64),
             v_init=np.zeros(size, np.int64),
@@ -447,8 +448,9 @@ class _Reader:
             latency=dict(self.latency),
             convolutions=self.convolutions,
             raw_timing_only=(
-                f"{' and '.join(reasons)} act from hardware step 1, before any input has "
-                "crossed the network, so this netx network has no source timing; use raw timing"
+                f"{' and '.join(reasons)}: these take effect from hardware step 1, before "
+                "any input has crossed the network, so this netx network has no source "
+                "timing; use raw timing"
             )
             if reasons
             else None,

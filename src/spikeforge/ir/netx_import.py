@@ -100,7 +100,8 @@ def _import(layers: h5py.Group, dt: float) -> Graph:
             if "neuron" in group:
                 raise UnsupportedError(
                     f"{where} has a neuron; netx drives such input neurons through their bias, "
-                    "not through input spikes, which spikeforge's inputs cannot express"
+                    "which the float import cannot express (run the netx plan: --precision fixed "
+                    "--input-bias)"
                 )
             if source is not None:
                 raise UnsupportedError(f"{where}: an input layer after other layers")

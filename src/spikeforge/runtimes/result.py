@@ -122,8 +122,20 @@ def prepare_drive(
     backend: str,
 ) -> Drive:
     """Check spike inputs or an input bias against the plan; one clear line on misuse."""
+    drive = _checked_drive(network, plan, inputs, input_bias, steps, backend)
     if not raw_timing and plan.raw_timing_only:
         raise SpikeforgeError(plan.raw_timing_only + " (--raw-timing)")
+    return drive
+
+
+def _checked_drive(
+    network: Network,
+    plan: LoihiPlan,
+    inputs: np.ndarray | Mapping[str, np.ndarray] | None,
+    input_bias: np.ndarray | None,
+    steps: int | None,
+    backend: str,
+) -> Drive:
     target = plan.bias_driven
     if target is None:
         if input_bias is not None:
