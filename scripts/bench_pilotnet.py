@@ -95,7 +95,7 @@ def main() -> int:
     truth = data["netx"]
     layers = len(truth) // 2
     print(f"PilotNet LIF, image.npy as input bias, {args.steps} steps, reset 16/3, raw steps")
-    print(f"{'layer':<8} {'neurons':>8} {'netx spikes':>11}  emulator s/v   lava s/v")
+    print(f"{'netx #':<8} {'neurons':>8} {'netx spikes':>11}  emulator s/v   lava s/v")
     exact = True
     for i in range(layers):
         marks = []
