@@ -265,3 +265,14 @@ def test_bias_for_a_spike_driven_network_is_refused(slayer, tmp_path):
     compiled = load_or_compile(path)
     with pytest.raises(SpikeforgeError, match="this network's input is spikes"):
         run(compiled, None, backend="emulator", input_bias=np.zeros(6), steps=3, raw_timing=True)
+
+
+def test_cli_compile_prints_the_netx_plan_by_layer_name(slayer, tmp_path):
+    blocks = [slayer.block.cuba.Input(LEAKY), slayer.block.cuba.Dense(LEAKY, 6, 3)]
+    path = _export(tmp_path / "in.net", blocks, torch.zeros(1, 6, 4))
+    code, printed, err = _cli("compile", path, "--reset-interval", 4)
+    assert (code, err) == (0, ""), err
+    rows = [line.split()[0] for line in printed.splitlines() if line.startswith("layer")]
+    assert rows == ["layer", "layer0", "layer1"]  # header, then the names --record takes
+    code, printed, err = _cli("compile", path, "-o", tmp_path / "x.sfnet")
+    assert code == 2 and printed == "" and "run the .net file directly" in err

@@ -104,7 +104,13 @@ def _parser() -> argparse.ArgumentParser:
         description="Import a NIR graph, schedule, lower and quantise it; write a .sfnet.",
     )
     comp.add_argument("graph", type=Path, help="NIR file")
-    comp.add_argument("-o", "--output", type=Path, required=True, help=".sfnet file to write")
+    comp.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        default=None,
+        help=".sfnet file to write (required, except to only print a netx .net's plan)",
+    )
     add_import_options(comp)
     comp.add_argument(
         "--precision",
@@ -115,7 +121,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     add_compile_options(comp)
     add_netx_options(comp)
-    comp.set_defaults(handler=_cmd_compile)
+    comp.set_defaults(handler=_cmd_compile, parser=comp)
 
     run = sub.add_parser(
         "run",
@@ -301,15 +307,20 @@ def _cmd_compile(args: argparse.Namespace) -> int:
 
     if args.graph.suffix == ".sfnet":
         raise SpikeforgeError(f"{args.graph} is already compiled; compile takes a NIR graph")
+    netx = args.graph.suffix == ".net" and args.precision == "fixed"
+    if args.output is None and not netx:  # only a netx plan may be compiled just to print it
+        args.parser.error("the following arguments are required: -o/--output")
     compiled = compiled_from_args(args, precision=args.precision)
+    if args.output is not None:
+        save(compiled, args.output)  # before printing: an error leaves stdout empty
     if compiled.fixed_source is not None:
         from spikeforge.compile.netx_plan import describe
 
         print(describe(compiled.fixed_source))
     else:
         print(summarize(compiled))
-    save(compiled, args.output)
-    print(f"wrote {args.output}")
+    if args.output is not None:
+        print(f"wrote {args.output}")
     return 0
 
 
