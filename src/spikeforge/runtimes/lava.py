@@ -134,7 +134,8 @@ def _run_sample(
     neurons = graph.neurons
     for name, ports in graph.input_ports.items():
         data = input_buffer(plan, sample[name], steps)
-        source = SourceBuffer(data=data.reshape(*ports[0].shape, steps))
+        shape = tuple(ports[0].shape) if ports else (plan.inputs[name],)
+        source = SourceBuffer(data=data.reshape(*shape, steps))
         for port in ports:
             _connect(source.s_out, port)
     sinks = {}
