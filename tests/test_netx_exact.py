@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 from pathlib import Path
 
 import h5py
@@ -276,3 +277,28 @@ def test_cli_compile_prints_the_netx_plan_by_layer_name(slayer, tmp_path):
     assert rows == ["layer", "layer0", "layer1"]  # header, then the names --record takes
     code, printed, err = _cli("compile", path, "-o", tmp_path / "x.sfnet")
     assert code == 2 and printed == "" and "run the .net file directly" in err
+
+
+PILOTNET = Path(__file__).resolve().parents[2] / "shared" / "anchors" / "pilotnet_lif"
+
+
+@pytest.mark.skipif(
+    not (PILOTNET / "network.net").is_file() or not os.environ.get("RUN_PILOTNET"),
+    reason="PilotNet LIF: netx alone takes ~90 s on Lava for 16 steps (2-core machine); "
+    "set RUN_PILOTNET=1, or run scripts/bench_pilotnet.py (also checks the Lava runtime)",
+)
+def test_pilotnet_emulator_equals_netx_every_layer():
+    image = np.load(PILOTNET / "image.npy")
+    options = NetxOptions(reset_interval=16, reset_offset=3)
+    compiled = load_or_compile(PILOTNET / "network.net", netx=options)
+    names = list(compiled.fixed_plan.populations)
+    ours = run(
+        compiled, None, backend="emulator", precision="fixed", record=names, raw_timing=True,
+        input_bias=image, steps=16,
+    )  # fmt: skip
+    spikes, volts = run_netx(
+        PILOTNET / "network.net", 16, bias=image, reset_interval=16, reset_offset=3
+    )
+    for i, name in enumerate(names):
+        np.testing.assert_array_equal(ours.spikes[name].reshape(16, -1), spikes[i], err_msg=name)
+        np.testing.assert_array_equal(ours.v[name].reshape(16, -1), volts[i], err_msg=name)

@@ -142,9 +142,7 @@ def _parser() -> argparse.ArgumentParser:
         help="netx input neuron layer: .npy of its bias_mant per sample, [*shape] or "
         "[batch, *shape] in netx's (W, H, C) order (lava, emulator)",
     )
-    run.add_argument(
-        "--steps", type=int, default=None, help="steps to run a bias-driven input for"
-    )
+    run.add_argument("--steps", type=int, default=None, help="steps to run a bias-driven input for")
     run.add_argument("-o", "--output", type=Path, required=True, help=".npz file to write")
     run.add_argument("--backend", choices=BACKENDS, default="reference")
     run.add_argument("--precision", choices=("float", "fixed"), default=None)

@@ -1,4 +1,8 @@
-"""Import a lava-dl netx HDF5 network (``.net``, e.g. from slayer's ``export_hdf5``) into the IR.
+"""Import a lava-dl netx HDF5 network (``.net``) into the IR: the ``--precision float`` path.
+
+Running a ``.net`` as netx runs it, with the file's own integers, is
+:mod:`spikeforge.compile.netx_plan` (``--precision fixed``, the default for ``.net``);
+this module reads the same file as a real-valued graph, for the float model.
 
 The file is read the way ``lava.lib.dl.netx.hdf5.Network`` reads it (lava-dl 0.6.0), so
 the imported network is the one netx would put on Loihi. A CUBA layer there is a
