@@ -34,6 +34,7 @@ from spikeforge.cli_common import (
     add_factory_option,
     add_import_options,
     add_layout_options,
+    add_netx_options,
     compiled_from_args,
     factory_from_args,
     import_options,
@@ -186,29 +187,45 @@ def _parser() -> argparse.ArgumentParser:
         description="Import a NIR graph, schedule, lower and quantise it; write a .sfnet.",
     )
     comp.add_argument("graph", type=Path, help="NIR file")
-    comp.add_argument("-o", "--output", type=Path, required=True, help=".sfnet file to write")
+    comp.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        default=None,
+        help=".sfnet file to write (required, except to only print a netx .net's plan)",
+    )
     add_import_options(comp)
     comp.add_argument(
         "--precision",
         choices=("float", "fixed"),
         default="fixed",
-        help="default precision when the network is run (both plans are kept)",
+        help="default precision when the network is run (both plans are kept; a netx .net "
+        "at fixed is netx's own integers, at float the file imported as a graph)",
     )
     add_compile_options(comp)
-    comp.set_defaults(handler=_cmd_compile)
+    add_netx_options(comp)
+    comp.set_defaults(handler=_cmd_compile, parser=comp)
 
     run = sub.add_parser(
         "run",
         help="run a NIR graph or compiled network",
         description="Run on the reference simulator or Lava; write outputs to .npz.",
     )
-    run.add_argument("network", type=Path, help="NIR file or .sfnet")
+    run.add_argument("network", type=Path, help="NIR file, .sfnet or netx .net")
     run.add_argument(
         "--input",
         type=Path,
-        required=True,
-        help=".npy of shape [batch, time, *shape] or [time, *shape]",
+        default=None,
+        help=".npy of shape [batch, time, *shape] or [time, *shape] (spikes)",
     )
+    run.add_argument(
+        "--input-bias",
+        type=Path,
+        default=None,
+        help="netx input neuron layer: .npy of its bias_mant per sample, [*shape] or "
+        "[batch, *shape] in netx's (W, H, C) order (lava, emulator)",
+    )
+    run.add_argument("--steps", type=int, default=None, help="steps to run a bias-driven input for")
     run.add_argument("-o", "--output", type=Path, required=True, help=".npz file to write")
     run.add_argument("--backend", choices=BACKENDS, default="reference")
     run.add_argument("--precision", choices=("float", "fixed"), default=None)
@@ -232,6 +249,7 @@ def _parser() -> argparse.ArgumentParser:
     add_layout_options(run)
     add_import_options(run)
     add_compile_options(run)
+    add_netx_options(run)
     run.set_defaults(handler=_cmd_run)
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(sub)
@@ -318,18 +336,28 @@ def _cmd_compile(args: argparse.Namespace) -> int:
 
     if args.graph.suffix == ".sfnet":
         raise SpikeforgeError(f"{args.graph} is already compiled; compile takes a NIR graph")
+    netx = args.graph.suffix == ".net" and args.precision == "fixed"
+    if args.output is None and not netx:  # only a netx plan may be compiled just to print it
+        args.parser.error("the following arguments are required: -o/--output")
     with stage(1, 2, f"compiling {args.graph}: import, schedule, lower, quantise"):
         compiled = compiled_from_args(args, precision=args.precision)
-        save(compiled, args.output)
-    with stage(2, 2, "placing on Loihi 2 cores"):
-        summary = summarize(compiled, load_hardware("loihi2"))
-    print(summary)
-    conventions = compiled.network.metadata.get("conventions")
-    if conventions:
-        print(conventions)
-    for note in microcode_notes(compiled.float_plan):
-        print(note)
-    print(f"wrote {args.output}")
+        if args.output is not None:
+            save(compiled, args.output)  # before printing: an error leaves stdout empty
+    if compiled.float_plan is None:  # a netx file's own fixed-point plan
+        from spikeforge.compile.netx_plan import describe
+
+        print(describe(compiled.fixed_plan))
+    else:
+        with stage(2, 2, "placing on Loihi 2 cores"):
+            summary = summarize(compiled, load_hardware("loihi2"))
+        print(summary)
+        conventions = compiled.network.metadata.get("conventions")
+        if conventions:
+            print(conventions)
+        for note in microcode_notes(compiled.float_plan):
+            print(note)
+    if args.output is not None:
+        print(f"wrote {args.output}")
     return 0
 
 
@@ -338,13 +366,37 @@ def _cmd_run(args: argparse.Namespace) -> int:
         from spikeforge.runtimes.loihi2 import require_lava_loihi
 
         require_lava_loihi()  # before loading or compiling anything: no chip, no run
-    inputs = load_array(args.input, "input")
-    if args.backend == "reference" and args.network.suffix != ".sfnet":
-        result = _run_reference_directly(args, inputs)
+    if (args.input is None) == (args.input_bias is None):
+        raise SpikeforgeError(
+            "pass --input (spikes) or, for a netx input neuron layer, --input-bias with --steps"
+        )
+    if args.input_bias is not None:
+        result = _run_bias_driven(args, load_array(args.input_bias, "input bias"))
+    elif args.backend == "reference" and args.network.suffix != ".sfnet":
+        result = _run_reference_directly(args, load_array(args.input, "input"))
     else:
-        result = _run_compiled(args, inputs)
+        result = _run_compiled(args, load_array(args.input, "input"))
     _write_outputs(args, result)
     return 0
+
+
+def _run_bias_driven(args: argparse.Namespace, bias: np.ndarray):
+    """A netx network whose input layer is driven through its bias (no input spikes)."""
+    from spikeforge.runtimes import run
+
+    compiled = compiled_from_args(args, precision=args.precision or "fixed")
+    return run(
+        compiled,
+        None,
+        backend=args.backend,
+        precision=args.precision,
+        record=args.record,
+        raw_timing=args.raw_timing,
+        show_progress=True,
+        device=args.device,
+        input_bias=bias,
+        steps=args.steps,
+    )
 
 
 def _run_reference_directly(args: argparse.Namespace, inputs: np.ndarray):
@@ -379,7 +431,10 @@ def _layout(args: argparse.Namespace, inputs: np.ndarray, shapes: dict) -> np.nd
 def _run_compiled(args: argparse.Namespace, inputs: np.ndarray):
     from spikeforge.runtimes import run
 
-    compiled = compiled_from_args(args)
+    # A netx file compiles to its own fixed-point plan unless the float model is asked for.
+    compiled = compiled_from_args(args, precision=args.precision or "fixed")
+    if args.steps is not None:
+        raise SpikeforgeError("--steps applies to --input-bias; spike inputs set their own length")
     return run(
         compiled,
         _layout(args, inputs, compiled.network.inputs),

@@ -123,6 +123,22 @@ def add_compile_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_netx_options(parser: argparse.ArgumentParser) -> None:
+    """netx's ``reset_interval``/``reset_offset`` (``LIFReset``), for netx files only."""
+    parser.add_argument(
+        "--reset-interval",
+        type=int,
+        default=None,
+        help="netx files: reset every neuron every N steps (netx's LIFReset)",
+    )
+    parser.add_argument(
+        "--reset-offset",
+        type=int,
+        default=0,
+        help="netx files: phase of that reset (netx's reset_offset)",
+    )
+
+
 def add_weight_planes_option(parser: argparse.ArgumentParser) -> None:
     """``--weight-planes``, for every command that compiles (``evaluate`` has no graph file)."""
     parser.add_argument(
@@ -243,9 +259,13 @@ def compiled_from_args(args: argparse.Namespace, precision: str = "fixed") -> Co
         from spikeforge.runtimes.reference import calibrate_on
 
         calibration = calibrate_on(load_array(args.calibrate, "calibration input"))
+    from spikeforge.compile import NetxOptions
+
+    netx = NetxOptions(getattr(args, "reset_interval", None), getattr(args, "reset_offset", 0))
     return load_or_compile(
         source,
         **import_options(args),
+        netx=netx,
         precision=precision,
         weight_planes=args.weight_planes or 2,
         calibration=calibration,

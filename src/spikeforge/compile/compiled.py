@@ -53,7 +53,10 @@ class CompiledNet:
 
     network: Network
     timing: Timing
-    float_plan: LoihiPlan
+    #: None for a netx ``.net`` compiled from the file's own fixed-point integers: that
+    #: plan is the fixed plan unchanged, and its float model is the file imported as a
+    #: graph (``--precision float``), not a plan of this object.
+    float_plan: LoihiPlan | None
     fixed_plan: LoihiPlan
     quant_report: list[QuantReport]
     precision: Precision = "fixed"
@@ -65,11 +68,20 @@ class CompiledNet:
         precision = precision or self.precision
         if precision not in ("float", "fixed"):
             raise SpikeforgeError(f"precision must be 'float' or 'fixed', got {precision!r}")
+        if precision == "float" and self.float_plan is None:
+            raise SpikeforgeError(
+                "this network was compiled from a netx file's own fixed-point integers; "
+                "its float model is the netx file imported as a graph (--precision float)"
+            )
         return self.float_plan if precision == "float" else self.fixed_plan
 
     def with_weight_planes(self, weight_planes: int) -> CompiledNet:
         """The same network quantised again into ``weight_planes`` planes, with the same
         calibrated peaks (the fixed plan is derived state: never change the count alone)."""
+        if self.float_plan is None:
+            raise SpikeforgeError(
+                "a netx file's fixed-point plan is the file's own integers; it is not re-quantised"
+            )
         fixed_plan, report = quantize(self.float_plan, weight_planes, self.peaks)
         return replace(
             self, fixed_plan=fixed_plan, quant_report=report, weight_planes=weight_planes

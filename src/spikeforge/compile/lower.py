@@ -30,6 +30,7 @@ import numpy as np
 from spikeforge.compile.network import Network, Population
 from spikeforge.compile.timing import BIAS_SOURCE, PACEMAKER, Timing
 from spikeforge.errors import UnsupportedError
+from spikeforge.loihi_format import WEIGHT_BITS
 
 Precision = Literal["float", "fixed"]
 
@@ -58,6 +59,16 @@ class CorePopulation:
     #: and ``">"`` runs as spikeforge's SfLif process instead of Lava's LIF.
     reset: str = "to_value"
     threshold: str = ">"
+    #: The Lava process's shape (a netx conv layer's (W, H, C)); None: flat ``(size,)``.
+    #: Neurons are numbered in that shape's C order either way.
+    shape: list[int] | None = None
+    #: Lava ``LIFReset``: ``u`` and ``v`` are zeroed on hardware steps ``t`` (from 1)
+    #: with ``t % reset_interval == reset_offset``; 0 means a plain ``LIF``.
+    reset_interval: int = 0
+    reset_offset: int = 0
+    #: The population's ``bias_mant`` is set per sample by the caller (a netx input
+    #: layer with a neuron, driven by an image as its bias); ``bias_mant`` is then 0.
+    bias_driven: bool = False
 
     @property
     def standard(self) -> bool:
@@ -81,6 +92,11 @@ class Synapses:
     weight_exp: int
     extra_delay: int
     always_on: int | None = None
+    #: Lava's ``num_weight_bits`` (weights are truncated to it; netx sets it per layer).
+    num_weight_bits: int = WEIGHT_BITS
+    #: Per-synapse delays ``[post, pre]`` of one ``DelayDense`` (netx's delays), added
+    #: to ``extra_delay``; None: every synapse has ``extra_delay``.
+    delays: np.ndarray | None = None
 
     @property
     def pacemaker(self) -> str | None:
@@ -100,6 +116,27 @@ class Synapses:
 
 
 @dataclass
+class ConvSynapses:
+    """One Lava ``Conv`` process (fixed point): ``a = wrap24(conv(spikes, weight))``.
+
+    Shapes and geometry are in Lava's (X, Y) = (W, H) order, ``weight`` in Lava's
+    ``(C_out, W, H, C_in)`` layout; the pre and post populations are shaped
+    ``input_shape`` and ``output_shape`` (W, H, C). Lava's fixed-point Conv applies
+    no weight exponent and no weight truncation, so neither is stored.
+    """
+
+    pre: str
+    post: str
+    weight: np.ndarray
+    input_shape: list[int]
+    output_shape: list[int]
+    stride: list[int]
+    padding: list[int]
+    dilation: list[int]
+    groups: int
+
+
+@dataclass
 class LoihiPlan:
     """Everything needed to build the Lava process graph, in one precision."""
 
@@ -108,6 +145,14 @@ class LoihiPlan:
     populations: dict[str, CorePopulation]
     synapses: list[Synapses]
     latency: dict[str, int] = field(default_factory=dict)
+    convolutions: list[ConvSynapses] = field(default_factory=list)
+    #: Why outputs can only be read in raw hardware steps (None: aligned timing works).
+    raw_timing_only: str | None = None
+
+    @property
+    def bias_driven(self) -> str | None:
+        """The population whose bias each sample sets (netx's input neuron layer), if any."""
+        return next((n for n, p in self.populations.items() if p.bias_driven), None)
 
     @property
     def uses_bias_source(self) -> bool:

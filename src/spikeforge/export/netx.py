@@ -86,6 +86,11 @@ def netx_plan(compiled: CompiledNet) -> NetxPlan:
     larger than the compiled one, so every state stays in range) at which they are.
     """
     network = compiled.network
+    if compiled.float_plan is None:
+        raise UnsupportedError(
+            "this network was read from a netx file and runs as that file's own plan; "
+            "it is already in netx's format (copy the .net file)"
+        )
     float_plan = compiled.float_plan
     if len(float_plan.inputs) != 1:
         raise UnsupportedError(

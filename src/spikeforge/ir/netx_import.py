@@ -1,4 +1,8 @@
-"""Import a lava-dl netx HDF5 network (``.net``, e.g. from slayer's ``export_hdf5``) into the IR.
+"""Import a lava-dl netx HDF5 network (``.net``) into the IR: the ``--precision float`` path.
+
+Running a ``.net`` as netx runs it, with the file's own integers, is
+:mod:`spikeforge.compile.netx_plan` (``--precision fixed``, the default for ``.net``);
+this module reads the same file as a real-valued graph, for the float model.
 
 The file is read the way ``lava.lib.dl.netx.hdf5.Network`` reads it (lava-dl 0.6.0), so
 the imported network is the one netx would put on Loihi. A CUBA layer there is a
@@ -100,7 +104,8 @@ def _import(layers: h5py.Group, dt: float) -> Graph:
             if "neuron" in group:
                 raise UnsupportedError(
                     f"{where} has a neuron; netx drives such input neurons through their bias, "
-                    "not through input spikes, which spikeforge's inputs cannot express"
+                    "which the float import cannot express (run the netx plan: --precision fixed "
+                    "--input-bias)"
                 )
             if source is not None:
                 raise UnsupportedError(f"{where}: an input layer after other layers")

@@ -20,7 +20,7 @@ from spikeforge.runtimes.result import (
 
 def run(
     compiled: CompiledNet,
-    inputs: np.ndarray | Mapping[str, np.ndarray],
+    inputs: np.ndarray | Mapping[str, np.ndarray] | None,
     backend: str = "reference",
     precision: str | None = None,
     record: Iterable[str] = (),
@@ -28,6 +28,8 @@ def run(
     show_progress: bool = False,
     counter: StepObserver | None = None,
     device: str | None = None,
+    input_bias: np.ndarray | None = None,
+    steps: int | None = None,
 ) -> RunResult:
     """Run ``compiled`` on ``inputs`` (``[batch, time, *shape]`` or ``[time, *shape]``).
 
@@ -37,20 +39,22 @@ def run(
     cuda, default cuda when available). ``counter`` (e.g. a
     :class:`spikeforge.profile.ActivityCounter`) is called once per step with every
     spike source's ``[batch, n]`` spikes: hardware steps on the Loihi backends,
-    source steps on the reference. ``record`` may name a population the compiler
+    source steps on the reference. A netx network whose input layer has a neuron is
+    driven by ``input_bias`` (``[batch, *shape]``, netx's W, H, C order) for ``steps``
+    steps instead (``inputs`` None). ``record`` may name a population the compiler
     split by decays (:mod:`spikeforge.compile.split`): it comes back whole.
     """
     requested = list(record)
     record = expand_splits(compiled.network, requested)
     result = _run(compiled, inputs, backend, precision, record, raw_timing, show_progress,
-                  counter, device)  # fmt: skip
+                  counter, device, input_bias, steps)  # fmt: skip
     warn_if_silent(compiled.network, result)
     return join_splits(compiled.network, result, requested)
 
 
 def _run(
     compiled: CompiledNet,
-    inputs: np.ndarray | Mapping[str, np.ndarray],
+    inputs: np.ndarray | Mapping[str, np.ndarray] | None,
     backend: str,
     precision: str | None,
     record: list[str],
@@ -58,8 +62,12 @@ def _run(
     show_progress: bool,
     counter: StepObserver | None,
     device: str | None,
+    input_bias: np.ndarray | None,
+    steps: int | None,
 ) -> RunResult:
     """:func:`run` on the populations the backends know (split ones as their parts)."""
+    if (input_bias is not None or steps is not None) and backend not in ("lava", "emulator"):
+        raise SpikeforgeError(f"--input-bias and --steps apply to lava and emulator, not {backend}")
     if device is not None and backend != "emulator":
         raise SpikeforgeError(f"--device applies to the emulator backend, not {backend}")
     if backend == "reference":
@@ -73,7 +81,7 @@ def _run(
                 "hardware backends (lava, emulator, loihi2)"
             )
         return run_reference(
-            compiled.network, inputs, record, counter, compiled.float_plan.uses_bias_source
+            compiled.network, inputs, record, counter, compiled.plan("float").uses_bias_source
         )
     if backend == "lava":
         from spikeforge.runtimes.lava import run_lava
@@ -86,6 +94,8 @@ def _run(
             raw_timing,
             show_progress,
             counter,
+            input_bias=input_bias,
+            steps=steps,
         )
     if backend == "emulator":
         from spikeforge.runtimes.emulator import run_emulator
@@ -99,6 +109,8 @@ def _run(
             show_progress,
             device=device,
             on_step=counter,
+            input_bias=input_bias,
+            steps=steps,
         )
     if backend == "loihi2":
         from spikeforge.runtimes.loihi2 import run_loihi2

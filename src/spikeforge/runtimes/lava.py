@@ -15,32 +15,33 @@ import numpy as np
 from lava.magma.core.process.ports.ports import InPort
 from lava.magma.core.run_conditions import RunSteps
 from lava.magma.core.run_configs import Loihi2SimCfg
+from lava.proc.conv.process import Conv
 from lava.proc.dense.process import DelayDense, Dense
 from lava.proc.io.sink import RingBuffer as SinkBuffer
 from lava.proc.io.source import RingBuffer as SourceBuffer
-from lava.proc.lif.process import LIF
+from lava.proc.lif.process import LIF, LIFReset
 from lava.proc.monitor.process import Monitor
 from lava.utils.weightutils import determine_sign_mode
 
 from spikeforge.compile.compiled import CompiledNet
-from spikeforge.compile.lower import LoihiPlan
+from spikeforge.compile.lower import CorePopulation, LoihiPlan
 from spikeforge.compile.timing import BIAS_SOURCE
-from spikeforge.loihi_format import WEIGHT_BITS
+from spikeforge.errors import UnsupportedError
 from spikeforge.progress import progress
 from spikeforge.runtimes.result import (
     RunResult,
     StepObserver,
     checked_record,
     hardware_result,
-    prepare_inputs,
+    prepare_drive,
     readout_sources,
     replay_steps,
-    require_spikes,
 )
 
 _TAGS = {"float": "floating_pt", "fixed": "fixed_pt"}
 #: Runs one sample ``(plan, {input: [time, n]}, steps, watch, record_v)`` and returns
 #: ``(spikes, voltages)``, each ``{population: [steps, n]}`` in raw hardware steps.
+#: A bias-driven population's entry in the sample is its ``bias_mant`` ``[n]``.
 SampleRunner = Callable[
     [LoihiPlan, dict[str, np.ndarray], int, list[str], list[str]],
     tuple[dict[str, np.ndarray], dict[str, np.ndarray]],
@@ -55,15 +56,20 @@ def run_lava(
     raw_timing: bool = False,
     show_progress: bool = False,
     on_step: StepObserver | None = None,
+    input_bias: np.ndarray | None = None,
+    steps: int | None = None,
 ) -> RunResult:
     """Run every sample on the Lava simulator; see :class:`RunResult` for the layout.
 
     ``on_step`` sees every hardware step's spikes after the run (Lava cannot call
-    back during one), which needs every spiking population's raster.
+    back during one), which needs every spiking population's raster. A netx network
+    whose input layer has a neuron takes ``input_bias`` (``[batch, *shape]``) and
+    ``steps`` instead of ``inputs``.
     """
     return run_samples(
-        compiled, inputs, precision, record, raw_timing, show_progress, on_step, _run_sample, "Lava"
-    )
+        compiled, inputs, precision, record, raw_timing, show_progress, on_step, _run_sample,
+        "Lava", input_bias=input_bias, steps=steps,
+    )  # fmt: skip
 
 
 def run_samples(
@@ -76,6 +82,8 @@ def run_samples(
     on_step: StepObserver | None,
     run_sample: SampleRunner,
     label: str,
+    input_bias: np.ndarray | None = None,
+    steps: int | None = None,
 ) -> RunResult:
     """Run each sample with ``run_sample`` (a fresh process graph each) and align the outputs.
 
@@ -85,14 +93,14 @@ def run_samples(
     network = compiled.network
     plan = compiled.plan(precision)
     record = checked_record(network, record)
-    flat, added_batch = prepare_inputs(network, inputs)
-    require_spikes(flat, label)
-    batch, steps = next(iter(flat.values())).shape[:2]
+    drive = prepare_drive(network, plan, inputs, input_bias, steps, raw_timing, label)
+    flat, batch, steps = drive.flat, drive.batch, drive.steps
     watch = readout_sources(network) | set(record)
     if on_step is not None:
         watch |= {n for n, p in plan.populations.items() if p.spiking}
     watch = sorted(watch)
-    total_steps = steps + max((plan.latency[n] for n in watch), default=0)
+    # A bias-driven run has no source time: it runs exactly the steps asked for.
+    total_steps = steps if drive.bias else steps + max((plan.latency[n] for n in watch), default=0)
     spikes = {
         n: np.zeros((batch, total_steps, plan.populations[n].size))
         for n in watch
@@ -100,7 +108,7 @@ def run_samples(
     }
     volts: dict[str, np.ndarray] = {}
     for b in progress(range(batch), desc=f"{label} {precision}", enabled=show_progress):
-        sample = {name: arr[b] for name, arr in flat.items()}
+        sample = {name: arr[b] for name, arr in {**flat, **drive.bias}.items()}
         s, v = run_sample(plan, sample, total_steps, watch, record)
         for n in spikes:
             spikes[n][b] = s[n]
@@ -109,8 +117,9 @@ def run_samples(
     if on_step is not None:
         replay_steps(flat, spikes, total_steps, plan.uses_bias_source, on_step)
     return hardware_result(
-        network, plan, flat, spikes, volts, total_steps, record, raw_timing, added_batch
-    )
+        network, plan, flat, spikes, volts, total_steps, record, raw_timing, drive.added_batch,
+        (batch, steps),
+    )  # fmt: skip
 
 
 def _run_sample(
@@ -121,18 +130,21 @@ def _run_sample(
     record_v: list[str],
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Build the process graph for one sample, run it, read spikes and voltages back."""
-    graph = build_process_graph(plan)
+    biases = {n: sample[n] for n, p in plan.populations.items() if p.bias_driven}
+    graph = build_process_graph(plan, biases)
     neurons = graph.neurons
     for name, ports in graph.input_ports.items():
-        source = SourceBuffer(data=input_buffer(plan, sample[name], steps))
+        data = input_buffer(plan, sample[name], steps)
+        shape = tuple(ports[0].shape) if ports else (plan.inputs[name],)
+        source = SourceBuffer(data=data.reshape(*shape, steps))
         for port in ports:
-            source.s_out.connect(port)
+            _connect(source.s_out, port)
     sinks = {}
     monitors = {}
     for name in watch:
         if plan.populations[name].spiking:
             sinks[name] = SinkBuffer(shape=(plan.populations[name].size,), buffer=steps)
-            neurons[name].s_out.connect(sinks[name].a_in)
+            _connect(neurons[name].s_out, sinks[name].a_in)
         if name in record_v or not plan.populations[name].spiking:
             monitors[name] = Monitor()
             monitors[name].probe(neurons[name].v, steps)
@@ -151,7 +163,7 @@ def _run_sample(
                     spikes[n] = sinks[n].data.get().T.astype(np.float64)
                 if n in monitors:
                     data = monitors[n].get_data()[neurons[n].name]["v"]
-                    volts[n] = np.asarray(data, dtype=np.float64)
+                    volts[n] = np.asarray(data, dtype=np.float64).reshape(steps, -1)
         finally:
             anchor.stop()
     return spikes, volts
@@ -166,7 +178,7 @@ def connected_parts(plan: LoihiPlan) -> list[list[str]]:
             name = parent[name]
         return name
 
-    for syn in plan.synapses:
+    for syn in [*plan.synapses, *plan.convolutions]:
         parent[root(syn.pre)] = root(syn.post)
     groups: dict[str, list[str]] = {}
     for name in plan.populations:
@@ -187,10 +199,24 @@ class ProcessGraph:
     input_ports: dict[str, list[InPort]]
 
 
-def build_process_graph(plan: LoihiPlan) -> ProcessGraph:
-    """The processes of ``plan``, at its precision (fixed: Lava's bit-accurate formats)."""
+def _connect(out, port) -> None:
+    """Connect ports of equal size, through a reshape where the shapes differ (a netx
+    (W, H, C) population feeding a dense synapse: C order, as the plan numbers neurons)."""
+    if tuple(out.shape) != tuple(port.shape):
+        out = out.reshape(tuple(port.shape))
+    out.connect(port)
+
+
+def build_process_graph(
+    plan: LoihiPlan, biases: Mapping[str, np.ndarray] | None = None
+) -> ProcessGraph:
+    """The processes of ``plan``, at its precision (fixed: Lava's bit-accurate formats).
+
+    ``biases`` sets the ``bias_mant`` of bias-driven populations (netx input layers).
+    """
     fixed = plan.precision == "fixed"
-    neurons = {name: _lif(pop, fixed) for name, pop in plan.populations.items()}
+    biases = biases or {}
+    neurons = {name: _lif(pop, fixed, biases.get(name)) for name, pop in plan.populations.items()}
     if plan.uses_bias_source:
         neurons[BIAS_SOURCE] = _always_spiking(BIAS_SOURCE, 1, 0, fixed)
     for name, (pre, channel) in plan.pacemakers.items():
@@ -201,20 +227,36 @@ def build_process_graph(plan: LoihiPlan) -> ProcessGraph:
         if fixed:
             kwargs.update(
                 weight_exp=syn.weight_exp,
-                num_weight_bits=WEIGHT_BITS,
+                num_weight_bits=syn.num_weight_bits,
                 sign_mode=determine_sign_mode(syn.weights),
             )
-        if syn.extra_delay:
+        if syn.delays is not None:
+            proc = DelayDense(delays=(syn.delays + syn.extra_delay).astype(int), **kwargs)
+        elif syn.extra_delay:
             proc = DelayDense(delays=np.full(syn.weights.shape, syn.extra_delay), **kwargs)
         else:
             proc = Dense(**kwargs)
         if syn.pre in input_ports:
             input_ports[syn.pre].append(proc.s_in)
         else:
-            neurons[syn.pre].s_out.connect(proc.s_in)
+            _connect(neurons[syn.pre].s_out, proc.s_in)
         if syn.pacemaker is not None:
             neurons[syn.pacemaker].s_out.connect(proc.s_in)
-        proc.a_out.connect(neurons[syn.post].a_in)
+        _connect(proc.a_out, neurons[syn.post].a_in)
+    for conv in plan.convolutions:
+        proc = Conv(
+            weight=conv.weight.astype(np.int32) if fixed else conv.weight.astype(float),
+            input_shape=tuple(conv.input_shape),
+            padding=tuple(conv.padding),
+            stride=tuple(conv.stride),
+            dilation=tuple(conv.dilation),
+            groups=conv.groups,
+        )
+        if conv.pre in input_ports:
+            input_ports[conv.pre].append(proc.s_in)
+        else:
+            _connect(neurons[conv.pre].s_out, proc.s_in)
+        _connect(proc.a_out, neurons[conv.post].a_in)
     return ProcessGraph(neurons, input_ports)
 
 
@@ -225,28 +267,40 @@ def input_buffer(plan: LoihiPlan, spikes: np.ndarray, steps: int) -> np.ndarray:
     return data.astype(np.int32) if plan.precision == "fixed" else data
 
 
-def _lif(pop, fixed: bool) -> LIF:
-    cast = (lambda a: np.asarray(a).astype(np.int32)) if fixed else (lambda a: np.asarray(a, float))
-    vth = pop.vth if (fixed or np.isfinite(pop.vth)) else np.finfo(np.float64).max
-    rule = {}
-    if not pop.standard:
-        from spikeforge.runtimes.lava_neuron import RESET_CODES, SfLif
+def _lif(pop: CorePopulation, fixed: bool, bias: np.ndarray | None = None) -> LIF:
+    """A ``LIF`` (``LIFReset`` with a reset interval) of the population's shape;
+    ``bias`` replaces ``bias_mant`` (a bias-driven netx input layer's sample)."""
+    shape = tuple(pop.shape) if pop.shape else (pop.size,)
 
-        process = SfLif
-        rule = {"reset_mode": RESET_CODES[pop.reset], "inclusive": pop.threshold == ">="}
-    else:
-        process = LIF
-    return process(
-        **rule,
-        shape=(pop.size,),
+    def cast(a: np.ndarray) -> np.ndarray:
+        a = np.broadcast_to(np.asarray(a), (pop.size,)).reshape(shape)
+        return a.astype(np.int32) if fixed else a.astype(float)
+
+    vth = pop.vth if (fixed or np.isfinite(pop.vth)) else np.finfo(np.float64).max
+    kwargs = dict(
+        shape=shape,
         du=pop.du,
         dv=pop.dv,
         vth=vth,
-        bias_mant=cast(pop.bias_mant),
+        bias_mant=cast(pop.bias_mant if bias is None else bias),
         bias_exp=cast(pop.bias_exp),
         v=cast(pop.v_init),
         name=pop.name,
     )
+    if not pop.standard:
+        if pop.reset_interval:
+            raise UnsupportedError(
+                f"population {pop.name}: a periodic reset with the {pop.reset} / "
+                f"{pop.threshold} firing rule (no Lava process has both)"
+            )
+        from spikeforge.runtimes.lava_neuron import RESET_CODES, SfLif
+
+        return SfLif(
+            reset_mode=RESET_CODES[pop.reset], inclusive=pop.threshold == ">=", **kwargs
+        )
+    if pop.reset_interval:
+        return LIFReset(reset_interval=pop.reset_interval, reset_offset=pop.reset_offset, **kwargs)
+    return LIF(**kwargs)
 
 
 def _always_spiking(name: str, size: int, channel: int, fixed: bool) -> LIF:

@@ -93,6 +93,102 @@ def prepare_inputs(
     return flat, added_batch
 
 
+#: A netx input layer's bias is a 13-bit signed mantissa (Lava LIF ``bias_mant``).
+BIAS_MANT_LIMIT = 1 << 12
+
+
+@dataclass
+class Drive:
+    """What a hardware run feeds the network, checked.
+
+    ``flat`` holds spike inputs ``{name: [batch, time, n]}``; ``bias`` holds, for a
+    netx network whose input layer has a neuron, each sample's ``bias_mant`` of that
+    layer ``{population: [batch, n]}`` (netx drives such layers through their bias).
+    """
+
+    flat: dict[str, np.ndarray]
+    added_batch: bool
+    batch: int
+    steps: int
+    bias: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+def prepare_drive(
+    network: Network,
+    plan: LoihiPlan,
+    inputs: np.ndarray | Mapping[str, np.ndarray] | None,
+    input_bias: np.ndarray | None,
+    steps: int | None,
+    raw_timing: bool,
+    backend: str,
+) -> Drive:
+    """Check spike inputs or an input bias against the plan; one clear line on misuse."""
+    drive = _checked_drive(network, plan, inputs, input_bias, steps, backend)
+    if not raw_timing and plan.raw_timing_only:
+        raise SpikeforgeError(plan.raw_timing_only + " (--raw-timing)")
+    return drive
+
+
+def _checked_drive(
+    network: Network,
+    plan: LoihiPlan,
+    inputs: np.ndarray | Mapping[str, np.ndarray] | None,
+    input_bias: np.ndarray | None,
+    steps: int | None,
+    backend: str,
+) -> Drive:
+    target = plan.bias_driven
+    if target is None:
+        if input_bias is not None:
+            raise SpikeforgeError(
+                "--input-bias: this network's input is spikes (it has no netx input neuron "
+                "layer to drive through its bias); pass --input"
+            )
+        if steps is not None:
+            raise SpikeforgeError(
+                "--steps applies to a bias-driven input; spike inputs run for their time axis"
+            )
+        if inputs is None:
+            raise SpikeforgeError("this network takes spike inputs; pass --input")
+        flat, added_batch = prepare_inputs(network, inputs)
+        require_spikes(flat, backend)
+        batch, length = next(iter(flat.values())).shape[:2]
+        return Drive(flat, added_batch, batch, length)
+    if inputs is not None and (not isinstance(inputs, Mapping) or inputs):
+        raise SpikeforgeError(
+            f"{target} is a netx input neuron layer, driven by its bias, not by spikes: "
+            "pass --input-bias, not --input"
+        )
+    if input_bias is None:
+        raise SpikeforgeError(f"{target} is driven by its bias: pass --input-bias and --steps")
+    if steps is None or steps < 1:
+        raise SpikeforgeError(f"--steps: a bias-driven input needs steps >= 1, got {steps}")
+    shape = tuple(network.populations[target].shape)
+    arr = np.asarray(input_bias)
+    added_batch = arr.shape == shape
+    if added_batch:
+        arr = arr[None]
+    if arr.shape[1:] != shape or arr.shape[0] < 1:
+        raise SpikeforgeError(
+            f"--input-bias for {target}: expected shape [{', '.join(map(str, shape))}] or "
+            f"[batch, {', '.join(map(str, shape))}] (netx's W, H, C order), got "
+            f"{list(np.asarray(input_bias).shape)}"
+        )
+    if not np.issubdtype(arr.dtype, np.number) or np.iscomplexobj(arr):
+        raise SpikeforgeError(f"--input-bias for {target}: expected numbers, got {arr.dtype}")
+    values = arr.astype(np.float64)
+    if not np.isfinite(values).all() or np.any(values != np.round(values)):
+        raise SpikeforgeError(f"--input-bias for {target}: bias mantissas must be whole numbers")
+    if values.min() < -BIAS_MANT_LIMIT or values.max() >= BIAS_MANT_LIMIT:
+        bad = values.min() if values.min() < -BIAS_MANT_LIMIT else values.max()
+        raise SpikeforgeError(
+            f"--input-bias for {target}: value {bad:g} outside the 13-bit bias mantissa range "
+            f"[{-BIAS_MANT_LIMIT}, {BIAS_MANT_LIMIT - 1}]"
+        )
+    bias = values.astype(np.int64).reshape(arr.shape[0], -1)
+    return Drive({}, added_batch, arr.shape[0], int(steps), {target: bias})
+
+
 def require_spikes(flat: Mapping[str, np.ndarray], backend: str) -> None:
     """Loihi takes spikes: refuse graded inputs instead of binarising them silently."""
     for name, arr in flat.items():
@@ -229,6 +325,7 @@ def hardware_result(
     record: list[str],
     raw_timing: bool,
     added_batch: bool,
+    batch_steps: tuple[int, int] | None = None,
 ) -> RunResult:
     """Turn raw hardware-step activity into a :class:`RunResult`.
 
@@ -236,9 +333,10 @@ def hardware_result(
     so they decode voltages and align outputs identically. ``spikes`` and ``volts``
     are ``[batch, total_steps, n]`` in hardware units (spiking populations need
     spikes, non-spiking ones volts); each population is read
-    ``latency`` steps late unless ``raw_timing``.
+    ``latency`` steps late unless ``raw_timing``. ``batch_steps`` is needed when there
+    are no spike inputs (a bias-driven netx network).
     """
-    batch, steps = next(iter(flat.values())).shape[:2]
+    batch, steps = batch_steps or next(iter(flat.values())).shape[:2]
     length = total_steps if raw_timing else steps
     signals: dict[str, np.ndarray] = {}
     decoded_v: dict[str, np.ndarray] = {}
@@ -282,7 +380,7 @@ def replay_steps(
     For backends that cannot call back during the run (Lava, the reference), so
     that profiling sees the same stream as the emulator produces live.
     """
-    batch = next(iter(flat.values())).shape[0]
+    batch = next(iter({**flat, **spikes}.values())).shape[0]
     inputs = _pad_time(flat, total_steps)
     for t in range(total_steps):
         step = {name: arr[:, t] for name, arr in inputs.items()}

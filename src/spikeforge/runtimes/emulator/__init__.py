@@ -22,9 +22,8 @@ from spikeforge.runtimes.result import (
     StepObserver,
     checked_record,
     hardware_result,
-    prepare_inputs,
+    prepare_drive,
     readout_sources,
-    require_spikes,
 )
 
 DEFAULT_CHUNK = 1024
@@ -41,28 +40,32 @@ def run_emulator(
     chunk: int = DEFAULT_CHUNK,
     on_step: StepObserver | None = None,
     watch_all: bool = False,
+    input_bias: np.ndarray | None = None,
+    steps: int | None = None,
 ) -> RunResult:
     """Run ``compiled`` on the emulator; the result has the layout of the Lava backend's.
 
     ``device`` defaults to CUDA when available. Samples run ``chunk`` at a time, which
     bounds memory; ``on_step`` sees every hardware step's spikes (``[chunk, n]`` per
-    source) and ``watch_all`` keeps every spiking population's raster.
+    source) and ``watch_all`` keeps every spiking population's raster. A netx network
+    whose input layer has a neuron takes ``input_bias`` (``[batch, *shape]``) and
+    ``steps`` instead of ``inputs``.
     """
     network = compiled.network
     plan = compiled.plan(precision)
     record = checked_record(network, record)
-    flat, added_batch = prepare_inputs(network, inputs)
-    require_spikes(flat, "emulator")
+    drive = prepare_drive(network, plan, inputs, input_bias, steps, raw_timing, "emulator")
+    flat, batch, steps = drive.flat, drive.batch, drive.steps
     if chunk < 1:
         raise SpikeforgeError(f"chunk must be a positive number of samples, got {chunk}")
     device = _device(device)
     emulator = Emulator(plan, device)
-    batch, steps = next(iter(flat.values())).shape[:2]
     watch = set(readout_sources(network)) | set(record)
     if watch_all:
         watch |= {n for n, p in plan.populations.items() if p.spiking}
     watch = sorted(watch)
-    total_steps = steps + max((plan.latency[n] for n in watch), default=0)
+    # A bias-driven run has no source time: it runs exactly the steps asked for.
+    total_steps = steps if drive.bias else steps + max((plan.latency[n] for n in watch), default=0)
     record_v = sorted(n for n in watch if n in record or not plan.populations[n].spiking)
     spikes: dict[str, list[np.ndarray]] = {n: [] for n in watch}
     volts: dict[str, list[np.ndarray]] = {n: [] for n in record_v}
@@ -73,7 +76,8 @@ def run_emulator(
     ) as bar:
         for start in range(0, batch, chunk):
             part = {name: arr[start : start + chunk] for name, arr in flat.items()}
-            s, v = emulator.run(part, total_steps, watch, record_v, on_step, bar.update)
+            bias = {name: arr[start : start + chunk] for name, arr in drive.bias.items()}
+            s, v = emulator.run(part, total_steps, watch, record_v, on_step, bar.update, bias)
             for n in watch:
                 spikes[n].append(s[n])
             for n in record_v:
@@ -87,7 +91,8 @@ def run_emulator(
         total_steps,
         record,
         raw_timing,
-        added_batch,
+        drive.added_batch,
+        (batch, steps),
     )
 
 

@@ -56,20 +56,38 @@ class FixedLif:
     int32_overflow: bool = True
     #: Another firing rule than LIF's (spikeforge's SfLif), or None.
     rule: FiringRule | None = None
+    #: ``LIFReset``: per neuron, zero u and v when ``time % period == phase`` (period
+    #: 0: never); None when no population resets.
+    reset_period: torch.Tensor | None = None
+    reset_phase: torch.Tensor | None = None
 
     def begin(self, batch: int) -> None:
         if self.rule is not None:
             self.rule.begin(batch)
 
     def step(
-        self, u: torch.Tensor, v: torch.Tensor, a_in: torch.Tensor
+        self,
+        u: torch.Tensor,
+        v: torch.Tensor,
+        a_in: torch.Tensor,
+        time: int = 0,
+        extra_bias: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """One step at hardware time ``time`` (from 1); ``extra_bias`` ``[batch, n]`` is
+        added to the bias (a bias-driven input layer's per-sample ``bias_mant << bias_exp``)."""
+        if self.reset_period is not None:
+            period = torch.clamp(self.reset_period, min=1)
+            now = (self.reset_period > 0) & (time % period == self.reset_phase)
+            if bool(now.any()):
+                u = torch.where(now, torch.zeros_like(u), u)
+                v = torch.where(now, torch.zeros_like(v), v)
+        bias = self.bias if extra_bias is None else self.bias + extra_bias
         wrap = wrap_int32 if self.int32_overflow else _identity
         x = wrap(wrap(_decay(u, self.u_keep)) + wrap(a_in << ACT_SHIFT))
         wrapped_low = torch.where(x <= -UV_HALF, x + 2 * UV_HALF, x)
         u = torch.where(x > UV_HALF, x - 2 * UV_HALF, wrapped_low)
         decayed_v = wrap(_decay(v, self.v_keep))
-        v = torch.clamp(wrap(decayed_v + u + self.bias), -(UV_HALF - 1), UV_HALF - 1)
+        v = torch.clamp(wrap(decayed_v + u + bias), -(UV_HALF - 1), UV_HALF - 1)
         if self.rule is not None:
             return self.rule.apply(u, v, self.vth, lambda x: x.clamp(-(UV_HALF - 1), UV_HALF - 1))
         spikes = v > self.vth
@@ -92,8 +110,14 @@ class FloatLif:
             self.rule.begin(batch)
 
     def step(
-        self, u: torch.Tensor, v: torch.Tensor, a_in: torch.Tensor
+        self,
+        u: torch.Tensor,
+        v: torch.Tensor,
+        a_in: torch.Tensor,
+        time: int = 0,
+        extra_bias: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """One step; ``time`` and ``extra_bias`` exist in fixed-point (netx) plans only."""
         u = u * self.u_keep + a_in
         v = v * self.v_keep + u + self.bias
         if self.rule is not None:
@@ -134,6 +158,10 @@ def neuron_model(
             v_init=per_neuron([np.asarray(p.v_init).astype(np.int32) for p in pops], torch.int64),
             int32_overflow=max_input >= INPUT_WITHOUT_OVERFLOW,
             rule=firing_rule(plan, device),
+            reset_period=per_neuron([p.reset_interval for p in pops], torch.int64)
+            if any(p.reset_interval for p in pops)
+            else None,
+            reset_phase=per_neuron([p.reset_offset for p in pops], torch.int64),
         )
     return FloatLif(
         u_keep=per_neuron([1.0 - p.du for p in pops], torch.float64),

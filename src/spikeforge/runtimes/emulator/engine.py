@@ -16,6 +16,7 @@ from contextlib import contextmanager
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from spikeforge.compile.lower import LoihiPlan
 from spikeforge.compile.timing import BIAS_SOURCE
@@ -68,10 +69,16 @@ class Emulator:
         record_v: list[str],
         on_step: StepObserver | None = None,
         tick: Callable[[], None] | None = None,
+        bias: Mapping[str, np.ndarray] | None = None,
     ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-        """Spikes of ``watch`` and voltages of ``record_v``, ``[batch, total_steps, n]``."""
+        """Spikes of ``watch`` and voltages of ``record_v``, ``[batch, total_steps, n]``.
+
+        ``bias`` sets, per sample, the ``bias_mant`` ``[batch, n]`` of bias-driven
+        populations (netx input layers).
+        """
         layout = self.layout
-        batch = next(iter(inputs.values())).shape[0]
+        bias = bias or {}
+        batch = next(iter({**inputs, **bias}.values())).shape[0]
         external = layout.neurons_start
         feed = torch.zeros(batch, total_steps, external, dtype=torch.float32, device=self.device)
         for name, arr in inputs.items():
@@ -80,6 +87,14 @@ class Emulator:
             )
         if BIAS_SOURCE in layout.senders:
             feed[:, :, layout.senders[BIAS_SOURCE]] = 1.0
+        extra_bias = None
+        if bias:
+            extra_bias = torch.zeros(batch, layout.n_neurons, dtype=torch.int64, device=self.device)
+            for name, mant in bias.items():
+                exp = np.asarray(self.plan.populations[name].bias_exp).astype(np.int64)
+                extra_bias[:, layout.neurons[name]] = torch.as_tensor(
+                    np.asarray(mant, np.int64) << exp, device=self.device
+                )
         u = torch.zeros(batch, layout.n_neurons, dtype=self._state_dtype, device=self.device)
         v = self.neurons.v_init.expand(batch, -1).clone()
         self.neurons.begin(batch)
@@ -97,7 +112,10 @@ class Emulator:
         }
         work = batch * max((p.weight_t.numel() for p in layout.projections), default=0)
         with _cpu_threads(self.device, work):
-            self._loop(u, v, ring, senders, feed, total_steps, spikes_out, volts_out, on_step, tick)
+            self._loop(
+                u, v, ring, senders, feed, total_steps, spikes_out, volts_out, on_step, tick,
+                extra_bias,
+            )  # fmt: skip
         return (
             {n: s.numpy().astype(np.float64) for n, s in spikes_out.items()},
             {n: x.numpy() for n, x in volts_out.items()},
@@ -115,6 +133,7 @@ class Emulator:
         volts_out: dict[str, torch.Tensor],
         on_step: StepObserver | None,
         tick: Callable[[], None] | None,
+        extra_bias: torch.Tensor | None = None,
     ) -> None:
         layout = self.layout
         external = layout.neurons_start
@@ -122,7 +141,7 @@ class Emulator:
             slot = t % ring.shape[0]
             a_in = ring[slot].to(self._state_dtype, copy=True)
             ring[slot].zero_()
-            u, v, fired = self.neurons.step(u, v, a_in)
+            u, v, fired = self.neurons.step(u, v, a_in, t + 1, extra_bias)
             senders[:, :external] = feed[:, t]
             senders[:, external:] = fired
             self._deliver(senders, ring, t)
@@ -150,3 +169,17 @@ class Emulator:
             if proj.right_shift:
                 total = torch.floor(total.double() * 2.0**-proj.right_shift)
             ring[(t + 1 + proj.delay) % ring.shape[0], :, proj.rows] += total
+        for conv in self.layout.convolutions:
+            width, height, channels = conv.in_whc
+            image = senders[:, conv.cols].to(torch.float64).reshape(-1, width, height, channels)
+            out = F.conv2d(
+                image.permute(0, 3, 2, 1),
+                conv.weight,
+                stride=conv.stride,
+                padding=conv.padding,
+                dilation=conv.dilation,
+                groups=conv.groups,
+            )
+            flat = out.permute(0, 3, 2, 1).reshape(out.shape[0], -1)
+            wrapped = torch.remainder(flat + 2.0**23, 2.0**24) - 2.0**23  # Lava: signed_clamp 24
+            ring[(t + 1) % ring.shape[0], :, conv.rows] += wrapped

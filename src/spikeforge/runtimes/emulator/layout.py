@@ -20,13 +20,13 @@ are refused rather than emulated approximately.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 from lava.utils.weightutils import clip_weights, determine_sign_mode, truncate_weights
 
-from spikeforge.compile.lower import LoihiPlan, Synapses
+from spikeforge.compile.lower import ConvSynapses, LoihiPlan, Synapses
 from spikeforge.compile.timing import BIAS_SOURCE
 from spikeforge.errors import UnsupportedError
 
@@ -49,6 +49,23 @@ class Projection:
 
 
 @dataclass
+class ConvProjection:
+    """One Lava ``Conv`` as torch's ``conv2d`` on ``[batch, C, H, W]`` (float64: exact).
+
+    Lava's fixed-point Conv wraps each step's sums to signed 24 bits.
+    """
+
+    rows: slice
+    cols: slice
+    in_whc: tuple[int, int, int]
+    weight: torch.Tensor  # torch layout (C_out, C_in / groups, kH, kW)
+    stride: tuple[int, int]  # (H, W), torch's order
+    padding: tuple[int, int]
+    dilation: tuple[int, int]
+    groups: int
+
+
+@dataclass
 class Layout:
     """Index spaces and merged synapses of one plan, on one device.
 
@@ -63,6 +80,7 @@ class Layout:
     max_delay: int
     #: Bound on any neuron's summed input in one step (sum of |weight| · 2^exp).
     max_input: float
+    convolutions: list[ConvProjection] = field(default_factory=list)
 
     @property
     def n_neurons(self) -> int:
@@ -93,8 +111,10 @@ def build_layout(plan: LoihiPlan, device: torch.device) -> Layout:
         if exp >= 0:
             weights = weights * 2.0**exp
         alone = exp < 0 or syn.always_on is not None
-        key = (syn.post, syn.extra_delay, max(-exp, 0), index if alone else -1)
-        groups.setdefault(key, []).append((syn, weights))
+        # A DelayDense floors each delay's sum on its own (Lava: one column per delay).
+        for delay, part in _by_delay(syn, weights):
+            key = (syn.post, delay, max(-exp, 0), index if alone else -1)
+            groups.setdefault(key, []).append((syn, part))
     projections = [
         _projection(post, delay, shift, members, neurons, senders, fixed, device)
         for (post, delay, shift, _), members in groups.items()
@@ -102,12 +122,49 @@ def build_layout(plan: LoihiPlan, device: torch.device) -> Layout:
     reach = np.zeros(sum(pop.size for pop in plan.populations.values()))
     for proj in projections:
         reach[proj.rows] += proj.weight_t.abs().sum(dim=0).cpu().numpy()
+    convolutions = [_conv(conv, neurons, senders, device) for conv in plan.convolutions]
+    for conv in plan.convolutions:
+        # Lava wraps a Conv's output to 24 bits: |a| <= 2^23 per step at most.
+        per_channel = np.minimum(np.abs(conv.weight).reshape(len(conv.weight), -1).sum(1), 2**23)
+        rows = neurons[conv.post]
+        reach[rows] += np.tile(per_channel, (rows.stop - rows.start) // len(per_channel))
     return Layout(
         neurons=neurons,
         senders=senders,
         projections=projections,
         max_delay=max((p.delay for p in projections), default=0),
         max_input=float(reach.max(initial=0.0)),
+        convolutions=convolutions,
+    )
+
+
+def _by_delay(syn: Synapses, weights: np.ndarray) -> list[tuple[int, np.ndarray]]:
+    """(extra delay, the weights with it) of a synapse process."""
+    if syn.delays is None:
+        return [(syn.extra_delay, weights)]
+    delays = np.asarray(syn.delays)
+    used = np.unique(delays[weights != 0]) if np.any(weights) else np.array([0])
+    return [(syn.extra_delay + int(d), np.where(delays == d, weights, 0.0)) for d in used]
+
+
+def _conv(
+    conv: ConvSynapses,
+    neurons: dict[str, slice],
+    senders: dict[str, slice],
+    device: torch.device,
+) -> ConvProjection:
+    # Lava's conv(): weight[:, ::-1, ::-1].transpose([0, 3, 2, 1]) for torch, (X, Y) reversed.
+    weight = np.ascontiguousarray(np.asarray(conv.weight)[:, ::-1, ::-1].transpose(0, 3, 2, 1))
+    width, height, channels = conv.input_shape
+    return ConvProjection(
+        rows=neurons[conv.post],
+        cols=senders[conv.pre],
+        in_whc=(width, height, channels),
+        weight=torch.as_tensor(weight, dtype=torch.float64, device=device),
+        stride=(conv.stride[1], conv.stride[0]),
+        padding=(conv.padding[1], conv.padding[0]),
+        dilation=(conv.dilation[1], conv.dilation[0]),
+        groups=conv.groups,
     )
 
 
@@ -123,7 +180,7 @@ def _lava_weights(syn: Synapses) -> np.ndarray:
     """The integer weights Lava's bit-accurate Dense actually uses (clipped, truncated)."""
     sign_mode = determine_sign_mode(syn.weights)
     weights = clip_weights(np.asarray(syn.weights).astype(np.int32), sign_mode, num_bits=8)
-    return truncate_weights(weights, sign_mode, 8).astype(np.float64)
+    return truncate_weights(weights, sign_mode, syn.num_weight_bits).astype(np.float64)
 
 
 def _projection(

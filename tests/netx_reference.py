@@ -1,0 +1,60 @@
+"""lava-dl's own netx run, the ground truth every netx exactness claim is tested against.
+
+``hdf5.Network`` (lava-dl 0.6.0) is built from the file and run on Lava's bit-accurate
+CPU simulator (``Loihi2SimCfg(select_tag="fixed_pt")``); nothing is mocked. Shared by
+the netx tests and ``scripts/bench_pilotnet.py``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+from pathlib import Path
+
+import numpy as np
+from lava.magma.core.run_conditions import RunSteps
+from lava.magma.core.run_configs import Loihi2SimCfg
+from lava.proc.io.sink import RingBuffer as SinkBuffer
+from lava.proc.io.source import RingBuffer as SourceBuffer
+from lava.proc.monitor.process import Monitor
+
+
+def run_netx(
+    path: Path,
+    steps: int,
+    spikes: np.ndarray | None = None,
+    bias: np.ndarray | None = None,
+    **network_options: object,
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Every layer's spikes and voltages ``[steps, n]`` (netx's own neuron order).
+
+    ``spikes`` (``[*netx input shape, steps]``) feed ``net.inp``; ``bias`` sets the
+    input layer's ``bias_mant`` as the PilotNet tutorials do. ``network_options`` go to
+    ``hdf5.Network`` (``reset_interval``, ``reset_offset``).
+    """
+    with contextlib.redirect_stdout(io.StringIO()):
+        from lava.lib.dl.netx.hdf5 import Network
+
+        net = Network(net_config=str(path), **network_options)
+    if spikes is not None:
+        source = SourceBuffer(data=spikes.astype(np.int32))
+        source.s_out.connect(net.inp)
+    if bias is not None:
+        net.in_layer.neuron.bias_mant.init = np.asarray(bias).astype(np.int32)
+    sinks, monitors = [], []
+    for layer in net.layers:
+        sink = SinkBuffer(shape=layer.out.shape, buffer=steps)
+        layer.out.connect(sink.a_in)
+        monitor = Monitor()
+        monitor.probe(layer.neuron.v, steps)
+        sinks.append(sink)
+        monitors.append((monitor, layer.neuron.name))
+    logging.getLogger("lava").setLevel(logging.WARNING)
+    try:
+        net.run(condition=RunSteps(num_steps=steps), run_cfg=Loihi2SimCfg(select_tag="fixed_pt"))
+        out_spikes = [np.moveaxis(s.data.get(), -1, 0).reshape(steps, -1) for s in sinks]
+        volts = [np.asarray(m.get_data()[name]["v"]).reshape(steps, -1) for m, name in monitors]
+    finally:
+        net.stop()
+    return out_spikes, volts
