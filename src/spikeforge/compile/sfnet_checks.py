@@ -209,11 +209,14 @@ def check_compiled(compiled) -> None:
     """Cross-field rules of a decoded :class:`~spikeforge.compile.compiled.CompiledNet`."""
     _network(compiled.network, "network")
     _timing(compiled.timing, compiled.network, "timing")
-    _plan(compiled.float_plan, "float_plan", "float")
+    if compiled.float_plan is not None:  # None: a netx file's own fixed-point plan
+        _plan(compiled.float_plan, "float_plan", "float")
     _plan(compiled.fixed_plan, "fixed_plan", "fixed")
     _bounded_int(compiled.weight_planes, 1, 3, "weight_planes")
     for name in ("float_plan", "fixed_plan"):
         plan = getattr(compiled, name)
+        if plan is None:
+            continue
         if set(plan.populations) != set(compiled.network.populations):
             _fail(f"{name}.populations", "must name exactly the network's populations")
         for pop_name, pop in plan.populations.items():

@@ -222,6 +222,8 @@ def warn_if_silent(network: Network, result: RunResult) -> None:
     so ``--dt 1e-4`` shrinks every decay and input 10^4-fold) runs without error and
     says nothing; zero spikes everywhere is the symptom a user sees, so it is named.
     """
+    if "conventions" not in network.metadata:  # not read from NIR: no dt or preset to blame
+        return
     sources = sorted(readout_sources(network))
     if not sources or not all(network.populations[s].spiking for s in sources):
         return
