@@ -601,23 +601,25 @@ def test_unsupported_node_types_are_named(tmp_path):
 
 
 @pytest.mark.parametrize("field", ["tau_mem", "tau_syn"])
-def test_time_constant_varying_within_a_layer_is_refused(tmp_path, field):
+def test_time_constant_varying_within_a_layer_is_split(tmp_path, field):
+    """One Lava LIF holds one (du, dv): N different time constants become N parts
+    (compile/split.py; their exactness is tests/test_split.py's)."""
     graph, _ = _cuba_graph(seed=30, variant="plain", bias=False)
     setattr(graph.nodes["cuba"], field, np.linspace(4e-3, 2e-2, N))
-    imported = load_nir(_write(tmp_path, graph))
-    with pytest.raises(UnsupportedError, match=rf"population 'cuba'.*{field}"):
-        compile_network(imported)
+    compiled = compile_network(load_nir(_write(tmp_path, graph)))
+    assert compiled.network.splits["cuba"].parts == [f"cuba#{k}" for k in range(N)]
+    assert "cuba" not in compiled.fixed_plan.populations
 
 
-def test_lif_tau_varying_within_a_layer_is_refused(tmp_path):
+def test_lif_tau_varying_within_a_layer_is_split(tmp_path):
     p = {
         "tau": np.linspace(4e-3, 2e-2, N), "r": np.ones(N), "v_leak": np.zeros(N),
         "v_threshold": np.ones(N),
     }  # fmt: skip
     graph = _chain(("fc", nir.Linear(weight=np.ones((N, N_IN)))), ("lif", nir.LIF(**p)),
                    n_in=N_IN, n_out=N)  # fmt: skip
-    with pytest.raises(UnsupportedError, match=r"population 'lif' \(LIF\): tau"):
-        compile_network(load_nir(_write(tmp_path, graph)))
+    compiled = compile_network(load_nir(_write(tmp_path, graph)))
+    assert len(compiled.network.splits["lif"].parts) == N
 
 
 def test_loop_of_maps_only_is_an_algebraic_loop(tmp_path):

@@ -112,8 +112,12 @@ def decode(data: Any, hint: Any, key: str, arrays: dict[str, np.ndarray], where:
         values = {}
         for f, kind in _fields(hint):
             if f.name not in data:
-                if f.default_factory is not dataclasses.MISSING:
-                    continue  # a field added since the file was written: its default
+                if (f.default, f.default_factory) != (dataclasses.MISSING, dataclasses.MISSING):
+                    # A field added since the file was written. Every such field's default
+                    # means "as before" (a flat shape, no periodic reset, no split), so the
+                    # file keeps its meaning; a field whose default would change a stored
+                    # plan's meaning must come with a FORMAT_VERSION bump instead.
+                    continue
                 raise SpikeforgeError(f"{where}.{f.name} is missing")
             values[f.name] = decode(
                 data[f.name], kind, f"{key}/{f.name}", arrays, f"{where}.{f.name}"
