@@ -94,7 +94,7 @@ def test_shipped_names_and_a_path_both_work(tmp_path):
 def test_with_values_changes_only_what_it_names():
     base = load_hardware("loihi2")
     small = base.with_values("small", {"limits.neurons": 64, "energy.synaptic_op": 1e-12})
-    assert small.limit("neurons") == 64 and base.limit("neurons") == 8192
+    assert small.limit("neurons") == 64 and base.limit("neurons") == 3168
     assert small.energy["synaptic_op"].value == 1e-12
     assert "changed from" in small.energy["synaptic_op"].source
     assert small.latency == base.latency

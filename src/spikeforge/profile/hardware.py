@@ -19,6 +19,7 @@ source and changed without touching code. Schema (version 1)::
 
     [limits]                              # per neuro core
     neurons          # neurons (compartments)
+    synapses         # stored (non-zero) synapses of dense and sparse groups
     synaptic_memory  # bits of synaptic memory
     input_axons      # distinct presynaptic (source, neuron) pairs per synapse group
     output_axons     # (synapse group, destination core) routes of the core's neurons
@@ -87,6 +88,7 @@ _SCHEMA: dict[str, dict[str, str]] = {
     "topology": {"chips": "chip", "tiles_x": "tile", "tiles_y": "tile", "cores_per_tile": "core"},
     "limits": {
         "neurons": "neuron",
+        "synapses": "synapse",
         "synaptic_memory": "bit",
         "input_axons": "axon",
         "output_axons": "axon",
