@@ -52,11 +52,12 @@ def test_a_small_network_fits_one_core_with_exact_usage():
     assert [(s.population, s.start, s.stop) for s in core.slices] == [("a", 0, 100)]
     assert core.usage == {
         "neurons": 100,
+        "synapses": int(np.count_nonzero(weights)),  # zero weights are not stored
         "synaptic_memory": int(np.count_nonzero(weights)) * STORED_WEIGHT_BITS,
         "input_axons": 49,
         "output_axons": 0,  # routes of inputs start at the host, not on a core
     }
-    assert placement.utilisation(core)["neurons"] == pytest.approx(100 / 8192)
+    assert placement.utilisation(core)["neurons"] == pytest.approx(100 / 3168)
     assert (placement.chips_used, placement.tiles_used) == (1, 1)
 
 
@@ -199,7 +200,7 @@ def test_compile_summary_reports_placement_or_why_not():
     plan = _plan({"x": 4}, {"a": 3}, [Synapses("x", "a", np.ones((3, 4)), 0, 0)])
     text = placement_summary(plan, load_hardware("loihi2"))
     assert text.splitlines()[0] == "placement on loihi2: 1 of 128 cores, 1 of 1 chip(s), 1 tile(s)"
-    big = _plan({"x": 1}, {"a": 8192 * 129}, [])
+    big = _plan({"x": 1}, {"a": 3168 * 129}, [])
     assert placement_summary(big, load_hardware("loihi2")).startswith(
         "warning: does not fit on loihi2: the network needs 129 cores"
     )

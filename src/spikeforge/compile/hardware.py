@@ -77,6 +77,8 @@ class Hardware:
     latency: dict[str, Quantity]
     barrier: Barrier
     power: dict[str, Quantity] = field(default_factory=dict)
+    #: The measurement the model was fitted to and spikeforge's counts on it (optional).
+    calibration: dict[str, Quantity] = field(default_factory=dict)
 
     @property
     def chips(self) -> int:
@@ -108,7 +110,7 @@ class Hardware:
     def entries(self) -> dict[str, Quantity | Barrier]:
         """Every number, keyed ``section.key`` (for reports)."""
         result: dict[str, Quantity | Barrier] = {}
-        for section in ("topology", "limits", "energy", "latency", "power"):
+        for section in ("topology", "limits", "energy", "latency", "power", "calibration"):
             for key, quantity in getattr(self, section).items():
                 result[f"{section}.{key}"] = quantity
         result["latency.barrier"] = self.barrier
@@ -120,7 +122,8 @@ class Hardware:
         Changed entries keep their unit and say in their source that they were changed.
         """
         sections = {
-            s: dict(getattr(self, s)) for s in ("topology", "limits", "energy", "latency", "power")
+            s: dict(getattr(self, s))
+            for s in ("topology", "limits", "energy", "latency", "power", "calibration")
         }
         for key, value in values.items():
             section, _, entry = key.partition(".")

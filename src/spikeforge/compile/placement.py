@@ -1,27 +1,36 @@
-"""Place a Loihi plan on neuro cores and chips, within a hardware model's per-core limits.
+"""Place a Loihi plan on neuro cores and chips, the way lava-loihi's compiler allocates them.
 
-Heuristic (greedy, deterministic, documented because the estimates depend on it):
+Rules (deterministic, documented because every estimate depends on them; checked on
+PilotNet against Intel's own per-core distribution, ``scripts/bench_pilotnet_cost.py``):
 
 * Each population gets cores of its own, as Lava's Loihi 2 partitioner does (one
-  neuron group per core; see the PilotNet mapping table in lava-dl's benchmark
-  notebook). The always-spiking bias neuron (``BIAS_SOURCE``) is a one-neuron LIF
-  process in Lava, so it gets a core too, as does each pacemaker (a LIF process as
-  large as its source, see :class:`spikeforge.compile.lower.Synapses`); the network's
-  inputs come from the host through the chip's I/O port, modelled at tile (0, 0) of
-  chip 0, and take no core.
-* A population that does not fit one core is split into the fewest contiguous,
-  equally sized slices that each fit (neurons, synaptic memory, input axons).
-* Cores are filled in plan order (inputs -> outputs, as the network was written) along
-  a serpentine walk of the tile mesh, chip after chip, so consecutive layers — the
-  pairs that exchange spikes — sit on the same or neighbouring tiles.
+  neuron group per core). The always-spiking bias neuron (``BIAS_SOURCE``) is a
+  one-neuron LIF process in Lava, so it gets a core too, as does each pacemaker (a LIF
+  process as large as its source, see :class:`spikeforge.compile.lower.Synapses`);
+  the network's inputs come from the host through the chip's I/O port, modelled at
+  tile (0, 0) of chip 0, and take no core.
+* An image-shaped population ((W, H, C), a netx conv layer or its input) is split
+  along its first spatial axis into blocks of a power-of-two number of rows, the
+  largest that fits every limit: Intel's compiler puts PilotNet's 99x32x24 layer on
+  cores of 4x32x24 neurons, its 200x66x3 input on 16x66x3. Any other population is
+  split into the fewest contiguous, equally sized slices that each fit.
+* Cores are filled in plan order (inputs -> outputs) along a serpentine walk of the
+  tile mesh, chip after chip, so consecutive layers sit on the same or nearby tiles.
 
-Resources per core: one neuron is one compartment; a stored synapse takes 8 bits (the
-weight mantissa of Lava's Dense; each weight plane of the fixed-point plan is stored
-separately) plus ``delay_bits`` when it is delayed; an input axon is one presynaptic
-neuron of one synapse group with a non-zero weight into the core; an output axon is
-one (synapse group, destination core) route of one of the core's neurons. Zero
-weights are not stored. ``place`` is a pure function of plan and hardware, so a
-compiled network's placement is recomputed when needed rather than stored.
+Resources per core: one neuron is one compartment. Dense and sparse connectivity:
+every non-zero weight is one stored synapse (zero weights are not stored) taking
+8 bits (Lava's weight mantissa; each weight plane of a fixed-point plan separately)
+plus ``delay_bits`` when delayed, and counts against ``limits.synapses``.
+Convolutional connectivity: the kernel's non-zero weights are stored once per core
+that holds part of the layer (shared kernels), 8 bits each, and count against
+synaptic memory only. Input axons: one per presynaptic neuron of one dense synapse
+group with a non-zero weight into the core; a conv core takes one per presynaptic
+core that feeds it (the message carries the neuron's position). Output axons: one
+per (synapse group, destination core) route of each of the core's neurons; for a
+conv, one per (source row, destination core) whose block of rows that row reaches
+(an assumption: Intel's axon-map counts are not reproduced).
+``place`` is a pure function of plan and hardware, so a compiled network's placement
+is recomputed when needed rather than stored.
 """
 
 from __future__ import annotations
@@ -33,7 +42,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from spikeforge.compile.hardware import Hardware
-from spikeforge.compile.lower import LoihiPlan, Synapses
+from spikeforge.compile.lower import ConvSynapses, LoihiPlan, Synapses
 from spikeforge.compile.timing import BIAS_SOURCE
 from spikeforge.errors import SpikeforgeError
 from spikeforge.loihi_format import WEIGHT_BITS
@@ -42,7 +51,7 @@ from spikeforge.loihi_format import WEIGHT_BITS
 STORED_WEIGHT_BITS = WEIGHT_BITS
 #: Where input spikes enter the mesh (the host's I/O port): chip 0, tile (0, 0).
 IO_CORE = -1
-RESOURCES = ("neurons", "synaptic_memory", "input_axons", "output_axons")
+RESOURCES = ("neurons", "synapses", "synaptic_memory", "input_axons", "output_axons")
 
 
 @dataclass(frozen=True)
@@ -156,13 +165,17 @@ def place(plan: LoihiPlan, hardware: Hardware) -> Placement:
     incoming: dict[str, list[Synapses]] = {name: [] for name in plan.populations}
     for syn in plan.synapses:
         incoming[syn.post].append(syn)
-    units = [(BIAS_SOURCE, 1)] if plan.uses_bias_source else []
-    units += [(name, plan.source_size(name)) for name in plan.pacemakers]
-    units += [(name, pop.size) for name, pop in plan.populations.items()]
+    convs: dict[str, list[ConvSynapses]] = {name: [] for name in plan.populations}
+    for conv in plan.convolutions:
+        convs[conv.post].append(conv)
+    units = [(BIAS_SOURCE, 1, None)] if plan.uses_bias_source else []
+    units += [(name, plan.source_size(name), None) for name in plan.pacemakers]
+    units += [(name, pop.size, pop.shape) for name, pop in plan.populations.items()]
     slices: list[Slice] = []
     usage: list[dict[str, int]] = []
-    for name, size in units:
-        for part, used in _split(name, size, incoming.get(name, []), hardware):
+    for name, size, shape in units:
+        need = _needs(name, size, incoming.get(name, []), convs.get(name, []), hardware)
+        for part, used in _split(name, size, shape, need, hardware):
             slices.append(part)
             usage.append(used)
     if len(slices) > hardware.total_cores:
@@ -177,12 +190,13 @@ def place(plan: LoihiPlan, hardware: Hardware) -> Placement:
         Core(k, *_coordinates(k, hardware), slices=[part], usage=used)
         for k, (part, used) in enumerate(zip(slices, usage, strict=True))
     ]
-    neuron_core = {name: np.zeros(size, dtype=np.int64) for name, size in units}
+    neuron_core = {name: np.zeros(size, dtype=np.int64) for name, size, _ in units}
     for core in cores:
         for part in core.slices:
             neuron_core[part.population][part.start : part.stop] = core.index
     placement = Placement(hardware, cores, neuron_core)
     _count_output_axons(plan, placement)
+    _count_conv_axons(plan, placement)
     return placement
 
 
@@ -195,54 +209,138 @@ def _coordinates(index: int, hardware: Hardware) -> tuple[int, int, int, int]:
     return chip, x, y, slot
 
 
+def stored_synapses(syn: Synapses) -> np.ndarray:
+    """``[post, pre]`` mask of the synapses a core stores for ``syn``: its non-zero weights.
+
+    The one place placement and cost read a dense group's connectivity from, so that a
+    sparse weight representation needs changing here only.
+    """
+    return np.asarray(syn.weights) != 0
+
+
 def _synapse_bits(syn: Synapses, hardware: Hardware) -> int:
     return STORED_WEIGHT_BITS + (hardware.limit("delay_bits") if syn.extra_delay else 0)
 
 
-def _split(
-    name: str, size: int, incoming: list[Synapses], hardware: Hardware
-) -> list[tuple[Slice, dict[str, int]]]:
-    """The fewest equal contiguous slices of a population that each fit one core."""
-    bits = sum(
-        ((syn.weights != 0).sum(axis=1) * _synapse_bits(syn, hardware) for syn in incoming),
-        np.zeros(size, dtype=np.int64),
-    )
-    # An input axon per presynaptic neuron and synapse group; a pacemaker adds its own.
-    stored = [weights != 0 for syn in incoming for _, weights in syn.routes()]
-    axons_each = sum((mask.sum(axis=1) for mask in stored), np.zeros(size, dtype=np.int64))
+@dataclass(frozen=True)
+class _Needs:
+    """Per-neuron resource needs of one population, and what every core of it pays once."""
+
+    synapses: np.ndarray
+    bits: np.ndarray
+    #: ``[pre, post]`` masks of dense routes (input axons are the pre rows any post uses).
+    axon_masks: list[np.ndarray]
+    #: Bits of shared conv kernels, stored once on every core of the population.
+    kernel_bits: int
+
+
+def _needs(
+    name: str, size: int, incoming: list[Synapses], convs: list[ConvSynapses], hardware: Hardware
+) -> _Needs:
+    synapses = np.zeros(size, dtype=np.int64)
+    bits = np.zeros(size, dtype=np.int64)
+    for syn in incoming:
+        count = stored_synapses(syn).sum(axis=1)
+        synapses += count
+        bits += count * _synapse_bits(syn, hardware)
+    masks = [np.asarray(w != 0).T for syn in incoming for _, w in syn.routes()]
+    kernel = sum(int(np.count_nonzero(c.weight)) for c in convs) * STORED_WEIGHT_BITS
     limits = {r: hardware.limit(r) for r in RESOURCES}
+    axons_each = sum((m.sum(axis=0) for m in masks), np.zeros(size, dtype=np.int64))
     for what, need, limit, unit in (
-        ("bits of synaptic memory", bits, limits["synaptic_memory"], " bits"),
+        ("stored synapses", synapses, limits["synapses"], ""),
+        ("bits of synaptic memory", bits + kernel, limits["synaptic_memory"], " bits"),
         ("input axons", axons_each, limits["input_axons"], ""),
     ):
-        worst = int(np.argmax(need))
-        if need[worst] > limit:
+        worst = int(np.argmax(need)) if size else 0
+        if size and need[worst] > limit:
             raise SpikeforgeError(
                 f"population '{name}': neuron {worst} alone needs {int(need[worst])} {what}; "
                 f"a {hardware.name} core has {limit} (exceeded by {int(need[worst]) - limit}{unit})"
             )
-    cumulative = np.concatenate([[0], np.cumsum(bits)])
+    return _Needs(synapses, bits, masks, kernel)
+
+
+def _usage(need: _Needs, start: int, stop: int, cumulative: dict[str, np.ndarray]) -> dict:
+    return {
+        "neurons": int(stop - start),
+        "synapses": int(cumulative["synapses"][stop] - cumulative["synapses"][start]),
+        "synaptic_memory": int(cumulative["bits"][stop] - cumulative["bits"][start])
+        + need.kernel_bits,
+        "input_axons": sum(int(m[:, start:stop].any(axis=1).sum()) for m in need.axon_masks),
+        "output_axons": 0,
+    }
+
+
+def _split(
+    name: str, size: int, shape: list[int] | None, need: _Needs, hardware: Hardware
+) -> list[tuple[Slice, dict[str, int]]]:
+    """Blocks of a population that each fit one core (rules in the module docstring)."""
+    limits = {r: hardware.limit(r) for r in RESOURCES}
+    cumulative = {
+        key: np.concatenate([[0], np.cumsum(getattr(need, key))]) for key in ("synapses", "bits")
+    }
+
+    def fits(bounds: np.ndarray) -> list[tuple[Slice, dict[str, int]]] | None:
+        result = []
+        for start, stop in itertools.pairwise(bounds):
+            used = _usage(need, int(start), int(stop), cumulative)
+            if any(used[r] > limits[r] for r in RESOURCES):
+                return None
+            result.append((Slice(name, int(start), int(stop)), used))
+        return result
+
+    if shape is not None and len(shape) == 3:
+        rows, per_row = shape[0], size // shape[0]
+        block = 1 << (rows.bit_length() - 1)
+        while block >= 1:
+            placed = fits(np.minimum(np.arange(0, rows + block, block), rows) * per_row)
+            if placed is not None:
+                return placed
+            block //= 2
+        used = _usage(need, 0, per_row, cumulative)
+        over = next(r for r in RESOURCES if used[r] > limits[r])
+        raise SpikeforgeError(
+            f"population '{name}': one row of {per_row} neurons needs {used[over]} {over}; a "
+            f"{hardware.name} core has {limits[over]} (exceeded by {used[over] - limits[over]})"
+        )
     parts = max(
         1,
         math.ceil(size / limits["neurons"]),
-        math.ceil(int(cumulative[-1]) / limits["synaptic_memory"]),
+        math.ceil(int(cumulative["bits"][-1]) / limits["synaptic_memory"]),
+        math.ceil(int(cumulative["synapses"][-1]) / limits["synapses"]),
     )
     while True:
-        bounds = np.linspace(0, size, parts + 1).round().astype(int)
-        result = []
-        for start, stop in itertools.pairwise(bounds):
-            used = {
-                "neurons": int(stop - start),
-                "synaptic_memory": int(cumulative[stop] - cumulative[start]),
-                "input_axons": sum(int(m[start:stop].any(axis=0).sum()) for m in stored),
-                "output_axons": 0,
-            }
-            if any(used[r] > limits[r] for r in RESOURCES):
-                break
-            result.append((Slice(name, int(start), int(stop)), used))
-        else:
-            return result
+        placed = fits(np.linspace(0, size, parts + 1).round().astype(int))
+        if placed is not None:
+            return placed
         parts += 1
+
+
+def _conv_rows(conv: ConvSynapses, start: int, stop: int) -> tuple[int, int]:
+    """Input rows (first axis) that output rows ``start:stop`` of ``conv`` read."""
+    kernel = np.asarray(conv.weight).shape[1]
+    low = start * conv.stride[0] - conv.padding[0]
+    high = (stop - 1) * conv.stride[0] - conv.padding[0] + conv.dilation[0] * (kernel - 1) + 1
+    return max(low, 0), min(high, conv.input_shape[0])
+
+
+def _count_conv_axons(plan: LoihiPlan, placement: Placement) -> None:
+    """A conv core's input axons (one per feeding core) and its sources' output axons."""
+    for conv in plan.convolutions:
+        per_out = int(np.prod(conv.output_shape[1:]))
+        per_in = int(np.prod(conv.input_shape[1:]))
+        source = placement.neuron_core.get(conv.pre)
+        for core in np.unique(placement.neuron_core[conv.post]):
+            rows = np.flatnonzero(placement.neuron_core[conv.post] == core)
+            low, high = _conv_rows(conv, rows[0] // per_out, rows[-1] // per_out + 1)
+            if source is None:  # an input from the host: one axon, no core to send from
+                placement.cores[core].usage["input_axons"] += 1
+                continue
+            feeding = source[low * per_in : high * per_in : per_in]  # first neuron of each row
+            placement.cores[core].usage["input_axons"] += len(np.unique(feeding))
+            for index, count in zip(*np.unique(feeding, return_counts=True), strict=True):
+                placement.cores[index].usage["output_axons"] += int(count)
 
 
 def _count_output_axons(plan: LoihiPlan, placement: Placement) -> None:

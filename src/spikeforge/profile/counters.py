@@ -10,7 +10,9 @@ every step, are added by the counter itself). Definitions (per step, summed over
 * **synaptic ops** — one per spike per stored (non-zero) synapse it reaches, over all
   synapse groups (both weight planes of a fixed-point plan), counted at the spike's
   step on the *destination* population (its core does the work; a delayed synapse
-  only defers the accumulated current, as Loihi's dendritic delay buffer does);
+  only defers the accumulated current, as Loihi's dendritic delay buffer does); a
+  convolution (``plan.convolutions``) counts one op per spike per non-zero kernel
+  entry it reaches, its shared kernel unrolled over the output positions;
 * **active / inactive neuron updates** — every neuron on a core is updated every
   step; the update is *active* when the neuron receives at least one synaptic event
   that step (a spike whose delay ends now, through a non-zero weight) or fires, and
@@ -38,7 +40,7 @@ from typing import Generic, TypeVar
 import numpy as np
 import torch
 
-from spikeforge.compile.lower import LoihiPlan
+from spikeforge.compile.lower import ConvSynapses, LoihiPlan
 from spikeforge.compile.placement import IO_CORE, Placement
 from spikeforge.compile.timing import BIAS_SOURCE
 from spikeforge.errors import SpikeforgeError
@@ -245,6 +247,21 @@ class ActivityCounter:
                 fanout_core[pre][:, core] += rows.sum(axis=0)
                 reach.setdefault(pre, np.zeros((self._sizes[pre], n_cores), bool))
                 reach[pre][:, core] |= rows.any(axis=0)
+        for conv in plan.convolutions:
+            post = self._pop_index[conv.post]
+            dest = (
+                placement.neuron_core[conv.post]
+                if placement is not None
+                else np.zeros(self._sizes[conv.post], dtype=np.int64)
+            )
+            for core in np.unique(dest):
+                fan = _conv_fanout(conv, dest == core)
+                fanout_pop[conv.pre][:, post] += fan
+                if placement is None:
+                    continue
+                fanout_core[conv.pre][:, core] += fan
+                reach.setdefault(conv.pre, np.zeros((self._sizes[conv.pre], n_cores), bool))
+                reach[conv.pre][:, core] |= fan > 0
         # One message per spike per destination core, however many synapse processes
         # (weight planes, delays) it feeds there: the core expands it to its synapses.
         for pre, cores_reached in reach.items():
@@ -284,6 +301,10 @@ class ActivityCounter:
                 for name in self._pops
             }
         self._arrivals_into = {name: [] for name in self._pops}
+        self._convs_into: dict[str, list[tuple[ConvSynapses, torch.Tensor]]] = {}
+        for conv in self.plan.convolutions:
+            kernel = torch.as_tensor(_torch_mask(conv), dtype=torch.float32, device=device)
+            self._convs_into.setdefault(conv.post, []).append((conv, kernel))
         for (pre, post, delay), mask in self._t.arrivals.items():
             self._arrivals_into[post].append((pre, delay, mask))
 
@@ -390,6 +411,10 @@ class ActivityCounter:
             active = torch.zeros(
                 self._batch, self._sizes[name], dtype=torch.bool, device=self._device
             )
+        for conv, kernel in self._convs_into.get(name, []):
+            history = self._history[conv.pre]
+            if len(history) > 1:  # a Conv delivers on the next step
+                active |= _conv_reached(conv, kernel, history[1])
         for pre, delay, mask in self._arrivals_into[name]:
             history = self._history[pre]
             # history[0] is this step; a spike sent ``delay`` steps ago arrives now.
@@ -413,6 +438,46 @@ class ActivityCounter:
             cores=_stack(self._core_steps) if placed else None,
             longest_route=_stack(self._route_steps) if placed else None,
         )
+
+
+def _torch_mask(conv: ConvSynapses) -> np.ndarray:
+    """Non-zero kernel entries in torch's ``(C_out, C_in / groups, kH, kW)`` layout, as
+    the emulator turns Lava's ``(C_out, W, H, C_in)`` weight (emulator/layout.py)."""
+    weight = np.asarray(conv.weight)[:, ::-1, ::-1].transpose(0, 3, 2, 1)
+    return np.ascontiguousarray(weight != 0).astype(np.float32)
+
+
+def _geometry(conv: ConvSynapses) -> dict[str, object]:
+    """torch's (H, W)-ordered stride, padding, dilation of a Lava (X, Y) conv."""
+    return {
+        "stride": (conv.stride[1], conv.stride[0]),
+        "padding": (conv.padding[1], conv.padding[0]),
+        "dilation": (conv.dilation[1], conv.dilation[0]),
+        "groups": conv.groups,
+    }
+
+
+def _conv_fanout(conv: ConvSynapses, post: np.ndarray) -> np.ndarray:
+    """Per presynaptic neuron, the stored conv synapses it reaches among ``post`` (a
+    mask over the post population): the kernel's transpose applied to ``post``."""
+    w_out, h_out, c_out = conv.output_shape
+    w_in, h_in, c_in = conv.input_shape
+    target = torch.as_tensor(post.reshape(w_out, h_out, c_out).transpose(2, 1, 0)[None] * 1.0)
+    fan = torch.nn.grad.conv2d_input(
+        (1, c_in, h_in, w_in),
+        torch.as_tensor(_torch_mask(conv), dtype=torch.float64),
+        target.to(torch.float64),
+        **_geometry(conv),
+    )
+    return fan[0].permute(2, 1, 0).reshape(-1).round().numpy()
+
+
+def _conv_reached(conv: ConvSynapses, kernel: torch.Tensor, spikes: torch.Tensor) -> torch.Tensor:
+    """``[batch, n_post]``: post neurons that ``spikes`` reach through a non-zero weight."""
+    w_in, h_in, c_in = conv.input_shape
+    image = spikes.reshape(-1, w_in, h_in, c_in).permute(0, 3, 2, 1)
+    out = torch.nn.functional.conv2d(image, kernel, **_geometry(conv))
+    return out.permute(0, 3, 2, 1).reshape(out.shape[0], -1) > 0
 
 
 def count_activity(

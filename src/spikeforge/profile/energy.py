@@ -4,7 +4,8 @@
   energy in the model (synaptic ops, active and inactive neuron updates, spikes out,
   messages, east-west and north-south hops, chip crossings); input spikes come from
   the host, so only their messages and hops are charged. Static is
-  ``power.static_per_core`` times the cores in use times the time per inference.
+  ``power.static_per_chip`` times the chips in use times the time per inference (a
+  chip leaks whatever runs on it); breakdowns share it out equally over the cores.
 * Latency per step = the slowest core's work (its events times their latencies, the
   synaptic unit and the neuron/output units overlapping, so the busier one counts;
   messages are charged to the sending core) + the longest route's mesh time that
@@ -13,6 +14,13 @@
   the energy-delay product energy x time.
 * Per-step counts are averaged over the batch before taking the slowest core: the
   latency is that of the average sample (exact for a batch of one).
+
+* Range: one measurement cannot tell how its dynamic energy (or step time) splits
+  between event kinds, so a model with a ``[calibration]`` section is re-fitted to the
+  same measurement under the extreme splits — all of it per synaptic op, all of it
+  per neuron update — and the network's figure under each gives the range beside
+  the calibrated (Loihi-1-shaped) one. For the calibration network itself the three
+  agree by construction; the further a network's mix of ops from it, the wider.
 
 Every figure is labelled with the hardware model's name and the weakest ``kind``
 (measured > calibrated > specified > estimated) of the numbers that fed it, so an
@@ -65,6 +73,20 @@ class Energy:
 
     def as_dict(self) -> dict[str, object]:
         return {k: q.as_dict() for k, q in vars(self).items()}
+
+
+@dataclass(frozen=True)
+class Range:
+    """Low and high of a figure over the splits the calibration cannot tell apart."""
+
+    low: float
+    high: float
+    unit: str
+    #: What each end assumes, e.g. "all per synaptic op".
+    basis: str
+
+    def as_dict(self) -> dict[str, object]:
+        return dict(vars(self))
 
 
 @dataclass(frozen=True)
@@ -186,6 +208,15 @@ class CostReport:
     populations: dict[str, PopulationCost]
     inputs: dict[str, InputCost]
     cores: list[CoreCost] = field(default_factory=list)
+    #: Dynamic energy and time per inference over the calibration's splits (module
+    #: docstring); None when the hardware model has no calibration.
+    dynamic_range: Range | None = None
+    latency_range: Range | None = None
+
+    @property
+    def dominant_event(self) -> str:
+        """The event that costs the most dynamic energy."""
+        return max(self.energy_by_event, key=self.energy_by_event.get)
 
     def totals(self) -> Counts:
         """Every count per inference over the whole network: the populations' (bias
@@ -214,6 +245,9 @@ class CostReport:
             "populations": {n: p.as_dict() for n, p in self.populations.items()},
             "inputs": {n: i.as_dict() for n, i in self.inputs.items()},
             "cores": [c.as_dict() for c in self.cores],
+            "dominant_event": self.dominant_event,
+            "dynamic_energy_range": self.dynamic_range and self.dynamic_range.as_dict(),
+            "latency_range": self.latency_range and self.latency_range.as_dict(),
         }
         if per_step:
             result["step_latency_s"] = self.step_latency.as_dict()
@@ -275,7 +309,8 @@ def estimate(activity: Activity, placement: Placement, hardware: Hardware) -> Co
     time = float(per_step.sum())
 
     # Energy; the host generates input spikes, so only their routing is charged.
-    static_power = hardware.power["static_per_core"].value
+    static_power = hardware.power["static_per_chip"].value * placement.chips_used
+    per_core_static = static_power / max(len(placement.cores), 1)
     routed = tuple(c for c in INPUT_COUNTS if c != "spikes")
     per_population = {name: activity.per_inference(name) for name in activity.populations}
     per_input = {name: activity.per_inference(name) for name in activity.inputs}
@@ -286,7 +321,7 @@ def estimate(activity: Activity, placement: Placement, hardware: Hardware) -> Co
     }
     by_event = {EVENT_OF[c]: totals[c] * energy(c) for c in POPULATION_COUNTS}
     dynamic_total = sum(by_event.values())
-    static = static_power * len(placement.cores) * time
+    static = static_power * time
     cores_of: dict[str, int] = {}
     for core in placement.cores:
         for part in core.slices:
@@ -297,7 +332,7 @@ def estimate(activity: Activity, placement: Placement, hardware: Hardware) -> Co
             counts=counts,
             cores=cores_of.get(name, 0),
             dynamic_j=dynamic(counts, POPULATION_COUNTS),
-            static_j=static_power * cores_of.get(name, 0) * time,
+            static_j=per_core_static * cores_of.get(name, 0) * time,
         )
         for name, counts in per_population.items()
     }
@@ -313,7 +348,7 @@ def estimate(activity: Activity, placement: Placement, hardware: Hardware) -> Co
                 core=core,
                 counts=counts,
                 dynamic_j=dynamic(counts, CORE_COUNTS),
-                static_j=static_power * time,
+                static_j=per_core_static * time,
                 busy_s=float(busy_t.sum()),
                 slowest_steps=int((busy_t == slowest).sum()),
                 utilisation=placement.utilisation(core),
@@ -326,7 +361,7 @@ def estimate(activity: Activity, placement: Placement, hardware: Hardware) -> Co
     used_latency.append(hardware.barrier.kind)
     latency_kind = weakest(used_latency)
     dynamic_kind = weakest(used_energy)
-    static_kind = weakest([hardware.power["static_per_core"].kind, latency_kind])
+    static_kind = weakest([hardware.power["static_per_chip"].kind, latency_kind])
     total_kind = weakest([dynamic_kind, static_kind] if static > 0 else [dynamic_kind])
     source = f"{hardware.name} model on the counted activity"
     return CostReport(
@@ -352,4 +387,42 @@ def estimate(activity: Activity, placement: Placement, hardware: Hardware) -> Co
         populations=populations,
         inputs=inputs,
         cores=cores,
+        dynamic_range=_dynamic_range(totals, hardware, dynamic_total),
+        latency_range=_latency_range(activity, hardware, time, per_step - slowest),
     )
+
+
+def _dynamic_range(totals: dict[str, float], hardware: Hardware, calibrated: float) -> Range | None:
+    """Dynamic energy if the calibration's measured dynamic energy were all per synaptic
+    op, or all per neuron update (module docstring), with the calibrated figure."""
+    cal = hardware.calibration
+    if not cal:
+        return None
+    measured = cal["dynamic_energy"].value
+    updates = totals["active_updates"] + totals["inactive_updates"]
+    ends = [
+        calibrated,
+        totals["synaptic_ops"] * measured / cal["synaptic_ops"].value,
+        updates * measured / cal["neuron_updates"].value,
+    ]
+    return Range(min(ends), max(ends), "J", "all per synaptic op .. all per neuron update")
+
+
+def _latency_range(
+    activity: Activity, hardware: Hardware, calibrated: float, overhead: np.ndarray
+) -> Range | None:
+    """Time per inference if the calibration's busiest-core step time were all synaptic
+    ops, or all neuron updates, with the calibrated figure; mesh and barrier as modelled
+    for this network (and taken out of the measured step time as this network's)."""
+    cal = hardware.calibration
+    if not cal:
+        return None
+    budget = cal["step_time"].value
+    cores = activity.cores
+    ops = cores.synaptic_ops / activity.batch
+    updates = (cores.active_updates + cores.inactive_updates) / activity.batch
+    ends = [calibrated]
+    for counts, anchor in ((ops, "busiest_synaptic_ops"), (updates, "busiest_updates")):
+        per_event = max(budget - float(overhead.mean()), 0.0) / cal[anchor].value
+        ends.append(float((counts.max(axis=1) * per_event + overhead).sum()))
+    return Range(min(ends), max(ends), "s", "all per synaptic op .. all per neuron update")

@@ -19,6 +19,7 @@ source and changed without touching code. Schema (version 1)::
 
     [limits]                              # per neuro core
     neurons          # neurons (compartments)
+    synapses         # stored (non-zero) synapses of dense and sparse groups
     synaptic_memory  # bits of synaptic memory
     input_axons      # distinct presynaptic (source, neuron) pairs per synapse group
     output_axons     # (synapse group, destination core) routes of the core's neurons
@@ -42,7 +43,15 @@ source and changed without touching code. Schema (version 1)::
                             # number of tiles in use, clamped to the table's ends
 
     [power]
-    static_per_core         # watts per neuro core in use
+    static_per_chip         # watts per chip in use (leakage, clocks: paid whatever runs)
+
+    [calibration]                         # optional: the silicon measurement the
+    dynamic_energy          # J per inference   per-event figures were fitted to, and
+    step_time               # s per step        spikeforge's counts on that run; the
+    synaptic_ops            # per inference     profile derives its uncertainty
+    neuron_updates          # per inference     range from them
+    busiest_synaptic_ops    # per step, busiest core, mean over steps
+    busiest_updates         # per step, busiest core, mean over steps
 
 A **Quantity** is an inline table ``{ value = 23.6e-12, unit = "J", kind = "estimated",
 source = "Davies et al. 2018, Table 2", note = "optional" }``. Values are in base SI
@@ -87,6 +96,7 @@ _SCHEMA: dict[str, dict[str, str]] = {
     "topology": {"chips": "chip", "tiles_x": "tile", "tiles_y": "tile", "cores_per_tile": "core"},
     "limits": {
         "neurons": "neuron",
+        "synapses": "synapse",
         "synaptic_memory": "bit",
         "input_axons": "axon",
         "output_axons": "axon",
@@ -95,8 +105,18 @@ _SCHEMA: dict[str, dict[str, str]] = {
     },
     "energy": {event: "J" for event in _EVENTS},
     "latency": {**{event: "s" for event in _EVENTS}, "barrier": "s"},
-    "power": {"static_per_core": "W"},
+    "power": {"static_per_chip": "W"},
+    "calibration": {
+        "dynamic_energy": "J",
+        "step_time": "s",
+        "synaptic_ops": "op",
+        "neuron_updates": "update",
+        "busiest_synaptic_ops": "op",
+        "busiest_updates": "update",
+    },
 }
+#: Sections a model may leave out (a model fitted to no measurement has no calibration).
+_OPTIONAL = ("calibration",)
 _INTEGER_SECTIONS = ("topology", "limits")
 
 
@@ -161,6 +181,9 @@ def parse_hardware(data: dict, path: Path | None = None) -> Hardware:
     barrier = None
     for section, keys in _SCHEMA.items():
         table = data.get(section)
+        if table is None and section in _OPTIONAL:
+            sections[section] = {}
+            continue
         if not isinstance(table, dict):
             raise fail(section, "missing section")
         unknown = set(table) - set(keys)
@@ -194,6 +217,7 @@ def parse_hardware(data: dict, path: Path | None = None) -> Hardware:
         latency=sections["latency"],
         barrier=barrier,
         power=sections["power"],
+        calibration=sections["calibration"],
     )
 
 

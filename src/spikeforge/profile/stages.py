@@ -410,3 +410,39 @@ def _hardware_run(
         outputs=result.outputs,
         spikes=result.spikes,
     )
+
+
+def bias_driven_run(
+    compiled: CompiledNet,
+    bias: np.ndarray,
+    steps: int,
+    hardware: Hardware,
+    backend: str = "emulator",
+    device: str | None = None,
+) -> HardwareRun:
+    """Run, count and price a netx network whose input layer is driven by its bias
+    (``bias`` ``[batch, *shape]``) for ``steps`` hardware steps, fixed point.
+
+    Such a network has no spike input and no source-time counterpart, so only this
+    stage exists; PilotNet's Loihi 2 calibration is counted this way.
+    """
+    plan = compiled.plan("fixed")
+    placement = place(plan, hardware)
+    counter = ActivityCounter(plan, placement)
+    start = time.perf_counter()
+    result = run(
+        compiled, None, backend=backend, precision="fixed", raw_timing=True,
+        counter=counter, device=device, input_bias=bias, steps=steps,
+    )  # fmt: skip
+    activity = counter.result()
+    return HardwareRun(
+        stage=hardware_stage(backend, "fixed"),
+        precision="fixed",
+        backend=backend,
+        wall_s=time.perf_counter() - start,
+        placement=placement,
+        activity=activity,
+        cost=estimate(activity, placement, hardware),
+        outputs=result.outputs,
+        spikes=result.spikes,
+    )
