@@ -58,3 +58,55 @@ def run_netx(
     finally:
         net.stop()
     return out_spikes, volts
+
+
+#: The state each sigma-delta process reports as ``v`` (as spikeforge reports it).
+_SDN_STATE = {"Delta": "act", "SigmaDelta": "sigma", "Sigma": "sigma"}
+
+
+def run_netx_sdnn(path: Path, steps: int, frames: np.ndarray) -> tuple[list, list]:
+    """Every layer's payloads and states ``[steps, n]`` of an SDNN network whose first
+    layer is a Delta input layer, fed integer ``frames`` (``[*netx shape, steps]``).
+
+    netx's Input block never connects its input port to its neuron (it expects a bias
+    drive), so a Delta input layer cannot be fed through ``net.inp``; the PilotNet SDNN
+    tutorial skips it (``skip_layers=1``) and encodes on the host. Here the encoder is
+    the very ``Delta`` netx builds for that layer (``Network.get_neuron_params`` on the
+    file's neuron, ``input=True``), fed the frames and feeding ``net.inp``: netx's own
+    processes and parameters, connected as the layer means.
+    """
+    with contextlib.redirect_stdout(io.StringIO()):
+        from lava.lib.dl.netx.hdf5 import Network
+        from lava.lib.dl.netx.utils import NetDict
+
+        net = Network(net_config=str(path), skip_layers=1)
+        params = dict(
+            Network.get_neuron_params(NetDict(str(path))["layer"][0]["neuron"], input=True)
+        )
+    process = params.pop("neuron_proc")
+    params.pop("num_message_bits")
+    delta = process(shape=tuple(net.inp.shape), **params)
+    source = SourceBuffer(data=frames.astype(np.int32))
+    source.s_out.connect(delta.a_in)
+    delta.s_out.connect(net.inp)
+    neurons = [delta] + [layer.neuron for layer in net.layers]
+    outs = [delta.s_out] + [layer.out for layer in net.layers]
+    sinks, monitors = [], []
+    for neuron, out in zip(neurons, outs, strict=True):
+        sink = SinkBuffer(shape=out.shape, buffer=steps)
+        out.connect(sink.a_in)
+        monitor = Monitor()
+        var = _SDN_STATE.get(type(neuron).__name__, "v")
+        monitor.probe(getattr(neuron, var), steps)
+        sinks.append(sink)
+        monitors.append((monitor, neuron.name, var))
+    logging.getLogger("lava").setLevel(logging.WARNING)
+    try:
+        delta.run(condition=RunSteps(num_steps=steps), run_cfg=Loihi2SimCfg(select_tag="fixed_pt"))
+        payloads = [np.moveaxis(s.data.get(), -1, 0).reshape(steps, -1) for s in sinks]
+        states = [
+            np.asarray(m.get_data()[name][var]).reshape(steps, -1) for m, name, var in monitors
+        ]
+    finally:
+        delta.stop()
+    return payloads, states

@@ -176,7 +176,10 @@ def _dense_file(path: Path, **overrides) -> Path:
         ({"weight": np.full((3, 4), 0.5)}, "weight holds non-integers"),
         ({"bias": np.full(3, 5000.0)}, "bias 5000 outside Loihi's 13-bit mantissa range"),
         ({"delay": np.full(3, 70)}, "a delay of 70 steps; delays must be 0..62"),
-        ({"neuron/type": b"SDNN"}, "SDNN neurons"),
+        (
+            {"neuron/type": b"SDNN", "neuron/messageBits": 40},
+            "neuron messageBits = 40 outside 1..24",
+        ),
     ],
     ids=["idecay", "vth", "weight-range", "weight-int", "bias-range", "delay", "sdnn"],
 )

@@ -65,3 +65,16 @@ def lava_u_keep(du: int) -> int:
 def lava_v_keep(dv: int) -> int:
     """What Lava's voltage keeps of itself per step, in units of ``1/DECAY_UNITY``."""
     return DECAY_UNITY - dv
+
+#: Sigma-delta neurons (Lava ``lava.proc.sdn``, netx SDNN layers). netx builds them
+#: with ``state_exp = 6`` and ``spike_exp = 6`` (its ``Network(spike_exp=6)`` default):
+#: thresholds and biases are scaled by ``2^(spike_exp + state_exp)``, payloads leave
+#: shifted right by ``state_exp``.
+SDN_STATE_EXP = 6
+SDN_SPIKE_EXP = 6
+#: netx's graded-spike width of an SDNN layer without ``messageBits``; Loihi 2's
+#: graded spikes carry at most ``GRADED_BITS_MAX`` bits of payload.
+SDN_MESSAGE_BITS = 16
+GRADED_BITS_MAX = 24
+#: Lava's fixed-point sigma-delta state is int32: a threshold ``vth << 12`` must fit.
+SDN_VTH_MAX = ((1 << 31) - 1) >> (SDN_STATE_EXP + SDN_SPIKE_EXP)

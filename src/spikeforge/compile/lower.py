@@ -69,10 +69,27 @@ class CorePopulation:
     #: The population's ``bias_mant`` is set per sample by the caller (a netx input
     #: layer with a neuron, driven by an image as its bias); ``bias_mant`` is then 0.
     bias_driven: bool = False
+    #: A Lava sigma-delta neuron (:mod:`lava.proc.sdn`, a netx SDNN layer) instead of a
+    #: LIF: ``"delta"`` (the input encoder), ``"sigma_delta"`` (ReLU) or ``"sigma"`` (the
+    #: readout); None is a LIF. Such a population uses ``vth`` (netx's ``vThMant``),
+    #: ``bias_mant`` (unscaled) and the two exponents below; ``du``/``dv`` are unused.
+    sdn: str | None = None
+    spike_exp: int = 0
+    state_exp: int = 0
+    #: Bits of the graded payload each of its messages carries; 0: binary spikes.
+    num_message_bits: int = 0
+    #: The plan input written straight into this population's ``a_in`` on the same step
+    #: (no synapse): a netx Delta input layer encoding graded frames; None: none.
+    direct_input: str | None = None
 
     @property
     def standard(self) -> bool:
         return self.reset == "to_value" and self.threshold == ">"
+
+    @property
+    def graded(self) -> bool:
+        """Whether its messages carry payloads (graded spikes) rather than single bits."""
+        return self.num_message_bits > 0
 
 
 @dataclass
@@ -97,6 +114,9 @@ class Synapses:
     #: Per-synapse delays ``[post, pre]`` of one ``DelayDense`` (netx's delays), added
     #: to ``extra_delay``; None: every synapse has ``extra_delay``.
     delays: np.ndarray | None = None
+    #: Lava's ``num_message_bits``: > 0 reads the presynaptic payloads (graded spikes)
+    #: and adds ``payload * weight``; 0 reads each message as one bit.
+    num_message_bits: int = 0
 
     @property
     def pacemaker(self) -> str | None:
@@ -134,6 +154,8 @@ class ConvSynapses:
     padding: list[int]
     dilation: list[int]
     groups: int
+    #: As :attr:`Synapses.num_message_bits`: > 0 convolves the graded payloads.
+    num_message_bits: int = 0
 
 
 @dataclass
@@ -153,6 +175,11 @@ class LoihiPlan:
     def bias_driven(self) -> str | None:
         """The population whose bias each sample sets (netx's input neuron layer), if any."""
         return next((n for n, p in self.populations.items() if p.bias_driven), None)
+
+    @property
+    def direct_inputs(self) -> dict[str, str]:
+        """Population -> the input written straight into its ``a_in`` (netx Delta layers)."""
+        return {n: p.direct_input for n, p in self.populations.items() if p.direct_input}
 
     @property
     def uses_bias_source(self) -> bool:

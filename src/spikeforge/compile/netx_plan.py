@@ -31,8 +31,20 @@ counterpart, so such networks refuse aligned timing.
 
 Everything is validated before use, and every refusal names the layer, parameter,
 value and limit; what netx does not implement (pool, convT, unpool, average,
-concat, ...) is refused, as are sigma-delta and resonate-and-fire layers, which
-spikeforge does not lower yet.
+concat, ...) is refused, as are resonate-and-fire layers and graded CUBA neurons,
+which spikeforge does not lower yet.
+
+SDNN layers become Lava's sigma-delta processes with netx's parameters (``vth =
+vThMant``, ``spike_exp = state_exp = 6``, ``messageBits`` or 16 payload bits, ReLU
+whatever ``activation`` says, as netx builds them): a ``sigma_output`` layer is a
+``Sigma`` readout, any other a ``SigmaDelta`` whose bias is ``bias`` (scaled by Lava),
+and an SDNN ``input`` layer is a ``Delta`` encoder. netx itself leaves that encoder's
+input unconnected (its Input block is driven through a bias, and the PilotNet SDNN
+tutorial skips the layer and encodes on the host); spikeforge writes the network
+input, integer-valued graded frames, straight into the Delta's ``a_in`` on the same
+step. Every synapse fed by a graded layer reads payloads (``num_message_bits`` of the
+sending layer, as netx's ``input_message_bits``); netx ignores resets on SDNN layers,
+and so does spikeforge.
 """
 
 from __future__ import annotations
@@ -52,6 +64,13 @@ from spikeforge.compile.timing import Timing
 from spikeforge.errors import SpikeforgeError, UnsupportedError
 from spikeforge.hdf5_guard import checked_hdf5
 from spikeforge.ir.netx_import import DEFAULT_DT, MAX_DELAY
+from spikeforge.loihi_format import (
+    GRADED_BITS_MAX,
+    SDN_MESSAGE_BITS,
+    SDN_SPIKE_EXP,
+    SDN_STATE_EXP,
+    SDN_VTH_MAX,
+)
 
 #: netx's vThMant for a dense layer without a neuron group (hdf5.py: ``1 << 18 - 1``,
 #: which Python reads as ``1 << 17``): above Lava's clipped 24-bit voltage, never spikes.
@@ -170,7 +189,12 @@ class _Reader:
 
     def _input_neuron(self, i: int, group: h5py.Group, shape: tuple[int, ...], where: str):
         name = f"layer{i}"
-        self._population(name, group, shape, where, bias=None, latency=0, bias_driven=True)
+        if _sdnn(group, where):
+            # A Delta encoder: the network input is written into its a_in (see above).
+            self.inputs["input"] = shape
+            self._population(name, group, shape, where, bias=None, latency=0, role="input")
+        else:
+            self._population(name, group, shape, where, bias=None, latency=0, bias_driven=True)
         return _Layer(name, shape)
 
     def _spike_input(self, shape: tuple[int, ...] | None, size: int | None, where: str) -> _Layer:
@@ -244,6 +268,7 @@ class _Reader:
                 padding=[px, py],
                 dilation=[dx, dy],
                 groups=groups,
+                num_message_bits=self._bits(pre),
             )
         )
         return _Layer(name, shape)
@@ -300,16 +325,21 @@ class _Reader:
         optimised, bits, exponent = _optimize(combined)
         self.synapses.append(
             Synapses(pre.name, name, optimised[:, : weight.shape[1]], exponent, 0,
-                     num_weight_bits=bits, delays=delays)
+                     num_weight_bits=bits, delays=delays, num_message_bits=self._bits(pre))
         )  # fmt: skip
         if recurrent is not None:
             self.synapses.append(
                 Synapses(name, name, optimised[:, weight.shape[1] :], exponent, 0,
-                         num_weight_bits=bits)
+                         num_weight_bits=bits, num_message_bits=self._bits(_Layer(name, ())))
             )  # fmt: skip
         return _Layer(name, (size,))
 
     # ------------------------------------------------------------------ parts
+
+    def _bits(self, pre: _Layer) -> int:
+        """netx's ``input_message_bits`` of a synapse: its sender's payload width (the
+        network's own input: 0, binary, unless a Delta layer encodes it)."""
+        return 0 if pre.name == "input" else self.populations[pre.name].num_message_bits
 
     def _hops(self, pre: _Layer) -> int:
         return 1 if pre.name == "input" else self.latency[pre.name] + 1
@@ -371,12 +401,16 @@ class _Reader:
         bias: np.ndarray | None,
         latency: int,
         bias_driven: bool = False,
+        role: str = "",
     ) -> None:
         size = int(np.prod(shape))
         if size > MAX_LAYER_NEURONS:
             raise UnsupportedError(
                 f"{where}: {size} neurons; spikeforge allocates at most {MAX_LAYER_NEURONS} a layer"
             )
+        if _sdnn(group, where):
+            self._sdn_population(name, group, shape, where, bias, latency, role)
+            return
         i_decay, v_decay, vth = _neuron(group, where)
         reset = self.options.reset_interval
         spiking = vth < NEVER_SPIKES
@@ -415,6 +449,80 @@ class _Reader:
             reset="to_value",
         )
 
+    def _sdn_population(
+        self,
+        name: str,
+        group: h5py.Group,
+        shape: tuple[int, ...],
+        where: str,
+        bias: np.ndarray | None,
+        latency: int,
+        role: str,
+    ) -> None:
+        """A netx SDNN layer as the Lava sigma-delta process netx would build."""
+        neuron = group["neuron"]
+        size = int(np.prod(shape))
+        kind = (
+            "delta" if role == "input" else "sigma" if "sigma_output" in neuron else "sigma_delta"
+        )
+        if kind == "sigma" and bias is not None:
+            raise UnsupportedError(
+                f"{where}: a bias on a Sigma readout (Lava's Sigma has none; netx fails too)"
+            )
+        vth = 0
+        if kind != "sigma":
+            if "vThMant" not in neuron:
+                raise SpikeforgeError(f"{where}: neuron has no 'vThMant'")
+            vth = _scalar_int(neuron["vThMant"][()], where, "neuron vThMant")
+            if not 0 <= vth <= SDN_VTH_MAX:
+                raise UnsupportedError(
+                    f"{where}: neuron vThMant = {vth} outside 0..{SDN_VTH_MAX} (scaled by "
+                    f"2^{SDN_SPIKE_EXP + SDN_STATE_EXP} it must fit Lava's int32 state)"
+                )
+        bits = SDN_MESSAGE_BITS
+        if "messageBits" in neuron:
+            bits = _scalar_int(neuron["messageBits"][()], where, "neuron messageBits")
+            if not 1 <= bits <= GRADED_BITS_MAX:
+                raise UnsupportedError(
+                    f"{where}: neuron messageBits = {bits} outside 1..{GRADED_BITS_MAX} "
+                    "(an SDNN layer sends graded payloads of at most 24 bits)"
+                )
+        self.populations[name] = CorePopulation(
+            name=name,
+            size=size,
+            du=0,
+            dv=0,
+            vth=vth,
+            bias_mant=np.zeros(size, np.int64) if bias is None else bias,
+            bias_exp=np.zeros(size, np.int64),
+            v_init=np.zeros(size, np.int64),
+            scale=np.ones(size),
+            v_reset=np.zeros(size),
+            spiking=True,
+            latency=latency,
+            shape=list(shape) if len(shape) > 1 else None,
+            sdn=kind,
+            spike_exp=0 if kind == "sigma" else SDN_SPIKE_EXP,
+            state_exp=0 if kind == "sigma" else SDN_STATE_EXP,
+            num_message_bits=bits,
+            direct_input="input" if kind == "delta" else None,
+        )
+        self.offset += 1  # netx counts SDNN layers in the reset offset, too
+        self.latency[name] = latency
+        self.network_pops[name] = Population(
+            name=name,
+            kind=f"netx SDNN {kind}",
+            shape=shape,
+            du=np.ones(size),
+            dv=np.zeros(size),
+            v_bias=np.zeros(size),
+            current_bias=np.zeros(size),
+            bias_onset=0,
+            v_th=np.full(size, float(vth)),  # it sends (payloads): a spiking population
+            v_reset=np.zeros(size),
+            reset="to_value",
+        )
+
     def _finish(self, last: _Layer) -> CompiledNet:
         size = self.populations[last.name].size
         if size > MAX_OUTPUT_NEURONS:
@@ -438,7 +546,7 @@ class _Reader:
             reasons.append("layer biases")
         if any(p.bias_driven for p in self.populations.values()):
             reasons.append("a bias-driven input layer")
-        if self.options.reset_interval is not None:
+        if any(p.reset_interval for p in self.populations.values()):
             reasons.append("periodic resets")
         plan = LoihiPlan(
             precision="fixed",
@@ -456,9 +564,7 @@ class _Reader:
             else None,
         )
         timing = Timing(latency=dict(self.latency), extra_delay=[], late=[])
-        return CompiledNet(
-            network, timing, None, plan, [], precision="fixed", weight_planes=1
-        )
+        return CompiledNet(network, timing, None, plan, [], precision="fixed", weight_planes=1)
 
 
 # ---------------------------------------------------------------------- helpers
@@ -481,6 +587,11 @@ def _chw_columns(shape: tuple[int, ...]) -> np.ndarray:
     return (c * height * width + y * width + x).reshape(-1)
 
 
+def _sdnn(group: h5py.Group, where: str) -> bool:
+    """Whether the layer's neuron is netx's SDNN (a sigma-delta process)."""
+    return "neuron" in group and _text(group["neuron"], "type", where) == "SDNN"
+
+
 def _neuron(group: h5py.Group, where: str) -> tuple[int, int, int]:
     """(iDecay, vDecay, vThMant) of a CUBA/LOIHI neuron, or netx's default integrator."""
     if "neuron" not in group:
@@ -489,7 +600,7 @@ def _neuron(group: h5py.Group, where: str) -> tuple[int, int, int]:
     kind = _text(neuron, "type", where)
     if kind not in ("CUBA", "LOIHI"):
         raise UnsupportedError(
-            f"{where}: {kind} neurons; spikeforge lowers netx's CUBA/LOIHI neurons only"
+            f"{where}: {kind} neurons; spikeforge lowers netx's CUBA/LOIHI and SDNN neurons only"
         )
     if "gradedSpike" in neuron and bool(np.any(neuron["gradedSpike"][()])):
         raise UnsupportedError(f"{where}: graded spikes; spikeforge's CUBA neurons send binary")
@@ -601,6 +712,8 @@ def describe(plan: LoihiPlan) -> str:
         shape = tuple(pop.shape) if pop.shape else (pop.size,)
         bias = "input" if pop.bias_driven else ("yes" if np.any(pop.bias_mant) else "-")
         reset = f"{pop.reset_offset}/{pop.reset_interval}" if pop.reset_interval else "-"
+        if pop.sdn:
+            incoming[name].append(f"[SDNN {pop.sdn}, {pop.num_message_bits}-bit graded]")
         lines.append(
             f"{name:<9} {shape!s:<16} {pop.size:>8} {int(pop.du):>5} {int(pop.dv):>5} "
             f"{int(pop.vth):>7} {bias:>5} {reset:>7}  {'; '.join(incoming[name]) or '-'}"

@@ -20,6 +20,7 @@ from spikeforge.compile.quantize import BIAS_EXP_MAX, BIAS_MANT_MAX, VTH_MAX
 from spikeforge.compile.timing import BIAS_SOURCE, MAX_EXTRA_DELAY, Timing
 from spikeforge.errors import SpikeforgeError
 from spikeforge.ir.nir_import import MAX_DELAY_STEPS
+from spikeforge.loihi_format import GRADED_BITS_MAX, SDN_VTH_MAX
 
 #: Neurons in one population or input: a Loihi 2 chip holds about 2^20.
 MAX_NEURONS = 1 << 24
@@ -205,6 +206,38 @@ def _timing(timing: Timing, net: Network, where: str) -> None:
         _bounded_int(latency, 0, budget, f"{where}.latency[{name!r}]")
 
 
+#: Lava's sigma-delta processes (plan ``CorePopulation.sdn``); None is a LIF.
+SDN_KINDS = (None, "delta", "sigma_delta", "sigma")
+#: ``spike_exp``/``state_exp`` are 3-bit in Lava's sigma-delta models.
+SDN_EXP_MAX = 7
+
+
+def check_graded(plan: LoihiPlan, where: str) -> None:
+    """Sigma-delta populations and graded synapses: kinds, exponents, payload widths, and
+    direct inputs that name an input of the population's size, read by a Delta only."""
+    for name, pop in plan.populations.items():
+        at = f"{where}.populations[{name!r}]"
+        if pop.sdn not in SDN_KINDS:
+            _fail(f"{at}.sdn", f"= {pop.sdn!r}, must be one of {SDN_KINDS}")
+        _bounded_int(pop.spike_exp, 0, SDN_EXP_MAX, f"{at}.spike_exp")
+        _bounded_int(pop.state_exp, 0, SDN_EXP_MAX, f"{at}.state_exp")
+        _bounded_int(pop.num_message_bits, 1 if pop.sdn else 0, GRADED_BITS_MAX,
+                     f"{at}.num_message_bits")  # fmt: skip
+        if pop.sdn:
+            _bounded_int(pop.vth, 0, SDN_VTH_MAX, f"{at}.vth")
+        if pop.direct_input is not None and (
+            pop.sdn != "delta" or plan.inputs.get(pop.direct_input) != pop.size
+        ):
+            _fail(
+                f"{at}.direct_input",
+                f"= {pop.direct_input!r}: only a Delta population reads an input directly, "
+                "and it must be an input of its size",
+            )
+    for i, syn in enumerate([*plan.synapses, *plan.convolutions]):
+        _bounded_int(syn.num_message_bits, 0, GRADED_BITS_MAX,
+                     f"{where}.synapses[{i}].num_message_bits")  # fmt: skip
+
+
 def check_compiled(compiled) -> None:
     """Cross-field rules of a decoded :class:`~spikeforge.compile.compiled.CompiledNet`."""
     _network(compiled.network, "network")
@@ -213,6 +246,9 @@ def check_compiled(compiled) -> None:
         _plan(compiled.float_plan, "float_plan", "float")
     _plan(compiled.fixed_plan, "fixed_plan", "fixed")
     _bounded_int(compiled.weight_planes, 1, 3, "weight_planes")
+    for name in ("float_plan", "fixed_plan"):
+        if getattr(compiled, name) is not None:
+            check_graded(getattr(compiled, name), name)  # the sdnn branch's fields
     for name in ("float_plan", "fixed_plan"):
         plan = getattr(compiled, name)
         if plan is None:

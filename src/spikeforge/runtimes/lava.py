@@ -28,6 +28,7 @@ from spikeforge.compile.lower import CorePopulation, LoihiPlan
 from spikeforge.compile.timing import BIAS_SOURCE
 from spikeforge.errors import UnsupportedError
 from spikeforge.progress import progress
+from spikeforge.runtimes.lava_sdn import sdn_process, state_var
 from spikeforge.runtimes.result import (
     RunResult,
     StepObserver,
@@ -147,7 +148,7 @@ def _run_sample(
             _connect(neurons[name].s_out, sinks[name].a_in)
         if name in record_v or not plan.populations[name].spiking:
             monitors[name] = Monitor()
-            monitors[name].probe(neurons[name].v, steps)
+            monitors[name].probe(state_var(neurons[name], plan.populations[name]), steps)
     config = Loihi2SimCfg(select_tag=_TAGS[plan.precision])
     logging.getLogger("lava").setLevel(logging.WARNING)
     spikes: dict[str, np.ndarray] = {}
@@ -162,7 +163,8 @@ def _run_sample(
                 if n in sinks:
                     spikes[n] = sinks[n].data.get().T.astype(np.float64)
                 if n in monitors:
-                    data = monitors[n].get_data()[neurons[n].name]["v"]
+                    var = state_var(neurons[n], plan.populations[n]).name
+                    data = monitors[n].get_data()[neurons[n].name][var]
                     volts[n] = np.asarray(data, dtype=np.float64).reshape(steps, -1)
         finally:
             anchor.stop()
@@ -216,12 +218,17 @@ def build_process_graph(
     """
     fixed = plan.precision == "fixed"
     biases = biases or {}
-    neurons = {name: _lif(pop, fixed, biases.get(name)) for name, pop in plan.populations.items()}
+    neurons = {
+        name: sdn_process(pop, fixed) if pop.sdn else _lif(pop, fixed, biases.get(name))
+        for name, pop in plan.populations.items()
+    }
     if plan.uses_bias_source:
         neurons[BIAS_SOURCE] = _always_spiking(BIAS_SOURCE, 1, 0, fixed)
     for name, (pre, channel) in plan.pacemakers.items():
         neurons[name] = _always_spiking(name, plan.source_size(pre), channel, fixed)
     input_ports: dict[str, list[InPort]] = {name: [] for name in plan.inputs}
+    for name, source in plan.direct_inputs.items():  # SDNN: a Delta layer reads the input
+        input_ports[source].append(neurons[name].a_in)
     for syn in plan.synapses:
         kwargs = {"weights": syn.weights.astype(np.int32) if fixed else syn.weights}
         if fixed:
@@ -229,6 +236,7 @@ def build_process_graph(
                 weight_exp=syn.weight_exp,
                 num_weight_bits=syn.num_weight_bits,
                 sign_mode=determine_sign_mode(syn.weights),
+                num_message_bits=syn.num_message_bits,
             )
         if syn.delays is not None:
             proc = DelayDense(delays=(syn.delays + syn.extra_delay).astype(int), **kwargs)
@@ -251,6 +259,7 @@ def build_process_graph(
             stride=tuple(conv.stride),
             dilation=tuple(conv.dilation),
             groups=conv.groups,
+            num_message_bits=conv.num_message_bits,
         )
         if conv.pre in input_ports:
             input_ports[conv.pre].append(proc.s_in)
@@ -295,9 +304,7 @@ def _lif(pop: CorePopulation, fixed: bool, bias: np.ndarray | None = None) -> LI
             )
         from spikeforge.runtimes.lava_neuron import RESET_CODES, SfLif
 
-        return SfLif(
-            reset_mode=RESET_CODES[pop.reset], inclusive=pop.threshold == ">=", **kwargs
-        )
+        return SfLif(reset_mode=RESET_CODES[pop.reset], inclusive=pop.threshold == ">=", **kwargs)
     if pop.reset_interval:
         return LIFReset(reset_interval=pop.reset_interval, reset_offset=pop.reset_offset, **kwargs)
     return LIF(**kwargs)

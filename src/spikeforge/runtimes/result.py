@@ -151,7 +151,9 @@ def _checked_drive(
         if inputs is None:
             raise SpikeforgeError("this network takes spike inputs; pass --input")
         flat, added_batch = prepare_inputs(network, inputs)
-        require_spikes(flat, backend)
+        graded = set(plan.direct_inputs.values())  # SDNN: Delta layers take graded frames
+        require_spikes({n: a for n, a in flat.items() if n not in graded}, backend)
+        require_graded_frames({n: flat[n] for n in graded})
         batch, length = next(iter(flat.values())).shape[:2]
         return Drive(flat, added_batch, batch, length)
     if inputs is not None and (not isinstance(inputs, Mapping) or inputs):
@@ -187,6 +189,26 @@ def _checked_drive(
         )
     bias = values.astype(np.int64).reshape(arr.shape[0], -1)
     return Drive({}, added_batch, arr.shape[0], int(steps), {target: bias})
+
+
+#: A Delta input layer's ``a_in`` is a signed 24-bit integer in Lava's fixed-point model.
+GRADED_INPUT_LIMIT = 1 << 23
+
+
+def require_graded_frames(flat: Mapping[str, np.ndarray]) -> None:
+    """A netx SDNN network's input: whole numbers within the Delta layer's 24-bit ``a_in``."""
+    for name, arr in flat.items():
+        if np.any(arr != np.round(arr)):
+            raise SpikeforgeError(
+                f"input '{name}': a netx Delta input layer takes integer-valued graded frames "
+                "(scale and round real-valued frames first); got fractions"
+            )
+        if arr.size and (arr.min() < -GRADED_INPUT_LIMIT or arr.max() >= GRADED_INPUT_LIMIT):
+            bad = arr.min() if arr.min() < -GRADED_INPUT_LIMIT else arr.max()
+            raise SpikeforgeError(
+                f"input '{name}': value {bad:g} outside the Delta layer's signed 24-bit input "
+                f"[{-GRADED_INPUT_LIMIT}, {GRADED_INPUT_LIMIT - 1}]"
+            )
 
 
 def require_spikes(flat: Mapping[str, np.ndarray], backend: str) -> None:

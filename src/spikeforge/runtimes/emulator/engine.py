@@ -22,6 +22,7 @@ from spikeforge.compile.lower import LoihiPlan
 from spikeforge.compile.timing import BIAS_SOURCE
 from spikeforge.runtimes.emulator.dynamics import neuron_model
 from spikeforge.runtimes.emulator.layout import Layout, build_layout
+from spikeforge.runtimes.emulator.sdn import with_sigma_delta
 from spikeforge.runtimes.result import StepObserver
 
 #: Below this many multiply-adds per projection and step, one CPU thread is faster:
@@ -53,7 +54,18 @@ class Emulator:
         self.device = device
         self.fixed = plan.precision == "fixed"
         self.layout: Layout = build_layout(plan, device)
-        self.neurons = neuron_model(plan, device, self.layout.max_input)
+        # SDNN hook: sigma-delta columns (runtimes/emulator/sdn.py) send float64 payloads.
+        self.neurons = with_sigma_delta(
+            plan, device, neuron_model(plan, device, self.layout.max_input)
+        )
+        self._payload_dtype = (
+            torch.float64 if any(p.graded for p in plan.populations.values()) else torch.float32
+        )
+        self._direct = [
+            (layout_rows, self.layout.senders[source])
+            for name, source in plan.direct_inputs.items()
+            for layout_rows in [self.layout.neurons[name]]
+        ]
         self._state_dtype = torch.int64 if self.fixed else torch.float64
         self._observed = {
             name: cols
@@ -101,9 +113,16 @@ class Emulator:
         ring = torch.zeros(
             layout.max_delay + 2, batch, layout.n_neurons, dtype=torch.float64, device=self.device
         )
-        senders = torch.zeros(batch, layout.n_senders, dtype=torch.float32, device=self.device)
+        senders = torch.zeros(
+            batch, layout.n_senders, dtype=self._payload_dtype, device=self.device
+        )
         spikes_out = {
-            n: torch.zeros(batch, total_steps, self.plan.populations[n].size, dtype=torch.bool)
+            n: torch.zeros(
+                batch,
+                total_steps,
+                self.plan.populations[n].size,
+                dtype=torch.float64 if self.plan.populations[n].graded else torch.bool,
+            )
             for n in watch
         }
         volts_out = {
@@ -141,6 +160,8 @@ class Emulator:
             slot = t % ring.shape[0]
             a_in = ring[slot].to(self._state_dtype, copy=True)
             ring[slot].zero_()
+            for rows, cols in self._direct:  # SDNN hook: a Delta layer reads the input itself
+                a_in[:, rows] += feed[:, t, cols].to(a_in.dtype)
             u, v, fired = self.neurons.step(u, v, a_in, t + 1, extra_bias)
             senders[:, :external] = feed[:, t]
             senders[:, external:] = fired
@@ -166,6 +187,8 @@ class Emulator:
             if proj.always_on is not None:
                 active[:, proj.always_on] = 1.0
             total = active @ proj.weight_t
+            if proj.graded:  # SDNN hook: Lava's int32 dot of payloads and weights wraps
+                total = torch.remainder(total + 2.0**31, 2.0**32) - 2.0**31
             if proj.right_shift:
                 total = torch.floor(total.double() * 2.0**-proj.right_shift)
             ring[(t + 1 + proj.delay) % ring.shape[0], :, proj.rows] += total

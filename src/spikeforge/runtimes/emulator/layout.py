@@ -46,6 +46,9 @@ class Projection:
     right_shift: int
     #: Columns (of ``cols``) that spike on every step, or None.
     always_on: torch.Tensor | None = None
+    #: One Lava synapse process reading graded payloads (``num_message_bits > 0``):
+    #: float64, and its sum wraps to int32 before the shift, as Lava's int32 dot does.
+    graded: bool = False
 
 
 @dataclass
@@ -110,7 +113,7 @@ def build_layout(plan: LoihiPlan, device: torch.device) -> Layout:
         exp = syn.weight_exp if fixed else 0
         if exp >= 0:
             weights = weights * 2.0**exp
-        alone = exp < 0 or syn.always_on is not None
+        alone = exp < 0 or syn.always_on is not None or syn.num_message_bits > 0
         # A DelayDense floors each delay's sum on its own (Lava: one column per delay).
         for delay, part in _by_delay(syn, weights):
             key = (syn.post, delay, max(-exp, 0), index if alone else -1)
@@ -128,12 +131,16 @@ def build_layout(plan: LoihiPlan, device: torch.device) -> Layout:
         per_channel = np.minimum(np.abs(conv.weight).reshape(len(conv.weight), -1).sum(1), 2**23)
         rows = neurons[conv.post]
         reach[rows] += np.tile(per_channel, (rows.stop - rows.start) // len(per_channel))
+    graded = any(p.graded for p in projections) or any(
+        c.num_message_bits for c in plan.convolutions
+    )
     return Layout(
         neurons=neurons,
         senders=senders,
         projections=projections,
         max_delay=max((p.delay for p in projections), default=0),
-        max_input=float(reach.max(initial=0.0)),
+        # Payloads are not bounded by one bit: LIFs fed by them keep every int32 wrap.
+        max_input=float("inf") if graded else float(reach.max(initial=0.0)),
         convolutions=convolutions,
     )
 
@@ -204,7 +211,8 @@ def _projection(
         if s.always_on is not None
     ]
     dtype = torch.float64
-    if fixed:
+    graded = any(s.num_message_bits > 0 for s, _ in members)
+    if fixed and not graded:
         reach = float(np.abs(weight).sum(axis=1).max(initial=0.0))
         if reach >= INT32_LIMIT:
             raise UnsupportedError(
@@ -222,4 +230,5 @@ def _projection(
         delay=delay,
         right_shift=right_shift,
         always_on=torch.as_tensor(always_on, device=device) if always_on else None,
+        graded=graded,
     )
