@@ -112,7 +112,7 @@ def decode(data: Any, hint: Any, key: str, arrays: dict[str, np.ndarray], where:
         values = {}
         for f, kind in _fields(hint):
             if f.name not in data:
-                if f.default_factory is not dataclasses.MISSING:
+                if (f.default, f.default_factory) != (dataclasses.MISSING, dataclasses.MISSING):
                     continue  # a field added since the file was written: its default
                 raise SpikeforgeError(f"{where}.{f.name} is missing")
             values[f.name] = decode(
