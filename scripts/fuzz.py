@@ -1124,10 +1124,13 @@ def netx_mutation_cases(base: Base, rng: random.Random, count: int) -> list[Case
             original = np.asarray(f[key][()])
         label, value, expect = rng.choice(hostile_values(rng, original))
 
-        def build(d: Path, key=key, value=value) -> list[str]:
+        # Both readers: the fixed-point plan (default) and the float import.
+        precision = "float" if i % 2 else "fixed"
+
+        def build(d: Path, key=key, value=value, precision=precision) -> list[str]:
             path = copy(base, "iaf_mlp.net", d, "case.net")
             replace_dataset(path, key, value)
-            return _compile(path, d, "--dt", "1e-3")
+            return _compile(path, d, "--precision", precision)
 
         cases.append(Case(f"netx[{i}] {key}={label}", "netx-mutation", build, expect))
     return cases
