@@ -108,10 +108,50 @@ def make_base(root: Path) -> Base:
         if name == "iaf_mlp":
             write_netx(compiled, root / "iaf_mlp.net")
             base.files["iaf_mlp.net"] = root / "iaf_mlp.net"
+    _netx_conv_base(base)
     toml = Path(__import__("spikeforge.profile.hardware", fromlist=["x"]).HARDWARE_DIR)
     shutil.copy(toml / "loihi2.toml", root / "loihi2.toml")
     base.files["loihi2.toml"] = root / "loihi2.toml"
     return base
+
+
+def _netx_conv_base(base: Base) -> None:
+    """A netx conv -> flatten -> dense-with-delays file and its stored netx plan (.sfnet)."""
+    from spikeforge.compile import save
+    from spikeforge.compile.netx_plan import load_netx_plan
+
+    rng = np.random.default_rng(1)
+    layers = {
+        "0/type": np.array([b"input"], "S10"),
+        "0/shape": np.array([2, 5, 5]),
+        "1/type": np.array([b"conv"], "S10"),
+        "1/shape": np.array([4, 3, 3]),
+        "1/weight": rng.integers(-20, 60, (4, 2, 3, 3)),
+        "1/stride": np.array([1, 1]),
+        "1/padding": np.array([0, 0]),
+        "1/dilation": np.array([1, 1]),
+        "1/groups": 1,
+        "2/type": np.array([b"flatten"], "S10"),
+        "3/type": np.array([b"dense"], "S10"),
+        "3/shape": np.array([3]),
+        "3/weight": rng.integers(-40, 80, (3, 36)),
+        "3/delay": np.array([0, 2, 5]),
+    }
+    for i in (1, 3):
+        layers |= {
+            f"{i}/neuron/type": b"CUBA",
+            f"{i}/neuron/iDecay": 1024,
+            f"{i}/neuron/vDecay": 256,
+            f"{i}/neuron/vThMant": 40,
+        }
+    path = base.root / "netx_conv.net"
+    with h5py.File(path, "w") as handle:
+        for key, value in layers.items():
+            handle.create_dataset(f"layer/{key}", data=value)
+    save(load_netx_plan(path), base.root / "netx_conv.sfnet")
+    np.save(base.root / "netx_conv.npy", (rng.random((2, 8, 5, 5, 2)) < 0.3).astype(np.float64))
+    for suffix in ("net", "sfnet", "npy"):
+        base.files[f"netx_conv.{suffix}"] = base.root / f"netx_conv.{suffix}"
 
 
 def copy(base: Base, name: str, d: Path, new: str | None = None) -> Path:
@@ -931,6 +971,28 @@ def named_cases(base: Base) -> list[Case]:
 
     add("sfnet duplicate population", "sfnet", _sfnet_edit(duplicate_pop)(base))
 
+    # A stored netx plan: its own fields (issue #17 follow-up).
+    first_pop = ("fixed_plan", "populations", FIRST)
+    netx_sfnet = [
+        ("valid", lambda c, a: None, EITHER, ""),
+        ("reset_interval=-1", _set((*first_pop, "reset_interval"), -1), REFUSE, "reset_interval"),
+        ("reset_offset past interval", _set((*first_pop, "reset_interval"), 2), REFUSE, ""),
+        ("conv stride 0", _set(("fixed_plan", "convolutions", 0, "stride"), [0, 1]), REFUSE,
+         "stride"),
+        ("conv weight 300", _array("convolutions/0/weight", lambda w: w * 0 + 300), REFUSE,
+         "weight"),
+        ("conv output shape", _set(("fixed_plan", "convolutions", 0, "output_shape"), [3, 2, 4]),
+         REFUSE, "output_shape"),
+        ("delays 70", _array("synapses/0/delays", lambda x: x + 70), REFUSE, "delays"),
+        ("num_weight_bits 12", _set(("fixed_plan", "synapses", 0, "num_weight_bits"), 12), REFUSE,
+         "num_weight_bits"),
+        ("shape of wrong size", _set((*first_pop, "shape"), [4, 3, 5]), REFUSE, "shape"),
+        ("latency 10^7", _set(("timing", "latency", LAST), 10**7), REFUSE, "latency"),
+    ]  # fmt: skip
+    for label, edit, expect, fragment in netx_sfnet:
+        build = _sfnet_edit(edit, "netx_conv")(base)
+        add(f"sfnet netx plan {label}", "sfnet", build, expect, fragment)
+
     def version_2(d: Path) -> list[str]:
         build = _sfnet_edit(lambda c, a: None)(base)
         argv = build(d)
@@ -1062,10 +1124,13 @@ def netx_mutation_cases(base: Base, rng: random.Random, count: int) -> list[Case
             original = np.asarray(f[key][()])
         label, value, expect = rng.choice(hostile_values(rng, original))
 
-        def build(d: Path, key=key, value=value) -> list[str]:
+        # Both readers: the fixed-point plan (default) and the float import.
+        precision = "float" if i % 2 else "fixed"
+
+        def build(d: Path, key=key, value=value, precision=precision) -> list[str]:
             path = copy(base, "iaf_mlp.net", d, "case.net")
             replace_dataset(path, key, value)
-            return _compile(path, d, "--dt", "1e-3")
+            return _compile(path, d, "--precision", precision)
 
         cases.append(Case(f"netx[{i}] {key}={label}", "netx-mutation", build, expect))
     return cases

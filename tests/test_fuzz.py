@@ -79,11 +79,6 @@ def test_random_mutations(base, tmp_path: Path) -> None:
     assert any(o.kind == "clean" for o in outcomes)
 
 
-@pytest.mark.xfail(
-    reason="netx parameter ranges are validated in ir/netx_import.py (netx branch, issue #18 "
-    "item 5); until that lands some mutations are accepted or reach the quantiser",
-    strict=False,
-)
 def test_random_netx_mutations(base, tmp_path: Path) -> None:
     rng = random.Random(20261204)
     outcomes = [

@@ -489,7 +489,7 @@ def _dense(**extra) -> dict:
             ({"type": "input", "shape": [4], "neuron/type": "CUBA"}, _dense()),
             "layer 0 (input) has a neuron",
         ),
-        ((_dense(delay=np.full(3, 70)),), "a delay of 70 steps; netx clamps delays to 62"),
+        ((_dense(delay=np.full(3, 70)),), "delay = 70 outside [0, 62] (netx clamps delays to 62)"),
         ((_dense(), _dense()), "layer1"),  # 3 neurons feeding a weight that expects 4
         (({"type": "dense", "shape": [3]},), "layer 0 (dense) has no 'weight'"),
         (({"type": "flatten"},), "the file has no neuron layers"),

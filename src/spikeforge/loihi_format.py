@@ -33,10 +33,18 @@ ACT_SHIFT = 6
 VTH_SHIFT = 6
 VTH_BITS = 17
 VTH_MAX = (1 << VTH_BITS) - 1
+#: netx's threshold for a dense layer without a neuron group (hdf5.py writes ``1 << 18 - 1``,
+#: which Python reads as ``1 << 17``): above Lava's clipped 24-bit voltage, it never spikes.
+NETX_NEVER_SPIKES = 1 << VTH_BITS
+#: The decays netx hands Lava: ``du = iDecay - DU_OFFSET`` for ``iDecay`` in 0..DECAY_UNITY
+#: (``-1``: the current keeps everything), ``dv = vDecay`` in 0..DECAY_UNITY.
+NETX_DU_MIN, NETX_DU_MAX = -DU_OFFSET, DECAY_UNITY - DU_OFFSET
+NETX_DV_MAX = DECAY_UNITY
 
 #: ``bias_mant`` is a 13-bit signed mantissa, ``bias_exp`` a 3-bit exponent.
 BIAS_MANT_BITS = 13
 BIAS_MANT_MAX = (1 << (BIAS_MANT_BITS - 1)) - 1
+BIAS_MANT_MIN = -(1 << (BIAS_MANT_BITS - 1))
 BIAS_EXP_MAX = 7
 #: netx builds every CUBA/LOIHI neuron with ``bias_exp = 6`` (hdf5.py).
 NETX_BIAS_EXP = 6
@@ -52,6 +60,9 @@ WEIGHT_MIN, WEIGHT_MAX = -(1 << WEIGHT_BITS), (1 << WEIGHT_BITS) - 1
 MIXED_SIGN_WEIGHT_STEP = 2
 #: Weight exponents Lava's Dense accepts (``a_out << weight_exp``, right shift if negative).
 WEIGHT_EXP_RANGE = (-8, 7)
+#: Lava's ``num_weight_bits`` as netx's ``optimize_weight_bits`` sets it: truncation keeps
+#: this many bits (a mixed-sign matrix one more, for the sign), 0 .. WEIGHT_BITS + 1.
+NUM_WEIGHT_BITS_MAX = WEIGHT_BITS + 1
 
 #: ``DelayDense`` holds per-synapse delays of 0..MAX_SYNAPSE_DELAY extra steps.
 MAX_SYNAPSE_DELAY = 62

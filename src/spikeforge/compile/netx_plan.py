@@ -64,6 +64,7 @@ from spikeforge.compile.timing import Timing
 from spikeforge.errors import SpikeforgeError, UnsupportedError
 from spikeforge.hdf5_guard import checked_hdf5
 from spikeforge.ir.netx_import import DEFAULT_DT, MAX_DELAY
+from spikeforge.ir.netx_layers import checked_layers, integers, layer_type
 from spikeforge.loihi_format import (
     GRADED_BITS_MAX,
     SDN_MESSAGE_BITS,
@@ -113,7 +114,7 @@ def load_netx_plan(path: str | Path, options: NetxOptions | None = None) -> Comp
         with checked_hdf5(path) as handle:
             if "layer" not in handle:
                 raise SpikeforgeError("no 'layer' group: not a netx network description")
-            return _Reader(handle["layer"], options).compiled()
+            return _Reader(checked_layers(handle), options).compiled()
     except SpikeforgeError as exc:
         raise type(exc)(f"{path}: {exc}") from None
     except (OSError, KeyError, ValueError, TypeError) as exc:
@@ -132,13 +133,8 @@ def _check_options(options: NetxOptions) -> None:
 class _Reader:
     """Walks the layers in file order, as ``hdf5.Network._create`` does."""
 
-    def __init__(self, layers: h5py.Group, options: NetxOptions) -> None:
-        keys = sorted(int(k) for k in layers if k.isdigit())
-        if not keys:
-            raise SpikeforgeError("the 'layer' group holds no layers")
-        if keys != list(range(len(keys))):
-            raise SpikeforgeError(f"layers must be numbered 0..{len(keys) - 1}, got {keys}")
-        self.groups = [layers[str(k)] for k in keys]
+    def __init__(self, groups: list[h5py.Group], options: NetxOptions) -> None:
+        self.groups = groups  # validated: spikeforge.ir.netx_layers
         self.options = options
         self.offset = options.reset_offset + 1  # netx: hardware time starts at 1
         self.populations: dict[str, CorePopulation] = {}
@@ -154,7 +150,7 @@ class _Reader:
         input_shape: tuple[int, ...] | None = None
         flatten_next = False
         for i, group in enumerate(self.groups):
-            kind = _text(group, "type", i)
+            kind = layer_type(group, i)
             where = f"layer {i} ({kind})"
             if kind == "input":
                 if previous is not None or input_shape is not None:
@@ -218,7 +214,7 @@ class _Reader:
             )
         if len(pre.shape) != 3:
             raise UnsupportedError(f"{where}: a conv layer needs a 3-d input, got {pre.shape}")
-        weight = _integers(_required(group, "weight", where), where, "weight")
+        weight = integers(_required(group, "weight", where), where, "weight")
         if weight.ndim == 5 and weight.shape[-1] == 1:
             weight = weight[..., 0]
         if weight.ndim != 4:
@@ -285,7 +281,7 @@ class _Reader:
         if "weight/real" in group or "weight/imag" in group:
             raise UnsupportedError(f"{where}: complex weights (resonate-and-fire networks)")
         size = _size(group, where)
-        weight = _integers(_required(group, "weight", where), where, "weight")
+        weight = integers(_required(group, "weight", where), where, "weight")
         _weight_range(weight, where)
         if weight.size % size:
             raise UnsupportedError(f"{where}: weight of {weight.size} entries for {size} neurons")
@@ -306,10 +302,10 @@ class _Reader:
             weight = weight[:, _chw_columns(pre.shape)]
         name = f"layer{i}"
         recurrent = None
-        if _text(group, "type", i) == "dense_rec":
+        if layer_type(group, i) == "dense_rec":
             if "delay" in group:
                 raise UnsupportedError(f"{where}: delays on a recurrent layer")
-            recurrent = _integers(_required(group, "weight_rec", where), where, "weight_rec")
+            recurrent = integers(_required(group, "weight_rec", where), where, "weight_rec")
             _weight_range(recurrent, where)
             if recurrent.size != size * size:
                 raise UnsupportedError(
@@ -348,7 +344,7 @@ class _Reader:
         """Per-synapse delays ``[post, pre]``, broadcast as netx's create_dense does."""
         if "delay" not in group:
             return None
-        delay = _integers(np.asarray(group["delay"][()]), where, "delay")
+        delay = integers(np.asarray(group["delay"][()]), where, "delay")
         if delay.size and (delay.min() < 0 or delay.max() > MAX_DELAY):
             bad = int(delay.min() if delay.min() < 0 else delay.max())
             raise UnsupportedError(
@@ -589,7 +585,7 @@ def _chw_columns(shape: tuple[int, ...]) -> np.ndarray:
 
 def _sdnn(group: h5py.Group, where: str) -> bool:
     """Whether the layer's neuron is netx's SDNN (a sigma-delta process)."""
-    return "neuron" in group and _text(group["neuron"], "type", where) == "SDNN"
+    return "neuron" in group and layer_type(group["neuron"], where) == "SDNN"
 
 
 def _neuron(group: h5py.Group, where: str) -> tuple[int, int, int]:
@@ -597,7 +593,7 @@ def _neuron(group: h5py.Group, where: str) -> tuple[int, int, int]:
     if "neuron" not in group:
         return 0, DECAY_LIMIT, NEVER_SPIKES
     neuron = group["neuron"]
-    kind = _text(neuron, "type", where)
+    kind = layer_type(neuron, where)
     if kind not in ("CUBA", "LOIHI"):
         raise UnsupportedError(
             f"{where}: {kind} neurons; spikeforge lowers netx's CUBA/LOIHI and SDNN neurons only"
@@ -617,31 +613,10 @@ def _neuron(group: h5py.Group, where: str) -> tuple[int, int, int]:
     return values[0], values[1], values[2]
 
 
-def _text(group: h5py.Group, key: str, where: int | str) -> str:
-    label = f"layer {where}" if isinstance(where, int) else where
-    if key not in group:
-        raise SpikeforgeError(f"{label} has no '{key}'")
-    value = group[key][()]
-    if isinstance(value, np.ndarray) and value.shape:
-        value = value.ravel()[0]
-    return value.decode("ascii", "replace") if isinstance(value, bytes) else str(value)
-
-
 def _required(group: h5py.Group, key: str, where: str) -> np.ndarray:
     if key not in group:
         raise SpikeforgeError(f"{where} has no '{key}'")
     return np.asarray(group[key][()])
-
-
-def _integers(value: np.ndarray, where: str, key: str) -> np.ndarray:
-    if not np.issubdtype(value.dtype, np.number) or np.iscomplexobj(value):
-        raise UnsupportedError(f"{where}: {key} of dtype {value.dtype}, expected numbers")
-    value = value.astype(np.float64)
-    if not np.isfinite(value).all():
-        raise UnsupportedError(f"{where}: {key} is not finite")
-    if np.any(value != np.round(value)):
-        raise UnsupportedError(f"{where}: {key} holds non-integers; a netx file is fixed point")
-    return value.astype(np.int64)
 
 
 def _weight_range(weight: np.ndarray, where: str) -> None:
@@ -653,7 +628,7 @@ def _weight_range(weight: np.ndarray, where: str) -> None:
 
 
 def _scalar_int(value: object, where: str, key: str) -> int:
-    array = _integers(np.asarray(value), where, key)
+    array = integers(np.asarray(value), where, key)
     if array.size != 1:
         raise UnsupportedError(f"{where}: {key} must be one number, got shape {array.shape}")
     return int(array.ravel()[0])
@@ -661,7 +636,7 @@ def _scalar_int(value: object, where: str, key: str) -> int:
 
 def _pair(group: h5py.Group, key: str, where: str) -> tuple[int, int]:
     """A geometry pair in the file's (H, W) order (a scalar means both)."""
-    value = _integers(_required(group, key, where), where, key).ravel()
+    value = integers(_required(group, key, where), where, key).ravel()
     if value.size not in (1, 2):
         raise UnsupportedError(f"{where}: {key} must be 1 or 2 numbers, got {value.size}")
     value = np.broadcast_to(value, (2,))
@@ -670,7 +645,7 @@ def _pair(group: h5py.Group, key: str, where: str) -> tuple[int, int]:
 
 def _shape(group: h5py.Group, where: str) -> tuple[int, ...]:
     """A layer's shape in netx's order: the file's (C, H, W) reversed to (W, H, C)."""
-    shape = _integers(_required(group, "shape", where), where, "shape").ravel()
+    shape = integers(_required(group, "shape", where), where, "shape").ravel()
     if shape.size not in (1, 3) or shape.min() < 1:
         raise UnsupportedError(f"{where}: shape {shape.tolist()}, expected (n,) or (C, H, W) >= 1")
     if int(np.prod(shape)) > MAX_LAYER_NEURONS:

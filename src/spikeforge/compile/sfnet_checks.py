@@ -14,20 +14,34 @@ import math
 import numpy as np
 
 from spikeforge.compile.codec import register
-from spikeforge.compile.lower import CorePopulation, LoihiPlan, Synapses
+from spikeforge.compile.lower import ConvSynapses, CorePopulation, LoihiPlan, Synapses
 from spikeforge.compile.network import Connection, Network, Population, Readout
-from spikeforge.compile.quantize import BIAS_EXP_MAX, BIAS_MANT_MAX, VTH_MAX
 from spikeforge.compile.timing import BIAS_SOURCE, MAX_EXTRA_DELAY, Timing
 from spikeforge.errors import SpikeforgeError
 from spikeforge.ir.nir_import import MAX_DELAY_STEPS
-from spikeforge.loihi_format import GRADED_BITS_MAX, SDN_VTH_MAX
+from spikeforge.loihi_format import (
+    BIAS_EXP_MAX,
+    BIAS_MANT_MAX,
+    BIAS_MANT_MIN,
+    GRADED_BITS_MAX,
+    MAX_SYNAPSE_DELAY,
+    NETX_DU_MAX,
+    NETX_DU_MIN,
+    NETX_DV_MAX,
+    NETX_NEVER_SPIKES,
+    NUM_WEIGHT_BITS_MAX,
+    SDN_VTH_MAX,
+    WEIGHT_EXP_RANGE,
+    WEIGHT_MAX,
+    WEIGHT_MIN,
+)
 
 #: Neurons in one population or input: a Loihi 2 chip holds about 2^20.
 MAX_NEURONS = 1 << 24
-#: Loihi's 8-bit weight mantissas and the exponents the quantiser uses (incl. -8 fractions).
-WEIGHT_MIN, WEIGHT_MAX = -256, 255
-WEIGHT_EXP_MIN, WEIGHT_EXP_MAX = -8, 7
-DECAY_MAX = 4095
+#: Longest ``LIFReset`` period a file may ask for (Lava counts hardware steps in int32).
+MAX_RESET_INTERVAL = MAX_DELAY_STEPS
+#: Conv geometry: (W, H, C) shapes, (X, Y) pairs, weights (C_out, W, H, C_in / groups).
+_CONV_DIMS, _PAIR, _CONV_WEIGHT_DIMS = 3, 2, 4
 
 
 def _fail(where: str, message: str) -> None:
@@ -51,6 +65,14 @@ def _integers_within(values: np.ndarray, low: int, high: int, where: str) -> Non
         _fail(
             where, f"values {values.min()}..{values.max()} must be whole numbers in [{low}, {high}]"
         )
+
+
+def _ints(values: list[int], size: int, low: int, where: str) -> None:
+    """A list of ``size`` whole numbers, each at least ``low`` (a shape or conv pair)."""
+    if len(values) != size or any(
+        not isinstance(v, int) or isinstance(v, bool) or not low <= v <= MAX_NEURONS for v in values
+    ):
+        _fail(where, f"= {values!r}, must be {size} whole numbers in [{low}, {MAX_NEURONS}]")
 
 
 def _shape(shape: tuple[int, ...], where: str) -> int:
@@ -94,6 +116,12 @@ def _core(pop: CorePopulation, where: str) -> None:
     for name in ("bias_mant", "bias_exp", "v_init", "scale", "v_reset"):
         _vector(getattr(pop, name), pop.size, f"{where}.{name}")
     _bounded_int(pop.latency, 0, MAX_DELAY_STEPS * 1024, f"{where}.latency")
+    if pop.shape is not None and _shape(tuple(pop.shape), f"{where}.shape") != pop.size:
+        _fail(f"{where}.shape", f"{pop.shape} does not hold its {pop.size} neurons")
+    _bounded_int(pop.reset_interval, 0, MAX_RESET_INTERVAL, f"{where}.reset_interval")
+    _bounded_int(pop.reset_offset, 0, max(pop.reset_interval - 1, 0), f"{where}.reset_offset")
+    if pop.bias_driven and np.any(pop.bias_mant):
+        _fail(f"{where}.bias_mant", "must be 0 in a bias-driven layer (each sample sets it)")
 
 
 @register(Synapses)
@@ -101,9 +129,50 @@ def _synapses(syn: Synapses, where: str) -> None:
     if syn.weights.ndim != 2:
         _fail(f"{where}.weights", f"must be 2-D, has shape {syn.weights.shape}")
     _bounded_int(syn.extra_delay, 0, MAX_EXTRA_DELAY, f"{where}.extra_delay")
-    _bounded_int(syn.weight_exp, WEIGHT_EXP_MIN, WEIGHT_EXP_MAX, f"{where}.weight_exp")
+    _bounded_int(syn.weight_exp, *WEIGHT_EXP_RANGE, f"{where}.weight_exp")
+    _bounded_int(syn.num_weight_bits, 0, NUM_WEIGHT_BITS_MAX, f"{where}.num_weight_bits")
     if syn.always_on is not None:
         _bounded_int(syn.always_on, 0, syn.weights.shape[1] - 1, f"{where}.always_on")
+    if syn.delays is not None:
+        if syn.delays.shape != syn.weights.shape:
+            _fail(f"{where}.delays", f"shape {syn.delays.shape}, expected {syn.weights.shape}")
+        _integers_within(syn.delays, 0, MAX_SYNAPSE_DELAY, f"{where}.delays")
+
+
+@register(ConvSynapses)
+def _conv(conv: ConvSynapses, where: str) -> None:
+    """Lava ``Conv`` geometry; the output shape is the one the convolution gives."""
+    for name in ("input_shape", "output_shape"):
+        _ints(getattr(conv, name), _CONV_DIMS, 1, f"{where}.{name}")
+    for name, low in (("stride", 1), ("padding", 0), ("dilation", 1)):
+        _ints(getattr(conv, name), _PAIR, low, f"{where}.{name}")
+    _bounded_int(conv.groups, 1, MAX_NEURONS, f"{where}.groups")
+    channels, out_c = conv.input_shape[-1], conv.output_shape[-1]
+    expected_c = channels // conv.groups
+    if (
+        conv.weight.ndim != _CONV_WEIGHT_DIMS
+        or channels % conv.groups
+        or out_c % conv.groups
+        or conv.weight.shape[0] != out_c
+        or conv.weight.shape[3] != expected_c
+    ):
+        _fail(
+            f"{where}.weight",
+            f"shape {conv.weight.shape} with groups {conv.groups} does not map "
+            f"{conv.input_shape} to {conv.output_shape} (expected (C_out, W, H, C_in / groups))",
+        )
+    kernel = conv.weight.shape[1:3]
+    given = [
+        (size + 2 * pad - dil * (k - 1) - 1) // step + 1
+        for size, pad, dil, k, step in zip(
+            conv.input_shape[:2], conv.padding, conv.dilation, kernel, conv.stride, strict=True
+        )
+    ]
+    if given != conv.output_shape[:2]:
+        _fail(
+            f"{where}.output_shape",
+            f"{conv.output_shape}, but the convolution gives {[*given, out_c]}",
+        )
 
 
 def _plan(plan: LoihiPlan, where: str, precision: str) -> None:
@@ -114,14 +183,18 @@ def _plan(plan: LoihiPlan, where: str, precision: str) -> None:
             _fail(f"{where}.populations[{name!r}].name", f"is {pop.name!r}")
         if precision == "fixed":
             at = f"{where}.populations[{name!r}]"
+            # The widest values Lava's fixed-point LIF takes from either compiler
+            # (netx's integrator: du = -1, dv = 4096, vth = 2^17).
             for field, low, high in (
-                ("du", 0, DECAY_MAX),
-                ("dv", 0, DECAY_MAX),
-                ("vth", 0, VTH_MAX),
+                ("du", NETX_DU_MIN, NETX_DU_MAX),
+                ("dv", 0, NETX_DV_MAX),
+                ("vth", 0, NETX_NEVER_SPIKES),
             ):
                 _bounded_int(getattr(pop, field), low, high, f"{at}.{field}")
-            _integers_within(pop.bias_mant, -BIAS_MANT_MAX - 1, BIAS_MANT_MAX, f"{at}.bias_mant")
+            _integers_within(pop.bias_mant, BIAS_MANT_MIN, BIAS_MANT_MAX, f"{at}.bias_mant")
             _integers_within(pop.bias_exp, 0, BIAS_EXP_MAX, f"{at}.bias_exp")
+        elif pop.reset_interval or pop.bias_driven or pop.shape is not None:
+            _fail(f"{where}.populations[{name!r}]", "netx fields in a float plan")
     for i, syn in enumerate(plan.synapses):
         at = f"{where}.synapses[{i}]"
         if syn.post not in plan.populations:
@@ -136,6 +209,41 @@ def _plan(plan: LoihiPlan, where: str, precision: str) -> None:
             _integers_within(syn.weights, WEIGHT_MIN, WEIGHT_MAX, f"{at}.weights")
     for name, size in plan.inputs.items():
         _bounded_int(size, 1, MAX_NEURONS, f"{where}.inputs[{name!r}]")
+    for i, conv in enumerate(plan.convolutions):
+        _plan_conv(plan, conv, f"{where}.convolutions[{i}]", precision)
+    if plan.raw_timing_only is None:
+        netx_timed = [n for n, p in plan.populations.items() if p.reset_interval or p.bias_driven]
+        if netx_timed:
+            _fail(
+                f"{where}.raw_timing_only",
+                f"is null, but {netx_timed[0]!r} resets or is bias-driven from hardware step 1",
+            )
+    if sum(p.bias_driven for p in plan.populations.values()) > 1:
+        _fail(f"{where}.populations", "more than one bias-driven layer")
+
+
+def _plan_conv(plan: LoihiPlan, conv: ConvSynapses, at: str, precision: str) -> None:
+    """A convolution connects populations (or the input) of exactly its shapes."""
+    if precision != "fixed":
+        _fail(at, "convolutions exist only in fixed-point (netx) plans")
+    if conv.post not in plan.populations:
+        _fail(f"{at}.post", f"names unknown population {conv.post!r}")
+    post = plan.populations[conv.post]
+    if post.shape != conv.output_shape:
+        _fail(f"{at}.output_shape", f"{conv.output_shape}, but {conv.post!r} is {post.shape}")
+    if conv.pre in plan.populations:
+        pre_shape = plan.populations[conv.pre].shape
+        if pre_shape != conv.input_shape:
+            _fail(f"{at}.input_shape", f"{conv.input_shape}, but {conv.pre!r} is {pre_shape}")
+    elif conv.pre in plan.inputs:
+        if math.prod(conv.input_shape) != plan.inputs[conv.pre]:
+            _fail(
+                f"{at}.input_shape",
+                f"{conv.input_shape} does not hold input {conv.pre!r} of {plan.inputs[conv.pre]}",
+            )
+    else:
+        _fail(f"{at}.pre", f"names unknown source {conv.pre!r}")
+    _integers_within(conv.weight, WEIGHT_MIN, WEIGHT_MAX, f"{at}.weight")
 
 
 def _network(net: Network, where: str) -> None:
@@ -186,9 +294,23 @@ def _splits(net: Network, sizes: dict[str, int], where: str) -> None:
             _fail(f"{at}.shape", f"{split.shape} holds not the {total} neurons of its parts")
 
 
-def _timing(timing: Timing, net: Network, where: str) -> None:
-    if set(timing.latency) != set(net.populations) | set(net.inputs):
-        _fail(f"{where}.latency", "must name exactly the network's inputs and populations")
+def _plan_hops(plan: LoihiPlan | None) -> int:
+    """Steps a path may take through a plan's own synapses and convolutions, each once
+    (a netx plan carries them in the plan, not in the network's connections)."""
+    if plan is None:
+        return 0
+    steps = sum(
+        s.extra_delay + (int(s.delays.max()) if s.delays is not None and s.delays.size else 0) + 1
+        for s in plan.synapses
+    )
+    return steps + len(plan.convolutions)
+
+
+def _timing(timing: Timing, net: Network, where: str, plan: LoihiPlan | None) -> None:
+    # A netx plan times its populations only (its inputs are at hardware step 0).
+    named = set(timing.latency)
+    if not set(net.populations) <= named <= set(net.populations) | set(net.inputs):
+        _fail(f"{where}.latency", "must name the network's populations and at most its inputs")
     if len(timing.extra_delay) != len(net.connections):
         _fail(
             f"{where}.extra_delay",
@@ -201,6 +323,7 @@ def _timing(timing: Timing, net: Network, where: str) -> None:
     # No path is longer than every connection taken once, each with its delays and
     # the Dense step: the budget this file's own structure allows.
     budget = sum(c.delay + e + 1 for c, e in zip(net.connections, timing.extra_delay, strict=True))
+    budget = max(budget, _plan_hops(plan))
     budget += max((p.bias_onset for p in net.populations.values()), default=0) + 1
     for name, latency in timing.latency.items():
         _bounded_int(latency, 0, budget, f"{where}.latency[{name!r}]")
@@ -241,7 +364,7 @@ def check_graded(plan: LoihiPlan, where: str) -> None:
 def check_compiled(compiled) -> None:
     """Cross-field rules of a decoded :class:`~spikeforge.compile.compiled.CompiledNet`."""
     _network(compiled.network, "network")
-    _timing(compiled.timing, compiled.network, "timing")
+    _timing(compiled.timing, compiled.network, "timing", compiled.fixed_plan)
     if compiled.float_plan is not None:  # None: a netx file's own fixed-point plan
         _plan(compiled.float_plan, "float_plan", "float")
     _plan(compiled.fixed_plan, "fixed_plan", "fixed")
@@ -267,7 +390,9 @@ def check_compiled(compiled) -> None:
             _fail(f"{name}.latency", "differs from the timing")
         if plan.inputs != {k: compiled.network.size_of(k) for k in compiled.network.inputs}:
             _fail(f"{name}.inputs", "differ from the network's inputs")
-    if {r.population for r in compiled.quant_report} != set(compiled.network.populations):
+    # A netx plan (no float plan) is the file's integers: nothing was quantised.
+    quantised = set() if compiled.float_plan is None else set(compiled.network.populations)
+    if {r.population for r in compiled.quant_report} != quantised:
         _fail("quant_report", "must cover exactly the network's populations")
     if compiled.peaks is not None:
         for name, peak in compiled.peaks.items():

@@ -41,6 +41,7 @@ import numpy as np
 
 from spikeforge.errors import SpikeforgeError, UnsupportedError
 from spikeforge.hdf5_guard import checked_hdf5
+from spikeforge.ir.netx_layers import checked_layers, layer_type
 from spikeforge.ir.nir_import import infer_shapes
 from spikeforge.ir.nodes import (
     AffineMap,
@@ -76,7 +77,7 @@ def load_netx(path: str | Path, dt: float | None = None) -> Graph:
         with checked_hdf5(path) as handle:
             if "layer" not in handle:
                 raise SpikeforgeError("no 'layer' group: not a netx network description")
-            return _import(handle["layer"], DEFAULT_DT if dt is None else dt)
+            return _import(checked_layers(handle), DEFAULT_DT if dt is None else dt)
     except SpikeforgeError as exc:
         raise type(exc)(f"{path}: {exc}") from None
     except (OSError, KeyError, ValueError, TypeError) as exc:
@@ -85,20 +86,16 @@ def load_netx(path: str | Path, dt: float | None = None) -> Graph:
         ) from None
 
 
-def _import(layers: h5py.Group, dt: float) -> Graph:
-    if dt <= 0:
+def _import(layers: list[h5py.Group], dt: float) -> Graph:
+    if not dt > 0:
         raise SpikeforgeError(f"dt must be positive, got {dt}")
-    indices = sorted(int(k) for k in layers if k.isdigit())
-    if not indices:
-        raise SpikeforgeError("the 'layer' group holds no layers")
     nodes: dict[str, Node] = {}
     edges: list[Edge] = []
     source: str | None = None
     shape: Shape | None = None
     flatten_next = False
-    for i in indices:
-        group = layers[str(i)]
-        kind = _text(group, "type", i)
+    for i, group in enumerate(layers):
+        kind = layer_type(group, i)
         where = f"layer {i} ({kind})"
         if kind == "input":
             if "neuron" in group:
@@ -186,15 +183,6 @@ def _import(layers: h5py.Group, dt: float) -> Graph:
     graph = Graph(nodes=nodes, edges=edges, dt=dt, metadata={"source": "lava-dl netx"})
     infer_shapes(graph)
     return graph
-
-
-def _text(group: h5py.Group, key: str, index: int) -> str:
-    if key not in group:
-        raise SpikeforgeError(f"layer {index} has no '{key}'")
-    value = group[key][()]
-    if isinstance(value, np.ndarray) and value.shape:
-        value = value[0]
-    return value.decode("ascii") if isinstance(value, bytes) else str(value)
 
 
 def _required(group: h5py.Group, key: str, where: str) -> np.ndarray:
