@@ -10,6 +10,7 @@ whose declared size matches the bytes actually present and fits the memory limit
 
 from __future__ import annotations
 
+import tokenize
 from typing import BinaryIO
 
 import numpy as np
@@ -23,6 +24,19 @@ MAGIC = b"\x93NUMPY"
 REAL_KINDS = "biuf"
 
 
+def read_header(fh: BinaryIO, failure: str) -> tuple[tuple[int, ...], bool, np.dtype]:
+    """``(shape, fortran_order, dtype)`` of the ``.npy`` header at ``fh``'s position.
+
+    numpy parses the header's Python literal itself; whatever that parser raises on
+    hostile bytes becomes one SpikeforgeError starting with ``failure``.
+    """
+    try:
+        version = npy_format.read_magic(fh)
+        return npy_format._read_array_header(fh, version)
+    except (ValueError, SyntaxError, TypeError, EOFError, tokenize.TokenError) as exc:
+        raise SpikeforgeError(f"{failure} ({exc})") from exc
+
+
 def read_npy(fh: BinaryIO, available: int, where: str) -> np.ndarray:
     """The array in ``fh`` (``available`` bytes long); errors start with ``where``."""
     head = fh.read(len(MAGIC))
@@ -30,11 +44,7 @@ def read_npy(fh: BinaryIO, available: int, where: str) -> np.ndarray:
         hint = " (an HDF5 file: NIR or netx?)" if head.startswith(b"\x89HDF") else ""
         raise SpikeforgeError(f"{where}: not a readable .npy array{hint}")
     fh.seek(0)
-    try:
-        version = npy_format.read_magic(fh)
-        shape, fortran, dtype = npy_format._read_array_header(fh, version)
-    except (ValueError, SyntaxError, TypeError, EOFError) as exc:
-        raise SpikeforgeError(f"{where}: damaged .npy header ({exc})") from exc
+    shape, fortran, dtype = read_header(fh, f"{where}: damaged .npy header")
     if dtype.hasobject or dtype.fields is not None or dtype.kind not in REAL_KINDS:
         raise SpikeforgeError(
             f"{where}: dtype {dtype} is not a real number type (bool, int, float)"

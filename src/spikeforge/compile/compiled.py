@@ -34,7 +34,7 @@ from spikeforge.compile.timing import Timing, schedule
 from spikeforge.errors import SpikeforgeError
 from spikeforge.ir.nodes import Graph
 from spikeforge.limits import require_fits
-from spikeforge.npy_guard import read_npy
+from spikeforge.npy_guard import read_header, read_npy
 
 FORMAT = "spikeforge.sfnet"
 FORMAT_VERSION = 3
@@ -209,13 +209,7 @@ def _read_header(archive: zipfile.ZipFile, path: Path) -> dict:
 
 def _read_text_npy(fh, size: int, path: Path) -> str:
     """The header member: a 0-d unicode ``.npy`` (checked, not unpickled)."""
-    from numpy.lib import format as npy_format
-
-    try:
-        version = npy_format.read_magic(fh)
-        shape, _, dtype = npy_format._read_array_header(fh, version)
-    except (ValueError, SyntaxError, TypeError, EOFError) as exc:
-        raise SpikeforgeError(f"{path}: not a spikeforge compiled network ({exc})") from exc
+    shape, _, dtype = read_header(fh, f"{path}: not a spikeforge compiled network")
     if shape != () or dtype.kind != "U" or dtype.itemsize > size:
         raise SpikeforgeError(f"{path}: not a spikeforge compiled network (header is {dtype})")
     data = fh.read(dtype.itemsize)
