@@ -115,7 +115,7 @@ def test_profile_on_the_reference_backend_writes_a_consistent_report(tmp_path):
     assert data["deployed"] == "reference-float" and data["source"] is None
     assert data["hardware"]["name"] == "loihi2"
     assert "stage table (2 samples x 20 steps)" in stdout
-    assert "energy/inference" in stdout and "cores" in stdout
+    assert "dynamic energy / inference" in stdout and "cores" in stdout
 
 
 def test_profile_all_stages_with_the_norse_source(tmp_path):

@@ -49,6 +49,7 @@ from spikeforge.profile.stages import (
     StageRow,
     hardware_stage,
     measure,
+    measure_bias_driven,
 )
 from spikeforge.profile.task import Decoder, Metric, add_task_metric
 from spikeforge.progress import stage
@@ -160,7 +161,7 @@ class CompiledModel:
 
     def profile(
         self,
-        x: np.ndarray | torch.Tensor,
+        x: np.ndarray | torch.Tensor | None = None,
         labels: np.ndarray | Sequence[float] | None = None,
         decoder: str | Decoder = "max-count",
         metric: Metric | None = None,
@@ -170,6 +171,9 @@ class CompiledModel:
         raster: Sequence[str] | None = None,
         show_progress: bool = False,
         hardware_runner: HardwareRunner | None = None,
+        input_bias: np.ndarray | None = None,
+        steps: int | None = None,
+        device: str | None = None,
     ) -> Report:
         """Run every stage on ``x`` and measure it; with ``labels``, score the task per stage.
 
@@ -183,7 +187,22 @@ class CompiledModel:
 
         >>> report = net.profile(x, labels=y, decoder="max-count")
         >>> report.metric("emulator-fixed")  # accuracy (%) in bit-exact fixed point
+
+        A netx network whose input layer is driven by its bias (PilotNet) takes
+        ``input_bias`` (``[batch, *shape]`` or ``[*shape]``, netx's W, H, C order) and
+        ``steps`` in place of ``x``: it has no spike input, hence no reference run, and
+        profiles the fixed-point plan on ``backend`` (``"emulator"``, ``"lava"`` or
+        ``"both"``) in raw hardware steps (:func:`~spikeforge.profile.stages.measure_bias_driven`).
+
+        >>> net.profile(input_bias=image, steps=16)
         """
+        if input_bias is not None:
+            return self._profile_bias_driven(
+                x, input_bias, steps, labels, backend, precision, raster, show_progress, device
+            )
+        if x is None:
+            raise SpikeforgeError("profile needs inputs x, or input_bias= and steps= for a "
+                                  "netx network driven through its input layer's bias")
         label_array = None if labels is None else np.asarray(labels)
         inputs = batch_first(x, self.input_shape, time_axis, label_array)
         if backend == "reference" and precision != "float":
@@ -202,6 +221,39 @@ class CompiledModel:
         )  # fmt: skip
         if label_array is not None:
             add_task_metric(profile, label_array, decoder, metric)
+        return Report(profile, network=str(self.path or "<in memory>"))
+
+    def _profile_bias_driven(
+        self,
+        x: np.ndarray | torch.Tensor | None,
+        bias: np.ndarray,
+        steps: int | None,
+        labels: object,
+        backend: str,
+        precision: str,
+        raster: Sequence[str] | None,
+        show_progress: bool,
+        device: str | None,
+    ) -> Report:
+        """:meth:`profile` of a bias-driven network; refuses what does not apply to it."""
+        if x is not None:
+            raise SpikeforgeError("pass inputs x or input_bias, not both")
+        if labels is not None:
+            raise SpikeforgeError("labels are not supported with input_bias (no task metric)")
+        if precision == "float":
+            raise SpikeforgeError("a bias-driven netx network runs its fixed-point plan only; "
+                                  "drop precision='float'")  # fmt: skip
+        if steps is None or steps < 1:
+            raise SpikeforgeError(f"input_bias needs steps >= 1 (got {steps})")
+        backends = ("emulator", "lava") if backend == "both" else (backend,)
+        if any(b not in ("emulator", "lava") for b in backends):
+            raise SpikeforgeError(
+                f"input_bias runs on the emulator or lava backend (or both), not {backend}"
+            )
+        profile = measure_bias_driven(
+            self.compiled, np.asarray(bias), steps, self.hardware, backends, raster=raster,
+            device=device, show_progress=show_progress,
+        )  # fmt: skip
         return Report(profile, network=str(self.path or "<in memory>"))
 
     def save(self, path: str | Path) -> Path:

@@ -345,8 +345,10 @@ def _cmd_compile(args: argparse.Namespace) -> int:
             save(compiled, args.output)  # before printing: an error leaves stdout empty
     if compiled.float_plan is None:  # a netx file's own fixed-point plan
         from spikeforge.compile.netx_plan import describe
+        from spikeforge.compile.summary import placement_section
 
         print(describe(compiled.fixed_plan))
+        print(placement_section(compiled, load_hardware("loihi2")))
     else:
         with stage(2, 2, "placing on Loihi 2 cores"):
             summary = summarize(compiled, load_hardware("loihi2"))

@@ -393,7 +393,21 @@ def describe(placement: Placement, max_rows: int = 16) -> str:
         lines.append(
             f"  ... {len(placement.cores) - max_rows} more cores (spikeforge profile lists all)"
         )
+    lines.append(
+        "cores per population: "
+        + ", ".join(f"{n} {k}" for n, k in cores_per_population(placement).items())
+    )
     return "\n".join(lines)
+
+
+def cores_per_population(placement: Placement) -> dict[str, int]:
+    """How many cores hold each population, in placement order (the per-layer table
+    Intel's compiler prints, to set beside it)."""
+    counts: dict[str, int] = {}
+    for core in placement.cores:
+        for part in core.slices:
+            counts[part.population] = counts.get(part.population, 0) + 1
+    return counts
 
 
 def placement_summary(plan: LoihiPlan, hardware: Hardware) -> str:

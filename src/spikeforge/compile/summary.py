@@ -54,5 +54,19 @@ def summarize(compiled: CompiledNet, hardware: Hardware) -> str:
         )
     else:
         lines.append("timing: source timing reproduced exactly (outputs aligned by latency)")
-    lines += ["", placement_summary(compiled.fixed_plan, hardware)]
+    lines += ["", placement_section(compiled, hardware)]
+    return "\n".join(lines)
+
+
+def placement_section(compiled: CompiledNet, hardware: Hardware) -> str:
+    """The fixed plan's placement (or why it does not fit, with the excess), and for the
+    network a ``[calibration]`` was measured on, the cores the vendor's compiler used."""
+    lines = [placement_summary(compiled.fixed_plan, hardware)]
+    cal = hardware.calibration
+    neurons = sum(p.size for p in compiled.network.populations.values())
+    if cal and neurons == cal["neurons"].value:
+        lines.append(
+            f"calibration network ({neurons} neurons): the vendor's compiler used "
+            f"{cal['cores'].value:.0f} cores ({cal['cores'].kind}: {cal['cores'].source})"
+        )
     return "\n".join(lines)

@@ -33,7 +33,9 @@ class Agreement:
         return self.relative_error == 0.0
 
     def as_dict(self) -> dict[str, object]:
-        return {**vars(self), "exact": self.exact}
+        """JSON-ready; a stage with nothing to compare with (NaN error) gives None."""
+        error = self.relative_error if np.isfinite(self.relative_error) else None
+        return {**vars(self), "relative_error": error, "exact": self.exact}
 
 
 def spike_agreement(got: np.ndarray, expected: np.ndarray) -> float:

@@ -11,6 +11,7 @@ from spikeforge.cli_common import (
     add_factory_option,
     add_import_options,
     add_layout_options,
+    add_netx_options,
     compiled_from_args,
     factory_from_args,
     load_array,
@@ -38,8 +39,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--input",
         type=Path,
-        required=True,
+        default=None,
         help=".npy spikes [batch, time, *shape] (--time-first: [time, batch, *shape])",
+    )
+    parser.add_argument(
+        "--input-bias",
+        type=Path,
+        default=None,
+        help="netx input neuron layer driven by its bias (PilotNet): .npy [*shape] or "
+        "[batch, *shape] in netx's (W, H, C) order, in place of --input; needs --steps",
+    )
+    parser.add_argument(
+        "--steps", type=int, default=None, help="hardware steps to run a bias-driven input for"
+    )
+    parser.add_argument(
+        "--device", default=None, help="emulator only: cpu or cuda (default: cuda when available)"
     )
     parser.add_argument("-o", "--output", type=Path, required=True, help="report directory")
     parser.add_argument(
@@ -50,9 +64,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--backend",
-        choices=[b for b in BACKENDS if b != "loihi2"],
+        choices=[*[b for b in BACKENDS if b != "loihi2"], "both"],
         default="emulator",
-        help="where the compiled stages run (reference: float stage only)",
+        help="where the compiled stages run (reference: float stage only; both: emulator "
+        "and lava, with --input-bias only)",
     )
     parser.add_argument(
         "--precision",
@@ -94,6 +109,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_factory_option(parser)
     add_import_options(parser)
     add_compile_options(parser)
+    add_netx_options(parser)
     # cluster seam: --workers / --cluster / --shard-size (spikeforge.cluster)
     from spikeforge.cluster.spec import add_cluster_options
 
@@ -113,6 +129,14 @@ def _cmd_profile(args: argparse.Namespace) -> int:
     # cluster seam: with --workers N > 1 or --cluster, the compiled stages run sharded on Ray.
     from spikeforge.cluster.spec import runner_from_args
 
+    if (args.input is None) == (args.input_bias is None):
+        raise SpikeforgeError(
+            "pass --input (spikes) or, for a netx input neuron layer, --input-bias with --steps"
+        )
+    if args.input_bias is not None:
+        return _profile_bias_driven(args)
+    if args.steps is not None or args.backend == "both":
+        raise SpikeforgeError("--steps and --backend both apply to --input-bias")
     runner = runner_from_args(args)
     inputs = load_array(args.input, "input")
     labels = load_array(args.labels, "labels") if args.labels is not None else None
@@ -136,6 +160,28 @@ def _cmd_profile(args: argparse.Namespace) -> int:
         hardware_runner=runner,
     )
     report.inputs = str(args.input)
+    written = report.write(args.output, neurobench=args.neurobench)
+    print(report)
+    print(f"wrote {', '.join(str(p) for p in written)}")
+    return 0
+
+
+def _profile_bias_driven(args: argparse.Namespace) -> int:
+    """``--input-bias``: the fixed-point plan only, in raw hardware steps (no reference)."""
+    from spikeforge.api import CompiledModel
+    from spikeforge.progress import stage
+
+    if args.labels is not None or args.source is not None:
+        raise SpikeforgeError("--labels and --source do not apply to --input-bias")
+    bias = load_array(args.input_bias, "input bias")
+    with stage(0, 0, f"loading {args.network}"):
+        compiled = compiled_from_args(args)
+    net = CompiledModel(compiled, args.hardware, path=args.network)
+    report = net.profile(
+        input_bias=bias, steps=args.steps, backend=args.backend, precision=args.precision,
+        raster=args.raster, show_progress=True, device=args.device,
+    )  # fmt: skip
+    report.inputs = str(args.input_bias)
     written = report.write(args.output, neurobench=args.neurobench)
     print(report)
     print(f"wrote {', '.join(str(p) for p in written)}")

@@ -52,6 +52,10 @@ source and changed without touching code. Schema (version 1)::
     neuron_updates          # per inference     range from them
     busiest_synaptic_ops    # per step, busiest core, mean over steps
     busiest_updates         # per step, busiest core, mean over steps
+    cores                   # cores the vendor's compiler used (measured run)
+    total_energy            # J per inference, dynamic + static (measured run)
+    neurons                 # the calibration network's neurons: with steps, how a
+    steps                   # steps per inference  profile knows it is that network
 
 A **Quantity** is an inline table ``{ value = 23.6e-12, unit = "J", kind = "estimated",
 source = "Davies et al. 2018, Table 2", note = "optional" }``. Values are in base SI
@@ -113,6 +117,10 @@ _SCHEMA: dict[str, dict[str, str]] = {
         "neuron_updates": "update",
         "busiest_synaptic_ops": "op",
         "busiest_updates": "update",
+        "cores": "core",
+        "total_energy": "J",
+        "neurons": "neuron",
+        "steps": "step",
     },
 }
 #: Sections a model may leave out (a model fitted to no measurement has no calibration).

@@ -23,8 +23,9 @@ from matplotlib.figure import Figure as MplFigure
 from spikeforge.atomic import atomic_path
 from spikeforge.compile.placement import RESOURCES
 from spikeforge.errors import SpikeforgeError
+from spikeforge.profile.anchor import Anchor, anchor
 from spikeforge.profile.counters import INPUT_COUNTS, POPULATION_COUNTS
-from spikeforge.profile.energy import PopulationCost
+from spikeforge.profile.energy import CostReport, PopulationCost, Range
 from spikeforge.profile.render import (
     HTML_STYLE,
     Table,
@@ -94,7 +95,9 @@ def stage_table(
         line += [share(row.agreement.spike_agreement)] if spikes else []
         line += [share(row.agreement.decision_agreement)] if decisions else []
         line += [
-            f"{row.agreement.relative_error:.2e}",
+            f"{row.agreement.relative_error:.2e}"
+            if np.isfinite(row.agreement.relative_error)
+            else "n/a",
             number(row.spikes),
             number(row.synaptic_ops),
             quantity(row.energy),
@@ -153,6 +156,7 @@ def profile_dict(profile: Profile, network_path: str, input_path: str) -> dict[s
             "cost": hw.cost.as_dict(),
         }
     deployed = profile.deployed
+    found = anchor_of(profile)
     return {
         "format": FORMAT,
         "version": FORMAT_VERSION,
@@ -179,6 +183,7 @@ def profile_dict(profile: Profile, network_path: str, input_path: str) -> dict[s
         "source": None if profile.source is None else profile.source.as_dict(),
         "reference": None if profile.reference is None else profile.reference.as_dict(),
         "runs": runs,
+        "calibration_anchor": None if found is None else found.as_dict(),
         "figures": dict(FIGURES),
     }
 
@@ -276,21 +281,82 @@ def neurobench_results(profile: Profile) -> dict[str, object]:
 
 
 def _cost_table(profile: Profile) -> Table:
-    """The deployed run's figures: energy, latency, throughput, EDP, cores."""
+    """The deployed run's figures, dynamic energy first: it is what the network's activity
+    costs; static power is paid per chip whatever runs, so it is shown beside it, per chip
+    and per inference at the modelled time per step. Ranges where the calibration cannot
+    tell how a measurement splits over event kinds (:mod:`spikeforge.profile.energy`)."""
     run = profile.deployed
     cost, placement = run.cost, run.placement
     energy, latency = cost.energy, cost.latency
+    static_w = profile.hardware.power["static_per_chip"]
     rows = [
-        ["energy / inference", si(energy.total.value, "J"), energy.total.kind],
-        ["dynamic", si(energy.dynamic.value, "J"), energy.dynamic.kind],
-        ["static", si(energy.static.value, "J"), energy.static.kind],
+        ["dynamic energy / inference", si(energy.dynamic.value, "J"), energy.dynamic.kind],
+        *_range_row("  range", cost.dynamic_range),
+        ["  dominant event", f"{cost.dominant_event} ({_dominant_share(cost):.0%})", ""],
+        ["static power / chip", si(static_w.value, "W"), static_w.kind],
+        [f"static energy / inference ({placement.chips_used} chip(s) x time)",
+         si(energy.static.value, "J"), energy.static.kind],
+        ["total energy / inference", si(energy.total.value, "J"), energy.total.kind],
+        ["  larger term", "static" if energy.static.value > energy.dynamic.value
+         else "dynamic", ""],
         ["latency / inference", si(latency.per_inference.value, "s"), latency.per_inference.kind],
+        *_range_row("  range", cost.latency_range),
         ["mean latency / step", si(latency.per_step_mean.value, "s"), latency.per_step_mean.kind],
         ["throughput", f"{cost.throughput.value:.4g} /s", cost.throughput.kind],
         ["energy-delay product", f"{cost.edp.value:.3g} J·s", cost.edp.kind],
         ["cores / chips used", f"{len(placement.cores)} / {placement.chips_used}", ""],
-    ]
+    ]  # fmt: skip
     return Table(["figure", "value", "kind"], rows, label_columns=3)
+
+
+def _range_row(label: str, r: Range | None) -> list[list[str]]:
+    if r is None:
+        return []
+    return [[label, f"{si(r.low, r.unit)} .. {si(r.high, r.unit)}", r.basis]]
+
+
+def _dominant_share(cost: CostReport) -> float:
+    total = sum(cost.energy_by_event.values())
+    return cost.energy_by_event[cost.dominant_event] / total if total else 0.0
+
+
+def anchor_of(profile: Profile) -> Anchor | None:
+    """The deployed run against the hardware model's calibration measurement, if any."""
+    run = profile.deployed
+    if run is None:
+        return None
+    return anchor(profile.hardware, profile.compiled, run.cost, len(run.placement.cores),
+                  run.activity.steps)  # fmt: skip
+
+
+def anchor_table(found: Anchor) -> Table:
+    """Measured vs model (this network is the calibration's), or the measurement alone."""
+    if found.matches:
+        rows = [[r.figure, _fmt(r.measured, r.unit), _fmt(r.model, r.unit), f"{r.ratio:.3f}"]
+                for r in found.rows]  # fmt: skip
+        return Table(
+            ["figure", "measured", "model", "model / measured"], rows,
+            title="measured vs model: this is the calibration network",
+            notes=[f"measured: {found.source}. Energy and time are calibrated on this one "
+                   "network (PilotNet LIF), so they agree by construction: a check of the fit "
+                   "and of the counting, not a validation; cores come from the placement, "
+                   "which was not fitted."],
+        )  # fmt: skip
+    rows = [[r.figure, _fmt(r.measured, r.unit)] for r in found.rows]
+    return Table(
+        ["figure", "measured"], rows,
+        title="calibration anchor (another network: nothing of this one measured)",
+        notes=[f"measured: {found.source}. The per-event figures were fitted to this one "
+               "run; this network's figures above are calibrated on it, not measured."],
+    )  # fmt: skip
+
+
+def _fmt(value: float | None, unit: str) -> str:
+    if value is None:
+        return ""
+    if unit in ("J", "s"):
+        return si(value, unit)
+    return f"{value:.4g}" + ("" if unit == "core" else f" {unit}")
 
 
 def _population_table(profile: Profile) -> Table:
@@ -313,14 +379,16 @@ def summary_table(profile: Profile) -> str:
     parts = [to_terminal(profile_table(profile, title=title))]
     run = profile.deployed
     if run is not None:
-        cost, cores = run.cost, len(run.placement.cores)
+        cores = len(run.placement.cores)
         parts += [
             f"on {profile.hardware.name} ({run.precision} plan, activity on {run.backend}): "
-            f"{cores} cores, {run.placement.chips_used} chip(s); energy/inference "
-            f"{quantity(cost.energy.total)}, "
-            f"latency/inference {quantity(cost.latency.per_inference)}",
+            f"{cores} cores, {run.placement.chips_used} chip(s)",
+            to_terminal(_cost_table(profile)),
             to_terminal(_population_table(profile)),
         ]
+        found = anchor_of(profile)
+        if found is not None:
+            parts.append(to_terminal(anchor_table(found)))
     return "\n\n".join(parts)
 
 
@@ -392,7 +460,15 @@ def _blocks(profile: Profile, network_path: str, input_path: str) -> list[Block]
         events = ", ".join(
             f"{event} {si(value, 'J')}" for event, value in cost.energy_by_event.items() if value
         )
-        blocks += [Text(f"Dynamic energy by event: {events}.")]
+        blocks += [Text(
+            f"Dynamic energy by event: {events}; the dominant term is **{cost.dominant_event}**. "
+            "Dynamic energy is what this network's activity costs; static power is paid per "
+            "chip in use whatever runs, so its share of an inference depends on the time "
+            "per step."
+        )]  # fmt: skip
+        found = anchor_of(profile)
+        if found is not None:
+            blocks += [Heading(3, "Calibration anchor"), anchor_table(found)]
         blocks += [Figure("populations", "Spikes and energy per population")]
         blocks += [
             _population_table(profile),

@@ -419,6 +419,8 @@ def bias_driven_run(
     hardware: Hardware,
     backend: str = "emulator",
     device: str | None = None,
+    record: Sequence[str] = (),
+    show_progress: bool = False,
 ) -> HardwareRun:
     """Run, count and price a netx network whose input layer is driven by its bias
     (``bias`` ``[batch, *shape]``) for ``steps`` hardware steps, fixed point.
@@ -431,8 +433,9 @@ def bias_driven_run(
     counter = ActivityCounter(plan, placement)
     start = time.perf_counter()
     result = run(
-        compiled, None, backend=backend, precision="fixed", raw_timing=True,
+        compiled, None, backend=backend, precision="fixed", raw_timing=True, record=record,
         counter=counter, device=device, input_bias=bias, steps=steps,
+        show_progress=show_progress,
     )  # fmt: skip
     activity = counter.result()
     return HardwareRun(
@@ -445,4 +448,72 @@ def bias_driven_run(
         cost=estimate(activity, placement, hardware),
         outputs=result.outputs,
         spikes=result.spikes,
+    )
+
+
+def measure_bias_driven(
+    compiled: CompiledNet,
+    bias: np.ndarray,
+    steps: int,
+    hardware: Hardware,
+    backends: Sequence[str] = ("emulator",),
+    raster: Sequence[str] | None = None,
+    device: str | None = None,
+    show_progress: bool = False,
+) -> Profile:
+    """:func:`measure` for a netx network whose input layer is driven by its bias.
+
+    There is no spike input, so no reference (float64, source time) run exists to
+    compare with: the stages are the fixed-point plan on each of ``backends`` in raw
+    hardware steps, the first being the truth the others are compared with (Lava and
+    the emulator are bit-exact, so a second backend checks the first).
+    """
+    spiking = [n for n, p in compiled.network.populations.items() if p.spiking]
+    raster = list(raster) if raster else spiking[:DEFAULT_RASTER_POPULATIONS]
+    for name in raster:
+        if name not in spiking:
+            raise SpikeforgeError(
+                f"cannot draw a raster of '{name}': not a spiking population "
+                f"(spiking populations: {', '.join(spiking)})"
+            )
+    runs: dict[str, HardwareRun] = {}
+    rows: list[StageRow] = []
+    for i, backend in enumerate(backends, start=1):
+        stage = hardware_stage(backend, "fixed")
+        with progress_stage(i, len(backends), f"running {LABELS[stage]}", show_progress):
+            hw_run = bias_driven_run(
+                compiled, bias, steps, hardware, backend, device, raster, show_progress
+            )
+        runs[stage] = hw_run
+        cores = len(hw_run.placement.cores)
+        rows.append(
+            StageRow(
+                stage=stage,
+                basis=f"input layer driven by its bias, {steps} raw hardware steps; activity "
+                f"counted on {backend}, priced by the {hardware.name} model on {cores} cores",
+                agreement=_UNCOMPARED,
+                spikes=hw_run.activity.total("spikes"),
+                synaptic_ops=hw_run.activity.total("synaptic_ops"),
+                energy=hw_run.cost.energy.total,
+                latency=hw_run.cost.latency.per_inference,
+                wall_s_per_sample=hw_run.wall_s / hw_run.activity.batch,
+                outputs=hw_run.outputs,
+            )
+        )
+        if len(rows) > 1:
+            outputs_spike = {n: bool(np.isin(a, (0.0, 1.0)).all()) for n, a in
+                             rows[0].outputs.items()}  # fmt: skip
+            rows[-1].agreement = compare(rows[-1].outputs, rows[0].outputs, outputs_spike)
+    first = next(iter(runs.values()))
+    return Profile(
+        compiled=compiled,
+        hardware=hardware,
+        batch=first.activity.batch,
+        steps=steps,
+        source=None,
+        reference=None,
+        runs=runs,
+        rows=rows,
+        rasters={n: first.spikes[n] for n in raster if n in first.spikes},
+        raster_stage=LABELS[first.stage],
     )
