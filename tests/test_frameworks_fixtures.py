@@ -229,3 +229,10 @@ def test_spyx_weights_and_r_are_repaired_and_spikes_leave_a_step_late():
     x, truth = fix.data()
     late = run_reference(normalize(load_nir(fix.nir_path, convention="spyx", fires_on="new")), x)
     assert not np.array_equal(late.output.reshape(truth.shape), truth)
+
+
+def test_loihi2_backend_says_multi_spike_needs_a_microcoded_neuron():
+    fix = FIXTURES["sinabs/iaf_mlp"]
+    x, _ = fix.data()
+    with pytest.raises(SpikeforgeError, match=r"multi-spike counts sent as.*microcoded neuron"):
+        run(compile_network(fix.load()), x[:1, :5], "loihi2")
