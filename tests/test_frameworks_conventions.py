@@ -18,7 +18,7 @@ import pytest
 from spikeforge.cli import main
 from spikeforge.compile.compiled import compile_network
 from spikeforge.compile.network import normalize
-from spikeforge.errors import SpikeforgeError, UnsupportedError
+from spikeforge.errors import SpikeforgeError
 from spikeforge.ir.conventions import PRESETS, Conventions, preset
 from spikeforge.ir.nir_import import from_nir
 from spikeforge.runtimes import run
@@ -131,10 +131,23 @@ def test_exponential_decay_is_one_minus_exp():
     np.testing.assert_allclose(graph.nodes["lif"].dv, 1 - np.exp(-1e-3 / 5e-3))
 
 
-def test_multi_spike_is_refused_for_loihi_with_the_reason():
-    graph = from_nir(_if_graph(), convention="sinabs")
-    with pytest.raises(UnsupportedError, match=r"population 'if'.*multi-spike.*reference"):
-        compile_network(graph)
+def test_multi_spike_counts_exact_at_threshold_multiples_and_bit_exact_on_lava():
+    """Integer input puts v on exact multiples of theta, where trunc(v/theta) steps:
+    every backend must count as the IR does; Lava's fixed_pt SfLif (counts as graded
+    payloads) equals the emulator in spikes and voltages."""
+    # Each input spike adds 2.5 thresholds: counts of 2 and 3, v on 0.5 exactly.
+    graph = from_nir(_if_graph(theta=0.5, r=1.25), convention="sinabs")
+    x = np.random.default_rng(2).integers(0, 2, (1, 30, N)).astype(float)
+    compiled = compile_network(graph)
+    ref = run(compiled, x, "reference").output
+    np.testing.assert_array_equal(ref[0], _if_loop(x[0], 0.5, 1.25, PRESETS["sinabs"]))
+    assert ref.max() == 3
+    np.testing.assert_array_equal(run(compiled, x, "emulator", "float", device="cpu").output, ref)
+    emu = run(compiled, x, "emulator", "fixed", record=["if"], raw_timing=True, device="cpu")
+    np.testing.assert_array_equal(run(compiled, x, "emulator", "fixed", device="cpu").output, ref)
+    lava = run(compiled, x, "lava", "fixed", record=["if"], raw_timing=True)
+    np.testing.assert_array_equal(emu.spikes["if"], lava.spikes["if"])
+    np.testing.assert_array_equal(emu.v["if"], lava.v["if"])
 
 
 def test_metadata_naming_the_framework_selects_its_preset():
@@ -160,7 +173,7 @@ def test_bad_convention_values_are_one_line_errors():
         from_nir(_if_graph(), multi_spike=True)
 
 
-def test_cli_compile_names_conventions_and_microcode_and_reference_runs_what_lava_cannot(
+def test_cli_compile_names_conventions_and_microcode_and_multi_spike_runs_everywhere(
     tmp_path, capsys
 ):
     path = tmp_path / "if.nir"
@@ -188,8 +201,17 @@ def test_cli_compile_names_conventions_and_microcode_and_reference_runs_what_lav
     assert main([*args, "-o", str(tmp_path / "o.npz"), "--backend", "reference"]) == 0
     counts = np.load(tmp_path / "o.npz")["output"]
     np.testing.assert_array_equal(counts, _if_loop(x, 2.0, 1.0, PRESETS["sinabs"]))
-    assert main([*args, "-o", str(tmp_path / "p.npz"), "--backend", "emulator"]) == 2
-    assert "multi-spike" in capsys.readouterr().err
+    spikes = (x > 0).astype(float)  # Loihi backends take spikes
+    np.save(tmp_path / "s.npy", spikes)
+    args = ["run", str(path), "--input", str(tmp_path / "s.npy"), "--from", "sinabs"]
+    assert main([*args, "-o", str(tmp_path / "p.npz"), "--backend", "emulator"]) == 0
+    np.testing.assert_array_equal(
+        np.load(tmp_path / "p.npz")["output"], _if_loop(spikes, 2.0, 1.0, PRESETS["sinabs"])
+    )
+    capsys.readouterr()
+    assert main(["compile", str(path), "-o", str(tmp_path / "m.sfnet"), "--from", "sinabs"]) == 0
+    out = capsys.readouterr().out
+    assert "multi-spike counts sent as" in out and "microcoded neuron" in out
 
 
 def test_a_dt_other_than_the_frameworks_exporter_dt_is_warned_about():

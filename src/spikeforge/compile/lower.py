@@ -13,8 +13,14 @@ each handled exactly or refused:
 * it resets to a value on the spike step and fires at ``v > vth``: populations with
   another convention (subtractive or next-step reset, ``v >= vth``) become
   spikeforge's ``SfLif`` (:mod:`spikeforge.runtimes.lava_neuron`), the same LIF with
-  that rule, which on the chip needs a microcoded neuron; multi-spike counts are refused
-  (they need graded spikes).
+  that rule, which on the chip needs a microcoded neuron;
+* it sends one bit per spike: a multi-spike population (sinabs' MultiSpike, Rockpool's
+  default) becomes an SfLif that sends its count ``(v > 0) * trunc(v / vth)`` as a
+  graded payload (``num_message_bits``), and every synapse it feeds reads payloads
+  (Lava's ``Dense(num_message_bits > 0)`` multiplies each weight by the count).
+  The float plan's payloads are :data:`GRADED_BITS_MAX` wide (a float count has no
+  bound of its own); quantisation narrows them to the largest count the 24-bit
+  voltage can hold (:func:`count_bits`).
 
 A constant input current (the bias of an Affine feeding a current-based neuron) is
 delivered by one always-spiking bias neuron, delayed to start at source step 1.
@@ -30,7 +36,7 @@ import numpy as np
 from spikeforge.compile.network import Network, Population
 from spikeforge.compile.timing import BIAS_SOURCE, PACEMAKER, Timing
 from spikeforge.errors import UnsupportedError
-from spikeforge.loihi_format import WEIGHT_BITS
+from spikeforge.loihi_format import GRADED_BITS_MAX, STATE_HALF, VTH_SHIFT, WEIGHT_BITS
 
 Precision = Literal["float", "fixed"]
 
@@ -81,10 +87,14 @@ class CorePopulation:
     #: The plan input written straight into this population's ``a_in`` on the same step
     #: (no synapse): a netx Delta input layer encoding graded frames; None: none.
     direct_input: str | None = None
+    #: A step emits ``(v > 0) * trunc(v / vth)`` spikes, subtracted as ``count * vth``
+    #: and sent as one graded payload (``num_message_bits`` wide). The conventions pair
+    #: it with reset ``subtract``; ``threshold`` plays no part (a count of 1 is ``v >= vth``).
+    multi_spike: bool = False
 
     @property
     def standard(self) -> bool:
-        return self.reset == "to_value" and self.threshold == ">"
+        return self.reset == "to_value" and self.threshold == ">" and not self.multi_spike
 
     @property
     def graded(self) -> bool:
@@ -218,7 +228,11 @@ def lower(network: Network, timing: Timing) -> LoihiPlan:
                 "Loihi neurons communicate by spikes, so a leaky integrator can only be an output"
             )
         scale = populations[conn.post].scale
-        synapses.append(Synapses(conn.pre, conn.post, scale[:, None] * conn.weight, 0, extra))
+        bits = populations[conn.pre].num_message_bits if conn.pre in populations else 0
+        synapses.append(
+            Synapses(conn.pre, conn.post, scale[:, None] * conn.weight, 0, extra,
+                     num_message_bits=bits)
+        )  # fmt: skip
     for name, pop in network.populations.items():
         drive = pop.current_bias + _pipeline_safe_leak(pop)
         if drive.any():
@@ -268,23 +282,36 @@ def _uniform(pop: Population, values: np.ndarray, parameter: str) -> float:
 def microcode_notes(plan: LoihiPlan) -> list[str]:
     """One line per population whose firing rule Lava's LIF (and the chip's) lacks."""
     return [
-        f"population '{name}': reset {pop.reset}, fires at v {pop.threshold} theta: simulated "
-        "by spikeforge's SfLif process; on a Loihi 2 chip it needs a microcoded neuron"
+        f"population '{name}': reset {pop.reset}, fires at v {pop.threshold} theta"
+        + (
+            f", multi-spike counts sent as {pop.num_message_bits}-bit graded payloads"
+            if pop.multi_spike
+            else ""
+        )
+        + ": simulated by spikeforge's SfLif process; on a Loihi 2 chip it needs a "
+        "microcoded neuron"
         for name, pop in plan.populations.items()
         if pop.spiking and not pop.standard
     ]
 
 
-def _core_population(pop: Population, latency: int) -> CorePopulation:
-    if pop.multi_spike:
+def count_bits(vth: int) -> int:
+    """Payload bits of a fixed-point multi-spike population: its largest count.
+
+    Lava clips ``v`` to ``STATE_HALF - 1``, so a step's count is at most
+    ``(STATE_HALF - 1) // (vth << VTH_SHIFT)``: 17 bits at ``vth = 1``, within the
+    :data:`GRADED_BITS_MAX` a graded spike carries. ``vth = 0`` has no count (it
+    divides by zero) and is refused.
+    """
+    if vth < 1:
         raise UnsupportedError(
-            f"population '{pop.name}' ({pop.kind}): multi-spike counts (up to floor(v/theta) "
-            "spikes a step: sinabs' MultiSpike, Rockpool's default max_spikes_per_dt) are not "
-            "lowered yet: the plan's 1-bit Dense reads a count of k as one event. Exact needs "
-            "graded spikes (the neuron sending its count as the payload into a Dense with "
-            "num_message_bits > 0), not built yet; use the reference backend, or single "
-            "spikes (sinabs SingleSpike, Rockpool max_spikes_per_dt=1)"
+            "a multi-spike population needs a fixed-point threshold of at least 1 (its "
+            f"count divides by it), got {vth}"
         )
+    return ((STATE_HALF - 1) // (vth << VTH_SHIFT)).bit_length()
+
+
+def _core_population(pop: Population, latency: int) -> CorePopulation:
     du = _uniform(pop, pop.du, "tau_syn (du = dt/tau_syn)")
     dv = _uniform(pop, pop.dv, "tau_mem (dv = dt/tau_mem)")
     if pop.v_th is None:
@@ -335,4 +362,6 @@ def _core_population(pop: Population, latency: int) -> CorePopulation:
         latency=latency,
         reset=pop.reset,
         threshold=pop.threshold,
+        multi_spike=pop.multi_spike,
+        num_message_bits=GRADED_BITS_MAX if pop.multi_spike else 0,
     )

@@ -28,7 +28,7 @@ from dataclasses import asdict, dataclass, replace
 import numpy as np
 
 from spikeforge.choices import WEIGHT_PLANES
-from spikeforge.compile.lower import CorePopulation, LoihiPlan, Synapses
+from spikeforge.compile.lower import CorePopulation, LoihiPlan, Synapses, count_bits
 from spikeforge.compile.timing import BIAS_SOURCE
 from spikeforge.loihi_format import (
     ACT_SHIFT,
@@ -164,6 +164,7 @@ def quantize(
                 v_floor=float(np.max(-(STATE_HALF - 1) / np.asarray(qpop.scale))),
             )
         )
+    synapses = [_payload_width(s, populations) for s in synapses]
     fixed = LoihiPlan(
         precision="fixed",
         inputs=dict(plan.inputs),
@@ -195,6 +196,8 @@ def _population_scale(
         u_range = WRAP_MARGIN * u_peak
         if pop.spiking:
             v_range = max(pop.vth, min(v_below, V_WINDOW_MAX * pop.vth))
+            if pop.multi_spike:  # v holds the whole count before it is subtracted
+                v_range = max(v_range, WRAP_MARGIN * v_above)
         else:
             v_range = WRAP_MARGIN * max(v_above, v_below)
     else:
@@ -217,6 +220,14 @@ def _population_scale(
     if pop.spiking and scale * pop.vth >= 1:
         scale = float(np.floor(scale * pop.vth) / pop.vth)
     return scale
+
+
+def _payload_width(syn: Synapses, populations: dict[str, CorePopulation]) -> Synapses:
+    """``syn`` reading its multi-spike source's payloads at the source's fixed-point width."""
+    pre = populations.get(syn.pre)
+    if pre is None or not pre.multi_spike:
+        return syn
+    return replace(syn, num_message_bits=pre.num_message_bits)
 
 
 def _state_peaks(observed: np.ndarray) -> np.ndarray:
@@ -248,8 +259,11 @@ def quantize_population(pop: CorePopulation, scale: float) -> tuple[CorePopulati
     denom = np.abs(target).max(initial=0.0)
     bias_err = float(np.abs(achieved - target).max(initial=0.0) / denom) if denom else 0.0
     vth = int(np.clip(np.round(scale * pop.vth), 0, VTH_MAX)) if pop.spiking else VTH_MAX
+    # A multi-spike payload: the largest count the 24-bit voltage holds at this threshold.
+    bits = count_bits(vth) if pop.multi_spike else pop.num_message_bits
     quantized = replace(
         pop,
+        num_message_bits=bits,
         du=int(np.clip(np.round(pop.du * DECAY_UNITY) - DU_OFFSET, 0, DECAY_MAX)),
         dv=int(np.clip(np.round(pop.dv * DECAY_UNITY), 0, DECAY_MAX)),
         vth=vth,
@@ -280,12 +294,21 @@ def _quantize_synapses(
         quantized = [(*quantize_plane(target), None)]
     else:
         high, exp, residual = _floor_plane(target)
-        if planes == 2 or syn.pre == BIAS_SOURCE:
+        # Graded input cannot share its port with a pacemaker (Lava ORs spikes, not counts).
+        if planes == 2 or syn.pre == BIAS_SOURCE or syn.num_message_bits:
             quantized = [(high, exp, None), (*quantize_plane(residual), None)]
         else:
             quantized = [(high, exp, None), *_whole_and_fraction(residual, channel)]
     return [
-        Synapses(syn.pre, syn.post, weights, exp, syn.extra_delay, always_on)
+        Synapses(
+            syn.pre,
+            syn.post,
+            weights,
+            exp,
+            syn.extra_delay,
+            always_on,
+            num_message_bits=syn.num_message_bits,
+        )
         for weights, exp, always_on in quantized
         if weights.any()
     ]

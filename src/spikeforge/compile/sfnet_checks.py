@@ -14,7 +14,7 @@ import math
 import numpy as np
 
 from spikeforge.compile.codec import register
-from spikeforge.compile.lower import ConvSynapses, CorePopulation, LoihiPlan, Synapses
+from spikeforge.compile.lower import ConvSynapses, CorePopulation, LoihiPlan, Synapses, count_bits
 from spikeforge.compile.network import Connection, Network, Population, Readout
 from spikeforge.compile.timing import BIAS_SOURCE, MAX_EXTRA_DELAY, Timing
 from spikeforge.errors import SpikeforgeError
@@ -361,6 +361,30 @@ def check_graded(plan: LoihiPlan, where: str) -> None:
                      f"{where}.synapses[{i}].num_message_bits")  # fmt: skip
 
 
+def check_multi_spike(plan: LoihiPlan, where: str) -> None:
+    """Multi-spike populations: a subtractive spiking LIF whose payload holds its largest
+    count (at fixed point, :func:`count_bits` of its threshold), read as payloads by
+    every synapse it feeds; a count read as one bit would silently lose spikes."""
+    for name, pop in plan.populations.items():
+        at = f"{where}.populations[{name!r}]"
+        if not isinstance(pop.multi_spike, bool):
+            _fail(f"{at}.multi_spike", f"= {pop.multi_spike!r}, must be true or false")
+        if not pop.multi_spike:
+            continue
+        if pop.sdn or not pop.spiking or pop.reset != "subtract":
+            _fail(f"{at}.multi_spike", "needs a spiking LIF with reset 'subtract'")
+        least = count_bits(int(pop.vth)) if plan.precision == "fixed" else GRADED_BITS_MAX
+        _bounded_int(pop.num_message_bits, least, GRADED_BITS_MAX, f"{at}.num_message_bits")
+    for i, syn in enumerate(plan.synapses):
+        pre = plan.populations.get(syn.pre)
+        if pre is not None and pre.multi_spike and syn.num_message_bits != pre.num_message_bits:
+            _fail(
+                f"{where}.synapses[{i}].num_message_bits",
+                f"= {syn.num_message_bits!r}, must be its multi-spike source's "
+                f"{pre.num_message_bits}",
+            )
+
+
 def check_compiled(compiled) -> None:
     """Cross-field rules of a decoded :class:`~spikeforge.compile.compiled.CompiledNet`."""
     _network(compiled.network, "network")
@@ -372,6 +396,7 @@ def check_compiled(compiled) -> None:
     for name in ("float_plan", "fixed_plan"):
         if getattr(compiled, name) is not None:
             check_graded(getattr(compiled, name), name)  # the sdnn branch's fields
+            check_multi_spike(getattr(compiled, name), name)
     for name in ("float_plan", "fixed_plan"):
         plan = getattr(compiled, name)
         if plan is None:

@@ -35,9 +35,7 @@ PART_SEPARATOR = "#"
 
 def split_decays(network: Network, max_parts: int = MAX_PARTS) -> Network:
     """``network`` with each population of non-uniform ``(du, dv)`` split (module docstring)."""
-    runs = {
-        name: _runs(pop) for name, pop in network.populations.items() if not pop.multi_spike
-    }  # a multi-spike population is refused whole by lowering, under its own name
+    runs = {name: _runs(pop) for name, pop in network.populations.items()}
     runs = {name: bounds for name, bounds in runs.items() if len(bounds) > 1}
     if not runs:
         return network

@@ -230,13 +230,15 @@ def build_process_graph(
     for name, source in plan.direct_inputs.items():  # SDNN: a Delta layer reads the input
         input_ports[source].append(neurons[name].a_in)
     for syn in plan.synapses:
-        kwargs = {"weights": syn.weights.astype(np.int32) if fixed else syn.weights}
+        kwargs = {
+            "weights": syn.weights.astype(np.int32) if fixed else syn.weights,
+            "num_message_bits": syn.num_message_bits,  # > 0: reads payloads (counts) in both
+        }
         if fixed:
             kwargs.update(
                 weight_exp=syn.weight_exp,
                 num_weight_bits=syn.num_weight_bits,
                 sign_mode=determine_sign_mode(syn.weights),
-                num_message_bits=syn.num_message_bits,
             )
         if syn.delays is not None:
             proc = DelayDense(delays=(syn.delays + syn.extra_delay).astype(int), **kwargs)
@@ -304,7 +306,12 @@ def _lif(pop: CorePopulation, fixed: bool, bias: np.ndarray | None = None) -> LI
             )
         from spikeforge.runtimes.lava_neuron import RESET_CODES, SfLif
 
-        return SfLif(reset_mode=RESET_CODES[pop.reset], inclusive=pop.threshold == ">=", **kwargs)
+        return SfLif(
+            reset_mode=RESET_CODES[pop.reset],
+            inclusive=pop.threshold == ">=",
+            multi_spike=pop.multi_spike,
+            **kwargs,
+        )
     if pop.reset_interval:
         return LIFReset(reset_interval=pop.reset_interval, reset_offset=pop.reset_offset, **kwargs)
     return LIF(**kwargs)

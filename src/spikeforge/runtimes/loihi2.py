@@ -159,6 +159,14 @@ def run_loihi2(
     on_step: StepObserver | None = None,
 ) -> MeasuredRunResult:
     """Run every sample on the chip; the layout is the simulator runtime's."""
+    from spikeforge.compile.lower import microcode_notes
+
+    notes = microcode_notes(compiled.plan(precision))
+    if notes:  # SfLif (and its multi-spike graded counts) has no Loihi 2 program here
+        raise SpikeforgeError(
+            "the loihi2 backend runs Lava's own neurons only: " + "; ".join(notes)
+            + " (run it on --backend lava or emulator)"
+        )  # fmt: skip
     require_lava_loihi()
     if precision != "fixed":
         raise SpikeforgeError(

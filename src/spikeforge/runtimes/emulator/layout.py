@@ -230,5 +230,5 @@ def _projection(
         delay=delay,
         right_shift=right_shift,
         always_on=torch.as_tensor(always_on, device=device) if always_on else None,
-        graded=graded,
+        graded=graded and fixed,  # Lava's float Dense sums payloads in float: no wrap
     )

@@ -4,6 +4,12 @@ Applied after the sub-threshold update of :mod:`.dynamics`, in the order of
 :mod:`spikeforge.runtimes.lava_neuron.models` (pending reset, spikes, reset on the
 spike step), per neuron, so populations with different rules share one neuron axis.
 Lava's own LIF is the rule ``to_value`` with ``v > vth``.
+
+Multi-spike neurons (``multi``) send their count ``(v > 0) * trunc(v / vth)`` and
+subtract ``count * vth``, as ``SfLif`` with ``multi_spike`` does: float, the same IEEE
+quotient truncated; fixed, the integer quotient of the non-negative ``v``. Their
+spikes are then float64 payloads (0/1 for every other neuron), which the graded
+projections of :mod:`.layout` multiply by the weights.
 """
 
 from __future__ import annotations
@@ -26,6 +32,8 @@ class FiringRule:
     subtract_next: torch.Tensor
     zero_next: torch.Tensor
     inclusive: torch.Tensor
+    #: Multi-spike neurons, or None when the plan has none (spikes stay boolean).
+    multi: torch.Tensor | None = None
     pending: torch.Tensor | None = None
 
     def begin(self, batch: int) -> None:
@@ -47,7 +55,12 @@ class FiringRule:
         v = torch.where(spikes & self.to_value, torch.zeros_like(v), v)
         v = torch.where(spikes & self.subtract, v - vth, v)
         self.pending = spikes & (self.subtract_next | self.zero_next)
-        return u, v, spikes
+        if self.multi is None:
+            return u, v, spikes
+        positive = self.multi & (v > 0)
+        counts = torch.where(positive, torch.div(v, vth, rounding_mode="trunc"), 0)
+        v = torch.where(positive, v - counts * vth, v)
+        return u, v, torch.where(self.multi, counts.to(torch.float64), spikes.to(torch.float64))
 
 
 def firing_rule(plan: LoihiPlan, device: torch.device) -> FiringRule | None:
@@ -60,8 +73,9 @@ def firing_rule(plan: LoihiPlan, device: torch.device) -> FiringRule | None:
         parts = [torch.full((p.size,), bool(test(p))) for p in pops]
         return torch.cat(parts).to(device)
 
-    masks = {
-        mode: mask(lambda p, code=code: RESET_CODES[p.reset] == code)
+    masks = {  # a multi-spike neuron's reset is its count's, applied after these
+        mode: mask(lambda p, code=code: RESET_CODES[p.reset] == code and not p.multi_spike)
         for mode, code in RESET_CODES.items()
     }
-    return FiringRule(**masks, inclusive=mask(lambda p: p.threshold == ">="))
+    multi = mask(lambda p: p.multi_spike) if any(p.multi_spike for p in pops) else None
+    return FiringRule(**masks, inclusive=mask(lambda p: p.threshold == ">="), multi=multi)

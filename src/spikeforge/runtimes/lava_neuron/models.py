@@ -11,6 +11,12 @@ Both reuse Lava's LIF sub-threshold update unchanged (``AbstractPyLifModelFloat`
    the threshold; the next-step modes remember the spikes.
 
 The fixed-point threshold is ``vth << 6`` as in ``PyLifModelBitAcc``.
+
+With ``multi_spike`` steps 2-3 are instead sinabs' MultiSpike with MembraneSubtract:
+``count = (v > 0) * trunc(v / vth)``, ``v -= count * vth``, and the count is sent as
+the payload (float: ``np.trunc`` of the float quotient, the arithmetic of sinabs and
+of the emulator; fixed: integer division of the non-negative ``v``, which the 24-bit
+clip bounds, so the count needs no clip of its own).
 """
 
 from __future__ import annotations
@@ -30,8 +36,13 @@ TO_VALUE, SUBTRACT, SUBTRACT_NEXT, ZERO_NEXT = (
 )
 
 
-def _rule(model, vth, clip) -> np.ndarray:
-    """Steps 1-3 of the module docstring on ``model.u``/``model.v``; returns the spikes."""
+def _rule(model, vth, clip, count) -> np.ndarray:
+    """Steps 1-3 of the module docstring on ``model.u``/``model.v``; returns the spikes
+    (counts with ``multi_spike``: ``count(v, vth)`` where ``v > 0``)."""
+    if int(model.multi_spike):
+        counts = np.where(model.v > 0, count(np.maximum(model.v, 0), vth), 0)
+        model.v[:] = model.v - counts * vth
+        return counts
     mode = int(model.reset_mode)
     late = model.pending.astype(bool)
     if mode == SUBTRACT_NEXT:
@@ -57,10 +68,11 @@ class PySfLifModelFloat(AbstractPyLifModelFloat):
     pending: np.ndarray = LavaPyType(np.ndarray, float)
     reset_mode: int = LavaPyType(int, int)
     inclusive: int = LavaPyType(int, int)
+    multi_spike: int = LavaPyType(int, int)
 
     def run_spk(self) -> None:
         self.subthr_dynamics(activation_in=self.a_in.recv())
-        spikes = _rule(self, self.vth, lambda x: x)
+        spikes = _rule(self, self.vth, lambda x: x, lambda v, vth: np.trunc(v / vth))
         self.s_out.send(spikes)
 
 
@@ -73,6 +85,7 @@ class PySfLifModelBitAcc(AbstractPyLifModelFixed):
     pending: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=1)
     reset_mode: int = LavaPyType(int, np.int32, precision=2)
     inclusive: int = LavaPyType(int, np.int32, precision=1)
+    multi_spike: int = LavaPyType(int, np.int32, precision=1)
 
     def run_spk(self) -> None:
         a_in = self.a_in.recv()
@@ -80,6 +93,9 @@ class PySfLifModelBitAcc(AbstractPyLifModelFixed):
         self.subthr_dynamics(activation_in=a_in)
         limit = self.max_uv_val - 1
         spikes = _rule(
-            self, np.left_shift(int(self.vth), self.vth_shift), lambda x: np.clip(x, -limit, limit)
+            self,
+            np.left_shift(int(self.vth), self.vth_shift),
+            lambda x: np.clip(x, -limit, limit),
+            np.floor_divide,
         )
         self.s_out.send(spikes)

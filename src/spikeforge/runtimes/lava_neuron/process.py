@@ -13,11 +13,18 @@ class SfLif(LIF):
     """LIF whose reset is ``RESET_CODES[mode]`` and which fires at ``v >= vth`` if inclusive.
 
     ``pending`` holds the previous step's spikes for the two next-step resets.
+    ``multi_spike``: each step sends its count ``(v > 0) * trunc(v / vth)`` as a graded
+    payload and subtracts ``count * vth`` (sinabs' MultiSpike with MembraneSubtract);
+    the synapses it feeds must read payloads (``num_message_bits > 0``).
     """
 
-    def __init__(self, *, reset_mode: int = 0, inclusive: bool = False, **kwargs) -> None:
+    def __init__(
+        self, *, reset_mode: int = 0, inclusive: bool = False, multi_spike: bool = False,
+        **kwargs,
+    ) -> None:  # fmt: skip
         super().__init__(**kwargs)
         shape = kwargs["shape"]
         self.pending = Var(shape=shape, init=0)
         self.reset_mode = Var(shape=(1,), init=reset_mode)
         self.inclusive = Var(shape=(1,), init=int(inclusive))
+        self.multi_spike = Var(shape=(1,), init=int(multi_spike))
