@@ -63,23 +63,24 @@ from spikeforge.compile.network import Connection, Network, Population, Readout
 from spikeforge.compile.timing import Timing
 from spikeforge.errors import SpikeforgeError, UnsupportedError
 from spikeforge.hdf5_guard import checked_hdf5
-from spikeforge.ir.netx_import import DEFAULT_DT, MAX_DELAY
+from spikeforge.ir.netx_import import DEFAULT_DT
 from spikeforge.ir.netx_layers import checked_layers, integers, layer_type
 from spikeforge.loihi_format import (
+    BIAS_MANT_MAX,
+    BIAS_MANT_MIN,
+    DECAY_UNITY,
     GRADED_BITS_MAX,
+    MAX_SYNAPSE_DELAY,
+    NETX_BIAS_EXP,
+    NETX_NEVER_SPIKES,
     SDN_MESSAGE_BITS,
     SDN_SPIKE_EXP,
     SDN_STATE_EXP,
     SDN_VTH_MAX,
+    WEIGHT_MAX,
+    WEIGHT_MIN,
 )
 
-#: netx's vThMant for a dense layer without a neuron group (hdf5.py: ``1 << 18 - 1``,
-#: which Python reads as ``1 << 17``): above Lava's clipped 24-bit voltage, never spikes.
-NEVER_SPIKES = 1 << 17
-DECAY_LIMIT = 4096
-BIAS_LIMIT = 1 << 12  # 13-bit signed mantissa: -4096 .. 4095
-BIAS_EXP = 6
-WEIGHT_MIN, WEIGHT_MAX = -256, 255
 #: Neurons per layer spikeforge allocates for (PilotNet's largest has 39,600).
 MAX_LAYER_NEURONS = 1 << 22
 #: The output readout is an identity matrix over the last layer: bounded.
@@ -345,11 +346,11 @@ class _Reader:
         if "delay" not in group:
             return None
         delay = integers(np.asarray(group["delay"][()]), where, "delay")
-        if delay.size and (delay.min() < 0 or delay.max() > MAX_DELAY):
+        if delay.size and (delay.min() < 0 or delay.max() > MAX_SYNAPSE_DELAY):
             bad = int(delay.min() if delay.min() < 0 else delay.max())
             raise UnsupportedError(
-                f"{where}: a delay of {bad} steps; delays must be 0..{MAX_DELAY} "
-                f"(netx clamps delays to {MAX_DELAY})"
+                f"{where}: a delay of {bad} steps; delays must be 0..{MAX_SYNAPSE_DELAY} "
+                f"(netx clamps delays to {MAX_SYNAPSE_DELAY})"
             )
         delay = delay.astype(np.int64)
         if delay.ndim == 0:
@@ -368,11 +369,11 @@ class _Reader:
         if not np.isfinite(bias).all():
             raise UnsupportedError(f"{where}: bias is not finite")
         bias = np.trunc(bias)
-        if bias.size and (bias.min() < -BIAS_LIMIT or bias.max() >= BIAS_LIMIT):
-            bad = bias.min() if bias.min() < -BIAS_LIMIT else bias.max()
+        if bias.size and (bias.min() < BIAS_MANT_MIN or bias.max() > BIAS_MANT_MAX):
+            bad = bias.min() if bias.min() < BIAS_MANT_MIN else bias.max()
             raise UnsupportedError(
                 f"{where}: bias {bad:g} outside Loihi's 13-bit mantissa range "
-                f"[{-BIAS_LIMIT}, {BIAS_LIMIT - 1}]"
+                f"[{BIAS_MANT_MIN}, {BIAS_MANT_MAX}]"
             )
         if len(shape) == 1 and bias.size in (1, shape[0]):
             full = np.broadcast_to(bias.reshape(-1), shape)
@@ -409,7 +410,7 @@ class _Reader:
             return
         i_decay, v_decay, vth = _neuron(group, where)
         reset = self.options.reset_interval
-        spiking = vth < NEVER_SPIKES
+        spiking = vth < NETX_NEVER_SPIKES
         self.populations[name] = CorePopulation(
             name=name,
             size=size,
@@ -418,7 +419,7 @@ class _Reader:
             dv=v_decay,
             vth=vth,
             bias_mant=np.zeros(size, np.int64) if bias is None else bias,
-            bias_exp=np.full(size, BIAS_EXP, np.int64),
+            bias_exp=np.full(size, NETX_BIAS_EXP, np.int64),
             v_init=np.zeros(size, np.int64),
             scale=np.ones(size),
             v_reset=np.zeros(size),
@@ -435,8 +436,8 @@ class _Reader:
             name=name,
             kind="netx CUBA",
             shape=shape,
-            du=np.full(size, i_decay / DECAY_LIMIT),
-            dv=np.full(size, v_decay / DECAY_LIMIT),
+            du=np.full(size, i_decay / DECAY_UNITY),
+            dv=np.full(size, v_decay / DECAY_UNITY),
             v_bias=np.zeros(size),
             current_bias=np.zeros(size),
             bias_onset=0,
@@ -591,7 +592,7 @@ def _sdnn(group: h5py.Group, where: str) -> bool:
 def _neuron(group: h5py.Group, where: str) -> tuple[int, int, int]:
     """(iDecay, vDecay, vThMant) of a CUBA/LOIHI neuron, or netx's default integrator."""
     if "neuron" not in group:
-        return 0, DECAY_LIMIT, NEVER_SPIKES
+        return 0, DECAY_UNITY, NETX_NEVER_SPIKES
     neuron = group["neuron"]
     kind = layer_type(neuron, where)
     if kind not in ("CUBA", "LOIHI"):
@@ -603,7 +604,8 @@ def _neuron(group: h5py.Group, where: str) -> tuple[int, int, int]:
     if "messageBits" in neuron and int(np.asarray(neuron["messageBits"][()]).ravel()[0]):
         raise UnsupportedError(f"{where}: graded spikes (messageBits); CUBA layers send binary")
     values = []
-    for key, high in (("iDecay", DECAY_LIMIT), ("vDecay", DECAY_LIMIT), ("vThMant", NEVER_SPIKES)):
+    limits = (("iDecay", DECAY_UNITY), ("vDecay", DECAY_UNITY), ("vThMant", NETX_NEVER_SPIKES))
+    for key, high in limits:
         if key not in neuron:
             raise SpikeforgeError(f"{where}: neuron has no '{key}'")
         value = _scalar_int(neuron[key][()], where, f"neuron {key}")

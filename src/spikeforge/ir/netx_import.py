@@ -55,16 +55,16 @@ from spikeforge.ir.nodes import (
     OutputNode,
     Shape,
 )
+from spikeforge.loihi_format import DECAY_UNITY, MAX_SYNAPSE_DELAY, NETX_NEVER_SPIKES
 
 NETX_SUFFIX = ".net"
 #: netx describes discrete steps; dt only labels time in reports (1 ms, as slayer's examples).
 DEFAULT_DT = 1e-3
-#: Lava's 24-bit voltage never exceeds ``vThMant << 6`` from here on: the layer never spikes.
-NEVER_SPIKES = 2**17
 #: netx's parameters for a dense layer without a ``neuron`` group (hdf5.py, create_dense).
-_DEFAULT_NEURON = {"type": "CUBA", "iDecay": 0, "vDecay": 4096, "vThMant": 1 << 17}
+_DEFAULT_NEURON = {
+    "type": "CUBA", "iDecay": 0, "vDecay": DECAY_UNITY, "vThMant": NETX_NEVER_SPIKES,
+}  # fmt: skip
 #: ``hdf5.Network.create_dense`` clamps longer delays to this (with a warning).
-MAX_DELAY = 62
 _NOT_IN_NETX = ("pool", "convT", "unpool", "average", "concat", "dense_comp")
 
 
@@ -202,9 +202,10 @@ def _delays(group: h5py.Group, weight: np.ndarray, where: str) -> np.ndarray:
     delay = np.asarray(group["delay"][()])
     if delay.size and (delay.min() < 0 or np.any(delay != np.floor(delay))):
         raise UnsupportedError(f"{where}: delays must be non-negative whole steps")
-    if delay.size and delay.max() > MAX_DELAY:
+    if delay.size and delay.max() > MAX_SYNAPSE_DELAY:
         raise UnsupportedError(
-            f"{where}: a delay of {int(delay.max())} steps; netx clamps delays to {MAX_DELAY}"
+            f"{where}: a delay of {int(delay.max())} steps; "
+            f"netx clamps delays to {MAX_SYNAPSE_DELAY}"
         )
     delay = delay.astype(np.int64)
     if delay.ndim == 0:
@@ -290,14 +291,14 @@ def _neuron(group: h5py.Group, shape: Shape, where: str) -> NeuronNode:
             ) from None
 
     vth = per_neuron("vThMant")
-    spiking = bool(np.all(vth < NEVER_SPIKES))
-    if not spiking and np.any(vth < NEVER_SPIKES):
+    spiking = bool(np.all(vth < NETX_NEVER_SPIKES))
+    if not spiking and np.any(vth < NETX_NEVER_SPIKES):
         raise UnsupportedError(f"{where}: some neurons can spike and some cannot (vThMant)")
     return NeuronNode(
         kind="netx CUBA",
         shape=shape,
-        du=per_neuron("iDecay") / 4096,
-        dv=per_neuron("vDecay") / 4096,
+        du=per_neuron("iDecay") / DECAY_UNITY,
+        dv=per_neuron("vDecay") / DECAY_UNITY,
         gain=np.ones(shape),
         v_bias=np.zeros(shape),
         v_th=vth if spiking else None,
