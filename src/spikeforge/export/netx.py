@@ -88,8 +88,8 @@ def netx_plan(compiled: CompiledNet) -> NetxPlan:
     network = compiled.network
     if compiled.float_plan is None:
         raise UnsupportedError(
-            "this network was read from a netx file and runs as that file's own plan; "
-            "it is already in netx's format (copy the .net file)"
+            "this network is a netx file's own plan, not a compiled graph; write it back "
+            "with spikeforge.export.netx_replan.write_netx_plan (export-netx does)"
         )
     float_plan = compiled.float_plan
     if len(float_plan.inputs) != 1:
