@@ -14,8 +14,9 @@ is the reader run backwards, layer ``layer{i}`` back at file index ``i``:
 * conv weights go back to slayer's (C_out, C_in, H, W) layout, unflipped, with the
   geometry in the file's (H, W) order;
 * biases per neuron (per channel where a conv layer's are), ``iDecay = du + 1``,
-  ``vDecay``, ``vThMant``; SDNN layers with their ``messageBits`` (``sigma_output``
-  for a Sigma readout); delays per post or per pre neuron, as netx broadcasts them;
+  ``vDecay``, ``vThMant``; SDNN layers (``sigma_output`` for a Sigma readout) at
+  netx's 16 message bits, the only width it loads (its ``NetDict`` cannot read a
+  ``messageBits`` field); delays per post or per pre neuron, as netx broadcasts them;
 * an input layer: with the plan's neuron where it is bias-driven or a Delta encoder,
   otherwise only its shape.
 
@@ -37,6 +38,7 @@ from spikeforge.compile.compiled import CompiledNet
 from spikeforge.compile.lower import ConvSynapses, CorePopulation, LoihiPlan, Synapses
 from spikeforge.compile.netx_plan import _chw_columns, _optimize
 from spikeforge.errors import SpikeforgeError, UnsupportedError
+from spikeforge.loihi_format import SDN_MESSAGE_BITS
 
 _NAME = re.compile(r"layer(\d+)")
 
@@ -77,6 +79,12 @@ def _layers(compiled: CompiledNet) -> list:
             continue
         pop = plan.populations[name]
         where = f"layer {index} ({name})"
+        if pop.sdn and pop.num_message_bits != SDN_MESSAGE_BITS:
+            raise UnsupportedError(
+                f"{where}: {pop.num_message_bits}-bit SDNN messages; netx reads only its default "
+                f"{SDN_MESSAGE_BITS} (lava-dl 0.6.0's NetDict cannot read a messageBits field, so "
+                "a file holding one does not load)"
+            )
         if pop.bias_driven or pop.sdn == "delta":
             writers.append(_input_neuron(pop))
         elif name in convs:
@@ -216,7 +224,6 @@ def _neuron(group: h5py.Group, pop: CorePopulation) -> None:
     neuron = group.create_group("neuron")
     if pop.sdn:
         _string(neuron, "type", "SDNN")
-        neuron.create_dataset("messageBits", data=int(pop.num_message_bits))
         if pop.sdn == "sigma":
             neuron.create_dataset("sigma_output", data=True)
         else:
