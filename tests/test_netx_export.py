@@ -23,6 +23,9 @@ from netx_reference import run_netx, run_netx_sdnn
 from spikeforge.cli import main
 from spikeforge.compile import NetxOptions, load_or_compile
 from spikeforge.compile.compiled import save
+from spikeforge.errors import UnsupportedError
+from spikeforge.export.netx import netx_plan
+from test_netx import compiled_example
 
 STEPS = 16
 LEAKY = {"threshold": 1.0, "current_decay": 0.25, "voltage_decay": 0.05, "requires_grad": False}
@@ -178,3 +181,37 @@ def test_sdnn_chain_round_trips(slayer, tmp_path):
     assert sum(p.sum() for p in first[0][1:]) != 0, "nothing sent: proves nothing"
     for i, (a, b) in enumerate(zip(first[0] + first[1], second[0] + second[1], strict=True)):
         np.testing.assert_array_equal(b, a, err_msg=f"record {i}")
+
+
+def test_spikeforge_biases_are_refused_saying_why_they_are_not_netx_biases():
+    """A NIR bias is a current into u from source step 0; netx's bias is added to v from
+    hardware step 1. lif_mlp's first layer: latency 1, du 0.25."""
+    compiled, _ = compiled_example("lif_mlp")
+    with pytest.raises(UnsupportedError) as info:
+        netx_plan(compiled)
+    message = str(info.value)
+    assert "\n" not in message and message.startswith("population '1' ")
+    for part in (
+        "into u from the population's source step 0 (hardware step 2)",
+        "added to v on every hardware step from step 1",
+        "its first 1 step(s) would differ",
+        "keeps 0.75 of itself each step",
+    ):
+        assert part in message, message
+
+
+def test_sdnn_message_width_netx_cannot_load_is_refused(slayer, tmp_path):
+    """netx's NetDict cannot read ``messageBits``: a plan with other widths is refused."""
+    torch.manual_seed(4)
+    sdnn = {"threshold": 0.1, "requires_grad": False, "activation": torch.nn.functional.relu}
+    blocks = [slayer.block.sigma_delta.Input(sdnn), slayer.block.sigma_delta.Dense(sdnn, 6, 4)]
+    path = _export(tmp_path / "bits.net", blocks, torch.zeros(1, 6, 4))
+    with h5py.File(path, "a") as handle:
+        handle["layer/1/neuron"].create_dataset("messageBits", data=8)
+    out = tmp_path / "out.net"
+    err = io.StringIO()
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
+        code = main(["export-netx", str(path), "-o", str(out)])
+    assert code == 2 and err.getvalue().count("\n") == 1, err.getvalue()
+    assert "layer 1 (layer1): 8-bit SDNN messages; netx reads only its default 16" in err.getvalue()
+    assert not out.exists()

@@ -36,7 +36,7 @@ import numpy as np
 from spikeforge.atomic import atomic_path
 from spikeforge.compile.compiled import CompiledNet
 from spikeforge.compile.lower import ConvSynapses, CorePopulation, LoihiPlan, Synapses
-from spikeforge.compile.netx_plan import _chw_columns, _optimize
+from spikeforge.compile.netx_plan import chw_columns, optimize_like_netx
 from spikeforge.errors import SpikeforgeError, UnsupportedError
 from spikeforge.loihi_format import SDN_MESSAGE_BITS
 
@@ -154,7 +154,7 @@ def _dense(plan: LoihiPlan, pop: CorePopulation, incoming: list[Synapses], where
     if shift < 0 or np.any(plane != (plane >> shift) << shift):
         raise UnsupportedError(f"{where}: weight exponent {syn.weight_exp} is not one netx derives")
     stored = plane >> shift
-    if not _same(_optimize(stored), plane, syn):
+    if not _same(optimize_like_netx(stored), plane, syn):
         raise UnsupportedError(
             f"{where}: netx would read these weights back with another exponent or width "
             f"(exponent {syn.weight_exp}, {syn.num_weight_bits} bits)"
@@ -163,7 +163,7 @@ def _dense(plan: LoihiPlan, pop: CorePopulation, incoming: list[Synapses], where
     sender = plan.populations.get(syn.pre)
     if sender is not None and sender.shape:
         unflattened = np.empty_like(weight)
-        unflattened[:, _chw_columns(tuple(sender.shape))] = weight
+        unflattened[:, chw_columns(tuple(sender.shape))] = weight
         weight = unflattened
     delay = _delay(syn.delays, where)
 
