@@ -67,6 +67,8 @@ def _layers(compiled: CompiledNet) -> list:
         if match is None:
             raise UnsupportedError(f"population '{name}' is not a netx layer (layer<i>)")
         indices[int(match.group(1))] = name
+    if not indices:
+        raise UnsupportedError("the netx plan has no layers; nothing to write")
     dense: dict[str, list[Synapses]] = {name: [] for name in plan.populations}
     for syn in plan.synapses:
         dense[syn.post].append(syn)
