@@ -300,7 +300,7 @@ class _Reader:
                 raise UnsupportedError(
                     f"{where}: a dense layer after a {len(pre.shape)}-d layer needs a flatten layer"
                 )
-            weight = weight[:, _chw_columns(pre.shape)]
+            weight = weight[:, chw_columns(pre.shape)]
         name = f"layer{i}"
         recurrent = None
         if layer_type(group, i) == "dense_rec":
@@ -319,7 +319,7 @@ class _Reader:
         if not np.any(weight) and (recurrent is None or not np.any(recurrent)):
             raise UnsupportedError(f"{where}: all weights are 0 (netx cannot load that either)")
         combined = weight if recurrent is None else np.hstack([weight, recurrent])
-        optimised, bits, exponent = _optimize(combined)
+        optimised, bits, exponent = optimize_like_netx(combined)
         self.synapses.append(
             Synapses(pre.name, name, optimised[:, : weight.shape[1]], exponent, 0,
                      num_weight_bits=bits, delays=delays, num_message_bits=self._bits(pre))
@@ -567,7 +567,7 @@ class _Reader:
 # ---------------------------------------------------------------------- helpers
 
 
-def _optimize(weight: np.ndarray) -> tuple[np.ndarray, int, int]:
+def optimize_like_netx(weight: np.ndarray) -> tuple[np.ndarray, int, int]:
     """netx's own ``optimize_weight_bits`` (it prints warnings; they are swallowed)."""
     with contextlib.redirect_stdout(io.StringIO()):  # lava-dl prints on import, too
         from lava.lib.dl.netx.utils import optimize_weight_bits
@@ -576,7 +576,7 @@ def _optimize(weight: np.ndarray) -> tuple[np.ndarray, int, int]:
     return np.asarray(weights, dtype=np.int64), int(bits), int(exponent)
 
 
-def _chw_columns(shape: tuple[int, ...]) -> np.ndarray:
+def chw_columns(shape: tuple[int, ...]) -> np.ndarray:
     """For each neuron of a (W, H, C) population (C order), its column in a (C, H, W)
     flattened weight: netx connects ``out.transpose([2, 1, 0]).flatten()``."""
     width, height, channels = shape

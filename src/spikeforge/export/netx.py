@@ -88,8 +88,8 @@ def netx_plan(compiled: CompiledNet) -> NetxPlan:
     network = compiled.network
     if compiled.float_plan is None:
         raise UnsupportedError(
-            "this network was read from a netx file and runs as that file's own plan; "
-            "it is already in netx's format (copy the .net file)"
+            "this network is a netx file's own plan, not a compiled graph; write it back "
+            "with spikeforge.export.netx_replan.write_netx_plan (export-netx does)"
         )
     float_plan = compiled.float_plan
     if len(float_plan.inputs) != 1:
@@ -100,12 +100,7 @@ def netx_plan(compiled: CompiledNet) -> NetxPlan:
     input_name = next(iter(float_plan.inputs))
     for syn in float_plan.synapses:
         if syn.pre == BIAS_SOURCE:
-            raise UnsupportedError(
-                f"population '{syn.post}' receives a constant input current (a bias or leak), "
-                "which spikeforge delivers from an always-spiking bias neuron; netx has no such "
-                "neuron and its voltage bias would act before the layer's first input. Train "
-                "without biases (bias=False) and with v_leak = 0 to export to netx"
-            )
+            raise UnsupportedError(_bias_refusal(float_plan, syn.post))
     order = _chain(float_plan, input_name)
     scales = {r.population: r.scale for r in compiled.quant_report}
     float_incoming = _incoming(float_plan)
@@ -141,6 +136,26 @@ def netx_plan(compiled: CompiledNet) -> NetxPlan:
         name for name, readout in network.readouts.items() if readout.direct_source != order[-1]
     ]
     return NetxPlan(plan=plan, input=input_name, layers=layers, host_readouts=host)
+
+
+def _bias_refusal(plan: LoihiPlan, name: str) -> str:
+    """Why a spikeforge bias is not a netx bias: where and when each one acts."""
+    latency = plan.latency[name]
+    du = float(plan.populations[name].du)
+    through_u = (
+        f"; and netx's bias bypasses u, which here keeps {1 - du:.3g} of itself each step, so "
+        "they differ on every later step too"
+        if du < 1
+        else ""
+    )
+    return (
+        f"population '{name}' receives a constant input current (a bias or leak), which is not "
+        "a netx bias: spikeforge delivers it from an always-spiking bias neuron through a "
+        f"synapse into u from the population's source step 0 (hardware step {latency + 1}), "
+        "while netx's only constant drive, the neuron's bias, is added to v on every hardware "
+        f"step from step 1, so its first {latency} step(s) would differ{through_u}. Train "
+        "without biases (bias=False) and with v_leak = 0 to export to netx"
+    )
 
 
 def write_netx(compiled: CompiledNet, path: str | os.PathLike[str]) -> NetxPlan:
