@@ -22,10 +22,17 @@ from matplotlib.figure import Figure as MplFigure
 
 from spikeforge.atomic import atomic_path
 from spikeforge.compile.placement import RESOURCES
+from spikeforge.compile.timing import BIAS_SOURCE
 from spikeforge.errors import SpikeforgeError
 from spikeforge.profile.anchor import Anchor, anchor
 from spikeforge.profile.counters import INPUT_COUNTS, POPULATION_COUNTS
-from spikeforge.profile.energy import CostReport, PopulationCost, Range
+from spikeforge.profile.energy import (
+    CostReport,
+    HelperCost,
+    PopulationCost,
+    Range,
+    helper_costs,
+)
 from spikeforge.profile.render import (
     HTML_STYLE,
     Table,
@@ -154,6 +161,12 @@ def profile_dict(profile: Profile, network_path: str, input_path: str) -> dict[s
                 },
             },
             "cost": hw.cost.as_dict(),
+            "helpers": {
+                n: h.as_dict()
+                for n, h in helper_costs(
+                    hw.cost, profile.compiled.plan(hw.precision), profile.hardware
+                ).items()
+            },
         }
     deployed = profile.deployed
     found = anchor_of(profile)
@@ -305,8 +318,55 @@ def _cost_table(profile: Profile) -> Table:
         ["throughput", f"{cost.throughput.value:.4g} /s", cost.throughput.kind],
         ["energy-delay product", f"{cost.edp.value:.3g} J·s", cost.edp.kind],
         ["cores / chips used", f"{len(placement.cores)} / {placement.chips_used}", ""],
+        *[[f"helper: {h.role}", _helper_value(h), energy.total.kind]
+          for h in _helpers(profile).values()],
     ]  # fmt: skip
     return Table(["figure", "value", "kind"], rows, label_columns=3)
+
+
+def _helpers(profile: Profile) -> dict[str, HelperCost]:
+    run = profile.deployed
+    return helper_costs(run.cost, profile.compiled.plan(run.precision), profile.hardware)
+
+
+def _helper_value(h: HelperCost) -> str:
+    cores = f"{h.own_cores} core(s) of its own" + (
+        f", shares {h.shared_cores}" if h.shared_cores else ""
+    )
+    return (
+        f"{si(h.energy_j, 'J')} / inference ({si(h.own_j, 'J')} own events, "
+        f"{h.synaptic_ops:.0f} synaptic ops it causes {si(h.synaptic_j, 'J')}, "
+        f"static share {si(h.static_j, 'J')}); {cores}"
+    )
+
+
+def helper_notes(profile: Profile) -> list[str]:
+    """Why each kind of helper is there and what the cheaper alternative loses."""
+    helpers = _helpers(profile)
+    plan = profile.compiled.plan(profile.deployed.precision)
+    notes = []
+    bias = helpers.get(BIAS_SOURCE)
+    if bias is not None:
+        saved = si(bias.own_j + bias.synaptic_j, "J")
+        fed = sorted({s.post for s in plan.synapses if s.pre == BIAS_SOURCE})
+        early = ", ".join(f"{n} {plan.latency[n]}" for n in fed)
+        notes.append(
+            "The bias neuron is spikeforge's, not the source network's: an always-spiking "
+            "neuron whose synapses deliver each population's constant current from its "
+            "source step 0 exactly. The cheaper alternative is a neuron bias (`bias_mant`): "
+            f"no spikes, messages, synaptic ops or core (saves {saved} "
+            "dynamic energy per inference), but it acts on every hardware step from step 0, "
+            "that is as many steps before the population's source step 0 as its pipeline "
+            f"latency ({early} steps): the neurons enter source time already charged by that "
+            "much bias, so the run is no longer exact from source step 0."
+        )
+    if any(h.role == "pacemaker" for h in helpers.values()):
+        notes.append(
+            "Pacemakers are spikeforge's too: always-spiking neurons that make the third "
+            "weight plane (`--weight-planes 3`) round each step's input to nearest; with the "
+            "default two planes there are none, and the input is rounded once per spike."
+        )
+    return notes
 
 
 def _range_row(label: str, r: Range | None) -> list[list[str]]:
@@ -384,6 +444,7 @@ def summary_table(profile: Profile) -> str:
             f"on {profile.hardware.name} ({run.precision} plan, activity on {run.backend}): "
             f"{cores} cores, {run.placement.chips_used} chip(s)",
             to_terminal(_cost_table(profile)),
+            *helper_notes(profile),
             to_terminal(_population_table(profile)),
         ]
         found = anchor_of(profile)
@@ -456,6 +517,7 @@ def _blocks(profile: Profile, network_path: str, input_path: str) -> list[Block]
         blocks += [
             Heading(2, f"On {hw.name} ({run.precision} plan, activity on {run.backend})"),
             _cost_table(profile),
+            *[Text(note) for note in helper_notes(profile)],
         ]
         events = ", ".join(
             f"{event} {si(value, 'J')}" for event, value in cost.energy_by_event.items() if value
