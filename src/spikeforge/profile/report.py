@@ -45,7 +45,7 @@ from spikeforge.profile.render import (
     to_markdown,
     to_terminal,
 )
-from spikeforge.profile.source_stats import MAC_ENERGY, SourceStats
+from spikeforge.profile.source_stats import BYTES_PER_VALUE, DEVICES, SourceStats
 from spikeforge.profile.stages import Profile, StageRow
 
 FORMAT = "spikeforge.profile"
@@ -503,9 +503,9 @@ def _blocks(profile: Profile, network_path: str, input_path: str) -> list[Block]
         profile_table(profile),
         Text(
             "Per inference. Source and reference rows: simulation wall time on this machine, "
-            "no hardware latency, and the energy a conventional accelerator spends on the "
-            f"dense ops at {si(MAC_ENERGY.value, 'J')}/MAC ({MAC_ENERGY.source}; "
-            f"{MAC_ENERGY.note}). Compiled rows: the hardware model on the counted activity "
+            "no hardware latency, and the energy a CPU spends per inference at batch 1 (dense "
+            "ops x J/MAC + DRAM bytes x J/byte, estimated: see the workload section). "
+            "Compiled rows: the hardware model on the counted activity "
             "(estimated latency and energy); their synaptic ops count every weight plane and "
             "the bias neuron."
         ),
@@ -589,9 +589,27 @@ def workload_table(stats: Sequence[SourceStats]) -> Table:
         ["effective synaptic ops: MACs", *[f"{s.effective_macs:.0f}" for s in stats]],
         ["dense synaptic ops", *[f"{s.dense_ops:.0f}" for s in stats]],
         ["membrane updates", *[f"{membrane_updates(s):.0f}" for s in stats]],
-        ["conventional energy", *[si(s.conventional_energy_j, "J") for s in stats]],
+        ["DRAM bytes: weights", *[f"{s.weight_bytes:.0f}" for s in stats]],
+        ["DRAM bytes: activations", *[f"{s.activation_bytes:.0f}" for s in stats]],
     ]
-    return Table(["", *[s.label for s in stats]], rows)
+    for device in DEVICES:
+        for part in ("arithmetic_j", "memory_j", "total_j"):
+            label = f"{device.name}: {part.removesuffix('_j')}"
+            rows.append([label, *[si(s.conventional(device)[part], "J") for s in stats]])
+    notes = [
+        f"Conventional energy per inference at batch 1 (estimated): dense ops x J/MAC + DRAM "
+        f"bytes x J/byte, float32 ({BYTES_PER_VALUE} B per value); each layer's weights read "
+        "once per inference, its input read and output written once per step, neuron state "
+        "not counted; convolutions counted as convolutions (kernel taps inside the input). "
+        "Batching amortises the weight reads on a GPU, so its per-inference figure falls "
+        "with the batch; Loihi runs batch 1."
+    ]
+    notes += [
+        f"{d.name}: {si(d.mac.value, 'J')}/MAC ({d.mac.kind}; {d.mac.source}; {d.mac.note}), "
+        f"{si(d.byte.value, 'J')}/B ({d.byte.kind}; {d.byte.source})"
+        for d in DEVICES
+    ]
+    return Table(["", *[s.label for s in stats]], rows, notes=notes)
 
 
 def membrane_updates(stats: SourceStats) -> int:
