@@ -6,7 +6,8 @@ The hand network (every number below is derived in the comments, not taken from 
     "a" --s3 (DelayDense, extra delay 1: arrives 2 steps later)--> "b" (2)
     bias neuron --s4 (1-step)--> "b" neuron 0
 
-placed on a 2-chip system with two single-core tiles per chip: bias -> core 0
+placed with ``share_helpers=False`` (one core each, as Lava allocates them) on a 2-chip
+system with two single-core tiles per chip: bias -> core 0
 (chip 0, tile 0), a -> core 1 (chip 0, tile 1), b -> core 2 (chip 1, tile 0).
 """
 
@@ -95,7 +96,7 @@ def _rasters(batch: int = 1) -> dict[str, np.ndarray]:
 
 def test_hand_counts_per_population_and_step():
     plan = _plan()
-    activity = count_activity(plan, _rasters(), place(plan, _hardware()))
+    activity = count_activity(plan, _rasters(), place(plan, _hardware(), share_helpers=False))
 
     def per_step(name: str, count: str) -> list[float]:
         return getattr(activity.populations[name], count).tolist()
@@ -157,7 +158,7 @@ def test_a_pacemaker_is_counted_as_the_always_spiking_source_it_is():
         latency={"in": 0, "a": 1},
     )
     (pacemaker,) = plan.pacemakers
-    placement = place(plan, _hardware())
+    placement = place(plan, _hardware(), share_helpers=False)
     assert [c.populations for c in placement.cores] == [[pacemaker], ["a"]]
     activity = count_activity(plan, {"in": np.array([IN]), "a": np.zeros((1, 4, 3))}, placement)
     # Step 0: in0 reaches 2 (S1) + 1 (P); step 1 adds in1's 1 (S1) + 0 (P); +2 paced.
@@ -171,7 +172,7 @@ def test_a_pacemaker_is_counted_as_the_always_spiking_source_it_is():
 
 def test_batch_counts_add_up_and_per_inference_divides():
     plan = _plan()
-    placement = place(plan, _hardware())
+    placement = place(plan, _hardware(), share_helpers=False)
     one = count_activity(plan, _rasters(1), placement)
     three = count_activity(plan, _rasters(3), placement)
     assert three.batch == 3 and three.steps == 4
@@ -219,7 +220,7 @@ def test_counter_accepts_torch_and_refuses_missing_or_misshaped_sources():
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_counter_on_cuda_matches_cpu():
     plan = _plan()
-    placement = place(plan, _hardware())
+    placement = place(plan, _hardware(), share_helpers=False)
     cpu = count_activity(plan, _rasters(2), placement)
     counter = ActivityCounter(plan, placement)
     for t in range(4):
@@ -234,7 +235,7 @@ def test_counter_on_cuda_matches_cpu():
 def test_energy_and_latency_from_hand_counts():
     plan = _plan()
     hw = _hardware()
-    placement = place(plan, hw)
+    placement = place(plan, hw, share_helpers=False)
     cost = estimate(count_activity(plan, _rasters(2), placement), placement, hw)
     # Totals per inference: synops 7 + 7 = 14; active 6 + 4 + 4 = 14; inactive 6 + 4 = 10;
     # spikes out (populations only) 3 + 2 + 4 = 9; messages 2 + 4 + 3 (inputs) = 9;
@@ -269,7 +270,7 @@ def test_energy_and_latency_from_hand_counts():
 def test_estimate_refuses_unplaced_activity_and_other_topologies():
     plan = _plan()
     hw = _hardware()
-    placement = place(plan, hw)
+    placement = place(plan, hw, share_helpers=False)
     with pytest.raises(SpikeforgeError, match="without a placement"):
         estimate(count_activity(plan, _rasters()), placement, hw)
     other = hw.with_values("wide", {"topology.tiles_x": 4})

@@ -139,9 +139,28 @@ def test_serpentine_walk_keeps_consecutive_cores_adjacent():
     assert [(c.x, c.y) for c in placement.cores] == [(0, 0), (1, 0), (2, 0), (2, 1), (1, 1), (0, 1)]
 
 
-def test_the_bias_neuron_gets_a_core_of_its_own():
-    plan = _plan({"x": 1}, {"a": 3}, [Synapses(BIAS_SOURCE, "a", np.ones((3, 1)), 0, 0)])
+def test_the_bias_neuron_shares_a_core_with_the_population_it_feeds():
+    bias = [Synapses(BIAS_SOURCE, "b", np.ones((3, 1)), 0, 0)]
+    plan = _plan({"x": 1}, {"a": 2, "b": 3}, bias)
     placement = place(plan, load_hardware("loihi2"))
+    assert [c.populations for c in placement.cores] == [["a"], ["b", BIAS_SOURCE]]
+    assert placement.cores[1].usage["neurons"] == 4
+    assert placement.cores[1].usage["output_axons"] == 1  # its one route, to its own core
+    assert placement.neuron_core[BIAS_SOURCE].tolist() == [1]
+
+
+def test_the_bias_neuron_goes_to_another_core_or_its_own_when_full():
+    bias = [Synapses(BIAS_SOURCE, "b", np.ones((3, 1)), 0, 0)]
+    plan = _plan({"x": 1}, {"a": 2, "b": 3}, bias)
+    placement = place(plan, _hardware(limits__neurons=3))  # b's core is full, a's is not
+    assert [c.populations for c in placement.cores] == [["a", BIAS_SOURCE], ["b"]]
+    full = place(_plan({"x": 1}, {"b": 3}, bias), _hardware(limits__neurons=3))
+    assert [c.populations for c in full.cores] == [["b"], [BIAS_SOURCE]]
+
+
+def test_helpers_can_still_get_a_core_each_as_lava_allocates_them():
+    plan = _plan({"x": 1}, {"a": 3}, [Synapses(BIAS_SOURCE, "a", np.ones((3, 1)), 0, 0)])
+    placement = place(plan, load_hardware("loihi2"), share_helpers=False)
     assert [c.populations for c in placement.cores] == [[BIAS_SOURCE], ["a"]]
     assert placement.cores[0].usage["output_axons"] == 1
 

@@ -4,11 +4,17 @@ Rules (deterministic, documented because every estimate depends on them; checked
 PilotNet against Intel's own per-core distribution, ``scripts/bench_pilotnet_cost.py``):
 
 * Each population gets cores of its own, as Lava's Loihi 2 partitioner does (one
-  neuron group per core). The always-spiking bias neuron (``BIAS_SOURCE``) is a
-  one-neuron LIF process in Lava, so it gets a core too, as does each pacemaker (a LIF
-  process as large as its source, see :class:`spikeforge.compile.lower.Synapses`);
-  the network's inputs come from the host through the chip's I/O port, modelled at
-  tile (0, 0) of chip 0, and take no core.
+  neuron group per core); the network's inputs come from the host through the chip's
+  I/O port, modelled at tile (0, 0) of chip 0, and take no core.
+* Helper populations, which spikeforge adds and the source network does not have (the
+  always-spiking bias neuron ``BIAS_SOURCE`` and each pacemaker, a LIF process as large
+  as its source, see :class:`spikeforge.compile.lower.Synapses`), share a core: each
+  goes onto the first core, among those of the populations it feeds and then all the
+  others in order, that still fits every limit with it; only if none does it gets a
+  core of its own (after the network's cores). Lava's partitioner would give each its
+  own core; sharing is what a deployment would do, and it keeps a one-neuron helper
+  from being charged a whole core's static power. ``share_helpers=False`` reproduces
+  the one-core-each allocation.
 * An image-shaped population ((W, H, C), a netx conv layer or its input) is split
   along its first spatial axis into blocks of a power-of-two number of rows, the
   largest that fits every limit: Intel's compiler puts PilotNet's 99x32x24 layer on
@@ -149,11 +155,12 @@ class Placement:
         }
 
 
-def place(plan: LoihiPlan, hardware: Hardware) -> Placement:
+def place(plan: LoihiPlan, hardware: Hardware, share_helpers: bool = True) -> Placement:
     """Cores for every population of ``plan`` (heuristic in the module docstring).
 
     Raises :class:`SpikeforgeError` naming the population, the limit and by how much
-    it is exceeded when the network cannot fit.
+    it is exceeded when the network cannot fit. A shared helper that pushes its host
+    core over its output axons falls back to the one-core-each allocation.
     """
     if hardware.limit("weight_bits") < STORED_WEIGHT_BITS:
         raise SpikeforgeError(
@@ -168,36 +175,69 @@ def place(plan: LoihiPlan, hardware: Hardware) -> Placement:
     convs: dict[str, list[ConvSynapses]] = {name: [] for name in plan.populations}
     for conv in plan.convolutions:
         convs[conv.post].append(conv)
-    units = [(BIAS_SOURCE, 1, None)] if plan.uses_bias_source else []
-    units += [(name, plan.source_size(name), None) for name in plan.pacemakers]
-    units += [(name, pop.size, pop.shape) for name, pop in plan.populations.items()]
-    slices: list[Slice] = []
-    usage: list[dict[str, int]] = []
+    helpers = [(BIAS_SOURCE, 1, None)] if plan.uses_bias_source else []
+    helpers += [(name, plan.source_size(name), None) for name in plan.pacemakers]
+    units = [(name, pop.size, pop.shape) for name, pop in plan.populations.items()]
+    if not share_helpers:
+        units = helpers + units
+    groups: list[tuple[list[Slice], dict[str, int]]] = []
     for name, size, shape in units:
         need = _needs(name, size, incoming.get(name, []), convs.get(name, []), hardware)
-        for part, used in _split(name, size, shape, need, hardware):
-            slices.append(part)
-            usage.append(used)
-    if len(slices) > hardware.total_cores:
-        first = slices[hardware.total_cores].population
+        groups += [([part], used) for part, used in _split(name, size, shape, need, hardware)]
+    for name, size, shape in helpers if share_helpers else []:
+        if not _co_locate(name, size, _fed_by(plan, name), groups, hardware):
+            need = _needs(name, size, [], [], hardware)
+            groups += [([part], used) for part, used in _split(name, size, shape, need, hardware)]
+    if len(groups) > hardware.total_cores:
+        first = groups[hardware.total_cores][0][0].population
         raise SpikeforgeError(
-            f"the network needs {len(slices)} cores but {hardware.name} has "
+            f"the network needs {len(groups)} cores but {hardware.name} has "
             f"{hardware.chips} chip(s) x {hardware.cores_per_chip} cores = "
-            f"{hardware.total_cores} (exceeded by {len(slices) - hardware.total_cores} cores); "
+            f"{hardware.total_cores} (exceeded by {len(groups) - hardware.total_cores} cores); "
             f"population '{first}' is the first that does not fit"
         )
     cores = [
-        Core(k, *_coordinates(k, hardware), slices=[part], usage=used)
-        for k, (part, used) in enumerate(zip(slices, usage, strict=True))
+        Core(k, *_coordinates(k, hardware), slices=parts, usage=used)
+        for k, (parts, used) in enumerate(groups)
     ]
-    neuron_core = {name: np.zeros(size, dtype=np.int64) for name, size, _ in units}
+    neuron_core = {name: np.zeros(size, dtype=np.int64) for name, size, _ in helpers + units}
     for core in cores:
         for part in core.slices:
             neuron_core[part.population][part.start : part.stop] = core.index
     placement = Placement(hardware, cores, neuron_core)
-    _count_output_axons(plan, placement)
+    try:
+        _count_output_axons(plan, placement)
+    except SpikeforgeError:
+        if share_helpers and any(len(c.slices) > 1 for c in cores):
+            return place(plan, hardware, share_helpers=False)
+        raise
     _count_conv_axons(plan, placement)
     return placement
+
+
+def _fed_by(plan: LoihiPlan, helper: str) -> list[str]:
+    """Populations a helper sends to: the bias neuron's targets, or a pacemaker's."""
+    return [s.post for s in plan.synapses if helper in (s.pre, s.pacemaker)]
+
+
+def _co_locate(
+    name: str,
+    size: int,
+    fed: list[str],
+    groups: list[tuple[list[Slice], dict[str, int]]],
+    hardware: Hardware,
+) -> bool:
+    """Put helper ``name`` (no incoming synapses: it needs ``size`` neurons only) on the
+    first core that fits it, preferring the cores of the populations it feeds (their
+    messages then stay on the core); False when no core has room."""
+    feeds = [k for k, (parts, _) in enumerate(groups) if parts[0].population in fed]
+    for k in feeds + [k for k in range(len(groups)) if k not in feeds]:
+        parts, used = groups[k]
+        if used["neurons"] + size <= hardware.limit("neurons"):
+            parts.append(Slice(name, 0, size))
+            used["neurons"] += size
+            return True
+    return False
 
 
 def _coordinates(index: int, hardware: Hardware) -> tuple[int, int, int, int]:
@@ -378,11 +418,11 @@ def describe(placement: Placement, max_rows: int = 16) -> str:
     ]
     for core in placement.cores[:max_rows]:
         u = placement.utilisation(core)
-        part = core.slices[0]
-        label = (
+        label = " + ".join(
             part.population
             if part.size == len(placement.neuron_core[part.population])
-            else (f"{part.population}[{part.start}:{part.stop}]")
+            else f"{part.population}[{part.start}:{part.stop}]"
+            for part in core.slices
         )
         lines.append(
             f"{core.index:>5} {core.chip:>4} {f'{core.x},{core.y}':>6}  {label:<20} "

@@ -5,7 +5,13 @@
   messages, east-west and north-south hops, chip crossings); input spikes come from
   the host, so only their messages and hops are charged. Static is
   ``power.static_per_chip`` times the chips in use times the time per inference (a
-  chip leaks whatever runs on it); breakdowns share it out equally over the cores.
+  chip leaks whatever runs on it); breakdowns share it out equally over the cores,
+  and a core's share over the populations on it by their neurons (a one-neuron helper
+  sharing a core pays 1/n of it, not a core's worth).
+* Helpers: the bias neuron and pacemakers are spikeforge's, not the source network's
+  (:mod:`spikeforge.compile.timing`). Their spikes, messages and synaptic ops are real
+  work on the chip as deployed, so they are priced like any population, and reported
+  on their own (:class:`HelperCost`) so that a user can see what they cost.
 * Latency per step = the slowest core's work (its events times their latencies, the
   synaptic unit and the neuron/output units overlapping, so the busier one counts;
   messages are charged to the sending core) + the longest route's mesh time that
@@ -34,7 +40,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from spikeforge.compile.hardware import KINDS, Hardware, Quantity
+from spikeforge.compile.lower import LoihiPlan
 from spikeforge.compile.placement import Core, Placement
+from spikeforge.compile.timing import BIAS_SOURCE, PACEMAKER
 from spikeforge.errors import SpikeforgeError
 from spikeforge.profile.counters import (
     CORE_COUNTS,
@@ -116,7 +124,8 @@ class StepLatency:
 
 @dataclass(frozen=True)
 class PopulationCost:
-    """A population's counts and energy per inference; static energy is its cores' share."""
+    """A population's counts and energy per inference; static energy is its share of its
+    cores' (by neurons, with whatever shares them)."""
 
     counts: Counts
     cores: int
@@ -189,6 +198,76 @@ class CoreCost:
             **self.counts.as_dict(CORE_COUNTS),
             "utilisation": self.utilisation,
         }
+
+
+@dataclass(frozen=True)
+class HelperCost:
+    """What one helper population (bias neuron or pacemaker) costs per inference.
+
+    ``own_j`` is its own events (spikes, updates, messages, hops); ``synaptic_ops`` and
+    ``synaptic_j`` the ops its spikes cause in the populations it feeds (counted in their
+    rows too, so helpers are not added to the total again); ``static_j`` its share of
+    its cores' static energy (by neurons).
+    """
+
+    name: str
+    #: "bias neuron" or "pacemaker".
+    role: str
+    own_j: float
+    synaptic_ops: float
+    synaptic_j: float
+    static_j: float
+    #: Cores holding only this helper, and cores it shares with other populations.
+    own_cores: int
+    shared_cores: int
+
+    @property
+    def energy_j(self) -> float:
+        return self.own_j + self.synaptic_j + self.static_j
+
+    def as_dict(self) -> dict[str, object]:
+        return {**vars(self), "energy_j": self.energy_j}
+
+
+def helper_role(name: str) -> str | None:
+    """The helper's role ("bias neuron", "pacemaker"), or None for a source population."""
+    if name == BIAS_SOURCE:
+        return "bias neuron"
+    return "pacemaker" if name.startswith(PACEMAKER) else None
+
+
+def helper_costs(cost: CostReport, plan: LoihiPlan, hardware: Hardware) -> dict[str, HelperCost]:
+    """Every helper population's cost (:class:`HelperCost`), in placement order.
+
+    A helper fires one neuron per step (the bias neuron, or a pacemaker's always-on
+    channel), so the synaptic ops it causes are its spikes times that neuron's stored
+    fan-out, summed over its routes (weight planes included).
+    """
+    result = {}
+    for name, row in cost.populations.items():
+        role = helper_role(name)
+        if role is None:
+            continue
+        fanout = sum(
+            int(np.count_nonzero(weights))
+            for syn in plan.synapses
+            for pre, weights in syn.routes()
+            if pre == name
+        )
+        ops = row.counts.spikes * fanout
+        holding = [c.core for c in cost.cores if name in c.core.populations]
+        own = sum(len(core.slices) == 1 for core in holding)
+        result[name] = HelperCost(
+            name=name,
+            role=role,
+            own_j=row.dynamic_j,
+            synaptic_ops=ops,
+            synaptic_j=ops * hardware.energy["synaptic_op"].value,
+            static_j=row.static_j,
+            own_cores=own,
+            shared_cores=len(holding) - own,
+        )
+    return result
 
 
 @dataclass
@@ -323,16 +402,20 @@ def estimate(activity: Activity, placement: Placement, hardware: Hardware) -> Co
     dynamic_total = sum(by_event.values())
     static = static_power * time
     cores_of: dict[str, int] = {}
+    static_of: dict[str, float] = {}
     for core in placement.cores:
+        neurons = max(sum(part.size for part in core.slices), 1)
         for part in core.slices:
             cores_of[part.population] = cores_of.get(part.population, 0) + 1
+            share = per_core_static * time * part.size / neurons
+            static_of[part.population] = static_of.get(part.population, 0.0) + share
 
     populations = {
         name: PopulationCost(
             counts=counts,
             cores=cores_of.get(name, 0),
             dynamic_j=dynamic(counts, POPULATION_COUNTS),
-            static_j=per_core_static * cores_of.get(name, 0) * time,
+            static_j=static_of.get(name, 0.0),
         )
         for name, counts in per_population.items()
     }

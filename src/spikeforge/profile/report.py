@@ -22,10 +22,17 @@ from matplotlib.figure import Figure as MplFigure
 
 from spikeforge.atomic import atomic_path
 from spikeforge.compile.placement import RESOURCES
+from spikeforge.compile.timing import BIAS_SOURCE
 from spikeforge.errors import SpikeforgeError
 from spikeforge.profile.anchor import Anchor, anchor
 from spikeforge.profile.counters import INPUT_COUNTS, POPULATION_COUNTS
-from spikeforge.profile.energy import CostReport, PopulationCost, Range
+from spikeforge.profile.energy import (
+    CostReport,
+    HelperCost,
+    PopulationCost,
+    Range,
+    helper_costs,
+)
 from spikeforge.profile.render import (
     HTML_STYLE,
     Table,
@@ -38,7 +45,7 @@ from spikeforge.profile.render import (
     to_markdown,
     to_terminal,
 )
-from spikeforge.profile.source_stats import MAC_ENERGY, SourceStats
+from spikeforge.profile.source_stats import BYTES_PER_VALUE, DEVICES, SourceStats
 from spikeforge.profile.stages import Profile, StageRow
 
 FORMAT = "spikeforge.profile"
@@ -154,6 +161,12 @@ def profile_dict(profile: Profile, network_path: str, input_path: str) -> dict[s
                 },
             },
             "cost": hw.cost.as_dict(),
+            "helpers": {
+                n: h.as_dict()
+                for n, h in helper_costs(
+                    hw.cost, profile.compiled.plan(hw.precision), profile.hardware
+                ).items()
+            },
         }
     deployed = profile.deployed
     found = anchor_of(profile)
@@ -305,8 +318,55 @@ def _cost_table(profile: Profile) -> Table:
         ["throughput", f"{cost.throughput.value:.4g} /s", cost.throughput.kind],
         ["energy-delay product", f"{cost.edp.value:.3g} J·s", cost.edp.kind],
         ["cores / chips used", f"{len(placement.cores)} / {placement.chips_used}", ""],
+        *[[f"helper: {h.role}", _helper_value(h), energy.total.kind]
+          for h in _helpers(profile).values()],
     ]  # fmt: skip
     return Table(["figure", "value", "kind"], rows, label_columns=3)
+
+
+def _helpers(profile: Profile) -> dict[str, HelperCost]:
+    run = profile.deployed
+    return helper_costs(run.cost, profile.compiled.plan(run.precision), profile.hardware)
+
+
+def _helper_value(h: HelperCost) -> str:
+    cores = f"{h.own_cores} core(s) of its own" + (
+        f", shares {h.shared_cores}" if h.shared_cores else ""
+    )
+    return (
+        f"{si(h.energy_j, 'J')} / inference ({si(h.own_j, 'J')} own events, "
+        f"{h.synaptic_ops:.0f} synaptic ops it causes {si(h.synaptic_j, 'J')}, "
+        f"static share {si(h.static_j, 'J')}); {cores}"
+    )
+
+
+def helper_notes(profile: Profile) -> list[str]:
+    """Why each kind of helper is there and what the cheaper alternative loses."""
+    helpers = _helpers(profile)
+    plan = profile.compiled.plan(profile.deployed.precision)
+    notes = []
+    bias = helpers.get(BIAS_SOURCE)
+    if bias is not None:
+        saved = si(bias.own_j + bias.synaptic_j, "J")
+        fed = sorted({s.post for s in plan.synapses if s.pre == BIAS_SOURCE})
+        early = ", ".join(f"{n} {plan.latency[n]}" for n in fed)
+        notes.append(
+            "The bias neuron is spikeforge's, not the source network's: an always-spiking "
+            "neuron whose synapses deliver each population's constant current from its "
+            "source step 0 exactly. The cheaper alternative is a neuron bias (`bias_mant`): "
+            f"no spikes, messages, synaptic ops or core (saves {saved} "
+            "dynamic energy per inference), but it acts on every hardware step from step 0, "
+            "that is as many steps before the population's source step 0 as its pipeline "
+            f"latency ({early} steps): the neurons enter source time already charged by that "
+            "much bias, so the run is no longer exact from source step 0."
+        )
+    if any(h.role == "pacemaker" for h in helpers.values()):
+        notes.append(
+            "Pacemakers are spikeforge's too: always-spiking neurons that make the third "
+            "weight plane (`--weight-planes 3`) round each step's input to nearest; with the "
+            "default two planes there are none, and the input is rounded once per spike."
+        )
+    return notes
 
 
 def _range_row(label: str, r: Range | None) -> list[list[str]]:
@@ -384,6 +444,7 @@ def summary_table(profile: Profile) -> str:
             f"on {profile.hardware.name} ({run.precision} plan, activity on {run.backend}): "
             f"{cores} cores, {run.placement.chips_used} chip(s)",
             to_terminal(_cost_table(profile)),
+            *helper_notes(profile),
             to_terminal(_population_table(profile)),
         ]
         found = anchor_of(profile)
@@ -442,9 +503,9 @@ def _blocks(profile: Profile, network_path: str, input_path: str) -> list[Block]
         profile_table(profile),
         Text(
             "Per inference. Source and reference rows: simulation wall time on this machine, "
-            "no hardware latency, and the energy a conventional accelerator spends on the "
-            f"dense ops at {si(MAC_ENERGY.value, 'J')}/MAC ({MAC_ENERGY.source}; "
-            f"{MAC_ENERGY.note}). Compiled rows: the hardware model on the counted activity "
+            "no hardware latency, and the energy a CPU spends per inference at batch 1 (dense "
+            "ops x J/MAC + DRAM bytes x J/byte, estimated: see the workload section). "
+            "Compiled rows: the hardware model on the counted activity "
             "(estimated latency and energy); their synaptic ops count every weight plane and "
             "the bias neuron."
         ),
@@ -456,6 +517,7 @@ def _blocks(profile: Profile, network_path: str, input_path: str) -> list[Block]
         blocks += [
             Heading(2, f"On {hw.name} ({run.precision} plan, activity on {run.backend})"),
             _cost_table(profile),
+            *[Text(note) for note in helper_notes(profile)],
         ]
         events = ", ".join(
             f"{event} {si(value, 'J')}" for event, value in cost.energy_by_event.items() if value
@@ -527,9 +589,27 @@ def workload_table(stats: Sequence[SourceStats]) -> Table:
         ["effective synaptic ops: MACs", *[f"{s.effective_macs:.0f}" for s in stats]],
         ["dense synaptic ops", *[f"{s.dense_ops:.0f}" for s in stats]],
         ["membrane updates", *[f"{membrane_updates(s):.0f}" for s in stats]],
-        ["conventional energy", *[si(s.conventional_energy_j, "J") for s in stats]],
+        ["DRAM bytes: weights", *[f"{s.weight_bytes:.0f}" for s in stats]],
+        ["DRAM bytes: activations", *[f"{s.activation_bytes:.0f}" for s in stats]],
     ]
-    return Table(["", *[s.label for s in stats]], rows)
+    for device in DEVICES:
+        for part in ("arithmetic_j", "memory_j", "total_j"):
+            label = f"{device.name}: {part.removesuffix('_j')}"
+            rows.append([label, *[si(s.conventional(device)[part], "J") for s in stats]])
+    notes = [
+        f"Conventional energy per inference at batch 1 (estimated): dense ops x J/MAC + DRAM "
+        f"bytes x J/byte, float32 ({BYTES_PER_VALUE} B per value); each layer's weights read "
+        "once per inference, its input read and output written once per step, neuron state "
+        "not counted; convolutions counted as convolutions (kernel taps inside the input). "
+        "Batching amortises the weight reads on a GPU, so its per-inference figure falls "
+        "with the batch; Loihi runs batch 1."
+    ]
+    notes += [
+        f"{d.name}: {si(d.mac.value, 'J')}/MAC ({d.mac.kind}; {d.mac.source}; {d.mac.note}), "
+        f"{si(d.byte.value, 'J')}/B ({d.byte.kind}; {d.byte.source})"
+        for d in DEVICES
+    ]
+    return Table(["", *[s.label for s in stats]], rows, notes=notes)
 
 
 def membrane_updates(stats: SourceStats) -> int:

@@ -17,8 +17,19 @@ counted) and its wall time per sample on this CPU (after a short untimed warm-up
 three runs, see :func:`best_time`).
 :func:`network_stats` does the same on the normalised network when no module is at
 hand; there every stateless map chain between two populations is one matrix, so its
-dense count is every entry of that matrix. The energy a conventional accelerator
-spends on the dense ops uses :data:`MAC_ENERGY`, with its source.
+dense count is that matrix's non-zero entries (for a convolution, the kernel taps
+inside the input, as the norse hook counts them, not the unrolled matrix; a weight
+that is exactly 0 is not counted there).
+
+**Conventional energy** is set beside Loihi on the same footing: per inference at
+batch 1, ``dense ops x J/MAC + bytes moved x J/byte`` on a device class (:data:`CPU`,
+:data:`GPU`), every figure labelled estimated with its source. Memory traffic
+assumption: float32 values (4 bytes); each synaptic layer's weights read from DRAM once
+per inference (reused across its steps from cache: optimistic for large layers), its
+input read and its output written once per step; neuron state is not counted. On the
+reference path a convolution's weights are its unrolled matrix's non-zero entries, an
+upper bound on its kernel. Batching amortises the weight reads over the batch on a GPU;
+the figures here are for batch 1, which is what Loihi runs.
 """
 
 from __future__ import annotations
@@ -38,6 +49,8 @@ from spikeforge.compile.network import Network
 from spikeforge.runtimes.norse import run_norse
 from spikeforge.runtimes.result import delayed
 
+#: Arithmetic only, for the literature's "theoretical" SNN-vs-ANN convention (e.g.
+#: scripts/claims_motor_srnn.py); the profile's conventional figures use :data:`DEVICES`.
 MAC_ENERGY = Quantity(
     value=4.6e-12,
     unit="J",
@@ -48,6 +61,59 @@ MAC_ENERGY = Quantity(
     ),
     note="arithmetic only: the memory traffic that dominates on real accelerators is excluded",
 )
+#: Bytes of one weight or activation on a conventional device (float32).
+BYTES_PER_VALUE = 4
+
+
+@dataclass(frozen=True)
+class Device:
+    """A conventional device class: energy per MAC and per byte of DRAM traffic."""
+
+    name: str
+    mac: Quantity
+    byte: Quantity
+
+
+CPU = Device(
+    name="CPU (server, Xeon Platinum 8380 class)",
+    mac=Quantity(
+        value=91.8e-12,
+        unit="J",
+        kind="estimated",
+        source=(
+            "Intel Xeon Platinum 8380 datasheet: 270 W TDP / peak FP32 FMA rate "
+            "(40 cores x 2.3 GHz x 2 AVX-512 units x 16 lanes = 2.94e12 MAC/s)"
+        ),
+        note="at full vector utilisation; batch-1 inference reaches far less, so a lower bound",
+    ),
+    byte=Quantity(
+        value=160e-12,
+        unit="J",
+        kind="estimated",
+        source=(
+            "Horowitz, ISSCC 2014 (as tabulated by Han et al., NeurIPS 2015): "
+            "640 pJ per 32-bit DRAM read"
+        ),
+        note="45 nm DDR figure",
+    ),
+)
+GPU = Device(
+    name="GPU (datacenter, A100 class)",
+    mac=Quantity(
+        value=41.0e-12,
+        unit="J",
+        kind="estimated",
+        source="NVIDIA A100 SXM datasheet: 400 W TDP / 19.5 TFLOPS FP32 (9.75e12 MAC/s)",
+        note="at full utilisation; batch-1 inference reaches far less, so a lower bound",
+    ),
+    byte=Quantity(
+        value=31.2e-12,
+        unit="J",
+        kind="estimated",
+        source="O'Connor et al., 'Fine-grained DRAM', MICRO 2017: HBM2 about 3.9 pJ/bit",
+    ),
+)
+DEVICES = (CPU, GPU)
 _NON_SPIKING_CELLS = (norse.LICell, norse.LIBoxCell)
 #: Steps run untimed before a wall-time measurement.
 WARM_UP_STEPS = 2
@@ -72,21 +138,34 @@ class SourceStats:
     effective_acs: float
     effective_macs: float
     dense_ops: float
+    #: DRAM traffic per inference at batch 1 (module docstring): weights, activations.
+    weight_bytes: float
+    activation_bytes: float
 
     @property
     def synaptic_ops(self) -> float:
         return self.effective_acs + self.effective_macs
 
+    def conventional(self, device: Device) -> dict[str, float]:
+        """Energy per inference at batch 1 on ``device``: arithmetic, memory, total."""
+        arithmetic = self.dense_ops * device.mac.value
+        memory = (self.weight_bytes + self.activation_bytes) * device.byte.value
+        return {"arithmetic_j": arithmetic, "memory_j": memory, "total_j": arithmetic + memory}
+
     @property
     def conventional_energy_j(self) -> float:
-        return self.dense_ops * MAC_ENERGY.value
+        """The stage table's figure: the CPU class (the stage's wall time is a CPU's)."""
+        return self.conventional(CPU)["total_j"]
 
     def as_dict(self) -> dict[str, object]:
         return {
             **asdict(self),
             "synaptic_ops": self.synaptic_ops,
             "conventional_energy_j": self.conventional_energy_j,
-            "mac_energy": MAC_ENERGY.as_dict(),
+            "conventional": {
+                d.name: {**self.conventional(d), "mac": d.mac.as_dict(), "byte": d.byte.as_dict()}
+                for d in DEVICES
+            },
         }
 
 
@@ -115,14 +194,17 @@ class _Tally:
     def __init__(self) -> None:
         self.acs = self.macs = self.dense = 0.0
         self.outputs = self.zeros = self.spikes = 0.0
+        self.activation_values = 0.0
 
-    def synapses(self, x: torch.Tensor, effective: float, dense: float) -> None:
+    def synapses(self, x: torch.Tensor, effective: float, dense: float, out_values: int) -> None:
+        """One layer's step: ``x`` read and ``out_values`` written (module docstring)."""
         binary = bool(((x == 0) | (x == 1)).all())
         if binary:
             self.acs += effective
         else:
             self.macs += effective
         self.dense += dense
+        self.activation_values += x.numel() + out_values
 
     def activations(self, z: torch.Tensor) -> None:
         self.outputs += z.numel()
@@ -139,19 +221,20 @@ def _linear_hook(tally: _Tally):
     def hook(module: torch.nn.Linear, args: tuple, _out: object) -> None:
         x = args[0]
         effective = float((_nonzero(x) @ _nonzero(module.weight).T).sum())
-        tally.synapses(x, effective, float(x.shape[0] * module.weight.numel()))
+        dense = float(x.shape[0] * module.weight.numel())
+        tally.synapses(x, effective, dense, x.shape[0] * module.out_features)
 
     return hook
 
 
 def _conv_hook(tally: _Tally):
-    def hook(module: torch.nn.Module, args: tuple, _out: object) -> None:
+    def hook(module: torch.nn.Module, args: tuple, out: torch.Tensor) -> None:
         x = args[0]
         conv = module._conv_forward  # the module's own stride, padding and groups
         ones = torch.ones_like(module.weight, dtype=torch.float64)
         effective = conv(_nonzero(x), _nonzero(module.weight), None).sum()
         dense = conv(torch.ones_like(x, dtype=torch.float64), ones, None).sum()
-        tally.synapses(x, float(effective), float(dense))
+        tally.synapses(x, float(effective), float(dense), out.numel())
 
     return hook
 
@@ -162,7 +245,8 @@ def _recurrent_hook(tally: _Tally):
         z = state.z if state is not None else torch.zeros_like(out[0])
         for inp, weight in ((x, module.input_weights), (z, module.recurrent_weights)):
             effective = float((_nonzero(inp) @ _nonzero(weight).T).sum())
-            tally.synapses(inp, effective, float(inp.shape[0] * weight.numel()))
+            dense = float(inp.shape[0] * weight.numel())
+            tally.synapses(inp, effective, dense, inp.shape[0] * len(weight))
         tally.activations(out[0])
 
     return hook
@@ -200,6 +284,11 @@ def norse_stats(module: torch.nn.Module, inputs: np.ndarray) -> SourceStats:
     weights = [p for p in params if p.dim() > 1]
     n_weights = sum(p.numel() for p in weights)
     batch, steps = x.shape[:2]
+    layers = (torch.nn.Linear, torch.nn.Conv1d, torch.nn.Conv2d, SNNRecurrentCell)
+    layer_weights = sum(
+        p.numel() for sub in module.modules() if isinstance(sub, layers)
+        for p in sub.parameters(recurse=False) if p.dim() > 1
+    )  # fmt: skip
     return SourceStats(
         label="norse (source, CPU)",
         samples=batch,
@@ -215,6 +304,8 @@ def norse_stats(module: torch.nn.Module, inputs: np.ndarray) -> SourceStats:
         effective_acs=tally.acs / batch,
         effective_macs=tally.macs / batch,
         dense_ops=tally.dense / batch,
+        weight_bytes=float(BYTES_PER_VALUE * layer_weights),
+        activation_bytes=BYTES_PER_VALUE * tally.activation_values / batch,
     )
 
 
@@ -236,7 +327,8 @@ def network_stats(
         x = torch.as_tensor(pre.reshape(-1, pre.shape[-1]))
         stored = torch.as_tensor(conn.weight != 0, dtype=torch.float64)
         effective = float((_nonzero(x) @ stored.T).sum())
-        tally.synapses(x, effective, float(x.shape[0] * conn.weight.size))
+        macs = float(x.shape[0] * np.count_nonzero(conn.weight))
+        tally.synapses(x, effective, macs, x.shape[0] * conn.weight.shape[0])
     for name, pop in network.populations.items():
         if pop.spiking:
             tally.activations(torch.as_tensor(np.asarray(signals[name])))
@@ -260,4 +352,6 @@ def network_stats(
         effective_acs=tally.acs / batch,
         effective_macs=tally.macs / batch,
         dense_ops=tally.dense / batch,
+        weight_bytes=float(BYTES_PER_VALUE * sum(np.count_nonzero(w) for w in matrices)),
+        activation_bytes=BYTES_PER_VALUE * tally.activation_values / batch,
     )

@@ -43,7 +43,7 @@ from spikeforge.profile.counters import (
 from spikeforge.profile.energy import CostReport, estimate
 from spikeforge.profile.render import si
 from spikeforge.profile.source_stats import (
-    MAC_ENERGY,
+    CPU,
     WARM_UP_STEPS,
     SourceStats,
     best_time,
@@ -294,13 +294,14 @@ _UNCOMPARED = Agreement(None, None, float("nan"))
 def _cpu_row(stage: str, stats: SourceStats, outputs: dict[str, np.ndarray]) -> StageRow:
     return StageRow(
         stage=stage,
-        basis=f"no hardware latency (CPU model); dense ops x {si(MAC_ENERGY.value, 'J')}/MAC "
-        f"({MAC_ENERGY.kind}, {MAC_ENERGY.source})",
+        basis=f"no hardware latency (CPU model); {CPU.name} at batch 1: dense ops x "
+        f"{si(CPU.mac.value, 'J')}/MAC + DRAM bytes x {si(CPU.byte.value, 'J')}/B "
+        f"({CPU.mac.kind}; {CPU.mac.source}; {CPU.byte.source})",
         agreement=_UNCOMPARED,
         spikes=stats.spikes,
         synaptic_ops=stats.synaptic_ops,
         energy=Quantity(
-            stats.conventional_energy_j, "J", MAC_ENERGY.kind, "dense ops x MAC energy"
+            stats.conventional_energy_j, "J", CPU.mac.kind, "dense ops and DRAM traffic on a CPU"
         ),
         latency=None,
         wall_s_per_sample=stats.wall_s_per_sample,
