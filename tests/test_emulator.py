@@ -95,6 +95,18 @@ def test_zoo_models_are_bit_exact(name):
         np.testing.assert_array_equal(emulator.outputs[name_], lava.outputs[name_])
 
 
+def test_the_compiled_neuron_update_equals_the_eager_one(network):
+    compiled, inputs = network
+    pops = sorted(compiled.network.populations)
+    eager, fused = (
+        run_emulator(compiled, inputs, record=pops, raw_timing=True, device="cpu", fuse=fuse)
+        for fuse in (False, True)
+    )
+    for name in pops:
+        np.testing.assert_array_equal(fused.spikes[name], eager.spikes[name], err_msg=name)
+        np.testing.assert_array_equal(fused.v[name], eager.v[name], err_msg=name)
+
+
 def test_chunks_and_unbatched_input_give_the_same_result(network):
     compiled, inputs = network
     whole = run(compiled, inputs, backend="emulator")
@@ -212,7 +224,7 @@ def plans(draw) -> tuple[LoihiPlan, np.ndarray]:
 
 
 @settings(
-    max_examples=20,
+    max_examples=40,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
@@ -222,14 +234,16 @@ def test_random_plans_are_bit_exact(case):
     names = list(plan.populations)
     steps = spikes.shape[0]
     lava_s, lava_v = _run_sample(plan, {"in": spikes}, steps, names, names)
-    emulator = Emulator(plan, torch.device("cpu"))
-    # Both arithmetic paths: int32 casts skipped where provably inert, and applied.
-    for int32_overflow in (emulator.neurons.int32_overflow, True):
-        emulator.neurons.int32_overflow = int32_overflow
-        emu_s, emu_v = emulator.run({"in": spikes[None]}, steps, names, names)
-        for name in names:
-            np.testing.assert_array_equal(emu_s[name][0], lava_s[name], err_msg=f"{name} spikes")
-            np.testing.assert_array_equal(emu_v[name][0], lava_v[name], err_msg=f"{name} v")
+    # Both arithmetic paths (int32 casts skipped where provably inert, and applied),
+    # each op by op and as the compiled kernel.
+    for fuse in (False, True):
+        emulator = Emulator(plan, torch.device("cpu"), fuse=fuse)
+        for int32_overflow in (emulator.neurons.int32_overflow, True):
+            emulator.neurons.int32_overflow = int32_overflow
+            emu_s, emu_v = emulator.run({"in": spikes[None]}, steps, names, names)
+            for name in names:
+                np.testing.assert_array_equal(emu_s[name][0], lava_s[name], err_msg=f"{name} s")
+                np.testing.assert_array_equal(emu_v[name][0], lava_v[name], err_msg=f"{name} v")
 
 
 def test_a_pacemaker_turns_the_right_shift_into_rounding():

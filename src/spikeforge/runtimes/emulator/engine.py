@@ -11,8 +11,7 @@ network's hidden activity.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 
 import numpy as np
 import torch
@@ -22,34 +21,24 @@ from spikeforge.compile.lower import LoihiPlan
 from spikeforge.compile.timing import BIAS_SOURCE
 from spikeforge.runtimes.emulator.dynamics import neuron_model
 from spikeforge.runtimes.emulator.layout import Layout, build_layout
+from spikeforge.runtimes.emulator.threads import ThreadPolicy
 from spikeforge.runtimes.result import StepObserver
 
-#: Below this many multiply-adds per projection and step, one CPU thread is faster:
-#: waking torch's thread pool costs more than such products take, and on a loaded
-#: machine a pool thread that is not scheduled stalls every op (measured on this
-#: 2-core machine at load 10: 18 ms per elementwise op on two threads, against
-#: 0.03 ms on one, for 256 x 149 neurons).
-SINGLE_THREAD_WORK = 1 << 26
-
-
-@contextmanager
-def _cpu_threads(device: torch.device, work: int) -> Iterator[None]:
-    if device.type != "cpu" or work >= SINGLE_THREAD_WORK:
-        yield
-        return
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
+#: Element-steps (batch x neurons x steps) from which a run compiles the neuron update
+#: into one kernel by default: eager updates cost about 16 ns per element-step on this
+#: project's CPU (int64, 20 passes over memory), a compile about 17 s once per process,
+#: so below ~2^30 element-steps compiling does not pay for itself in one run.
+FUSE_WORK = 1 << 30
 
 
 class Emulator:
     """One plan on one device; ``run`` takes any batch of inputs."""
 
-    def __init__(self, plan: LoihiPlan, device: torch.device) -> None:
+    def __init__(self, plan: LoihiPlan, device: torch.device, fuse: bool | None = None) -> None:
+        """``fuse``: compile the fixed-point neuron update into one kernel (True), run
+        it op by op (False), or decide per run from its size (None, see FUSE_WORK)."""
         self.plan = plan
+        self.fuse = fuse
         self.device = device
         self.fixed = plan.precision == "fixed"
         self.layout: Layout = build_layout(plan, device)
@@ -102,23 +91,34 @@ class Emulator:
             layout.max_delay + 2, batch, layout.n_neurons, dtype=torch.float64, device=self.device
         )
         senders = torch.zeros(batch, layout.n_senders, dtype=torch.float32, device=self.device)
+        # Kept on the device in the state's own dtype and converted once at the end: a
+        # host copy and a float64 cast per step and population cost up to half a run.
         spikes_out = {
-            n: torch.zeros(batch, total_steps, self.plan.populations[n].size, dtype=torch.bool)
+            n: torch.zeros(batch, total_steps, self.plan.populations[n].size, dtype=torch.bool,
+                           device=self.device)
             for n in watch
-        }
+        }  # fmt: skip
         volts_out = {
-            n: torch.zeros(batch, total_steps, self.plan.populations[n].size, dtype=torch.float64)
+            n: torch.zeros(batch, total_steps, self.plan.populations[n].size,
+                           dtype=self._state_dtype, device=self.device)
             for n in record_v
-        }
-        work = batch * max((p.weight_t.numel() for p in layout.projections), default=0)
-        with _cpu_threads(self.device, work):
+        }  # fmt: skip
+        if self.fixed:
+            fuse = self.fuse
+            if fuse is None:
+                fuse = batch * layout.n_neurons * total_steps >= FUSE_WORK
+            self.neurons.fuse(fuse)
+        threads = torch.get_num_threads()
+        try:
             self._loop(
                 u, v, ring, senders, feed, total_steps, spikes_out, volts_out, on_step, tick,
                 extra_bias,
             )  # fmt: skip
+        finally:
+            torch.set_num_threads(threads)
         return (
-            {n: s.numpy().astype(np.float64) for n, s in spikes_out.items()},
-            {n: x.numpy() for n, x in volts_out.items()},
+            {n: s.cpu().numpy().astype(np.float64) for n, s in spikes_out.items()},
+            {n: x.cpu().numpy().astype(np.float64) for n, x in volts_out.items()},
         )
 
     def _loop(
@@ -137,18 +137,20 @@ class Emulator:
     ) -> None:
         layout = self.layout
         external = layout.neurons_start
+        threads = ThreadPolicy.for_device(self.device)
         for t in range(total_steps):
+            threads.begin_step(t)
             slot = t % ring.shape[0]
-            a_in = ring[slot].to(self._state_dtype, copy=True)
+            u, v, fired = self.neurons.step(u, v, ring[slot], t + 1, extra_bias)
             ring[slot].zero_()
-            u, v, fired = self.neurons.step(u, v, a_in, t + 1, extra_bias)
             senders[:, :external] = feed[:, t]
             senders[:, external:] = fired
             self._deliver(senders, ring, t)
             for name, out in spikes_out.items():
-                out[:, t] = fired[:, layout.neurons[name]].cpu()
+                out[:, t] = fired[:, layout.neurons[name]]
             for name, out in volts_out.items():
-                out[:, t] = v[:, layout.neurons[name]].cpu().double()
+                out[:, t] = v[:, layout.neurons[name]]
+            threads.end_step(t)
             if on_step is not None:
                 on_step({name: senders[:, cols] for name, cols in self._observed.items()})
             if tick is not None:

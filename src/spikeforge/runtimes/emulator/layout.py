@@ -7,7 +7,8 @@ synapse processes that can be summed before they reach the neurons:
 
 * all processes with the same post population and the same extra delay, and a
   non-negative weight exponent, become one matrix: ``(w·s) << e == (w·2^e)·s``
-  exactly, so the exponent folds into the weights;
+  exactly, so the exponent folds into the weights, and processes from the same
+  source in it (a matrix's weight planes) are summed into one block;
 * a process with a negative exponent keeps its own matrix, because Lava floors each
   process's sum separately (``floor(a/2^k) + floor(b/2^k) != floor((a+b)/2^k)``);
   so does one with an always-on channel, whose pacemaker is ORed with that channel's
@@ -24,11 +25,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-from lava.utils.weightutils import clip_weights, determine_sign_mode, truncate_weights
 
 from spikeforge.compile.lower import ConvSynapses, LoihiPlan, Synapses
 from spikeforge.compile.timing import BIAS_SOURCE
 from spikeforge.errors import UnsupportedError
+from spikeforge.loihi_format import WEIGHT_BITS
 
 FLOAT32_EXACT = 2**24
 INT32_LIMIT = 2**31
@@ -177,10 +178,22 @@ def _ranges(sizes: dict[str, int]) -> dict[str, slice]:
 
 
 def _lava_weights(syn: Synapses) -> np.ndarray:
-    """The integer weights Lava's bit-accurate Dense actually uses (clipped, truncated)."""
-    sign_mode = determine_sign_mode(syn.weights)
-    weights = clip_weights(np.asarray(syn.weights).astype(np.int32), sign_mode, num_bits=8)
-    return truncate_weights(weights, sign_mode, syn.num_weight_bits).astype(np.float64)
+    """The integer weights Lava's bit-accurate Dense actually uses (clipped, truncated).
+
+    ``lava.utils.weightutils``' clip and truncate in numpy, so that the emulator runs
+    where Lava is not installed (a GPU machine given pre-compiled ``.sfnet`` files):
+    a one-signed matrix is clipped to ``[0, 255]`` by magnitude and keeps
+    ``num_weight_bits`` bits; a mixed one to ``[-256, 255]`` and drops one bit more.
+    """
+    weights = np.asarray(syn.weights).astype(np.int32)
+    mixed = weights.min(initial=0) < 0 < weights.max(initial=0)
+    negate = not mixed and weights.min(initial=0) < 0
+    magnitude = -weights if negate else weights
+    low = -(1 << WEIGHT_BITS) if mixed else 0
+    magnitude = np.clip(magnitude, low, (1 << WEIGHT_BITS) - 1)
+    drop = WEIGHT_BITS - syn.num_weight_bits + int(mixed)
+    magnitude = (magnitude >> drop) << drop
+    return (-magnitude if negate else magnitude).astype(np.float64)
 
 
 def _projection(
@@ -193,14 +206,20 @@ def _projection(
     fixed: bool,
     device: torch.device,
 ) -> Projection:
-    cols = np.concatenate(
-        [np.arange(senders[s.pre].start, senders[s.pre].stop) for s, _ in members]
-    )
-    weight = np.concatenate([w for _, w in members], axis=1)
-    starts = np.cumsum([0] + [w.shape[1] for _, w in members])
+    # Weight planes (and any synapses) from one source into one group are summed into
+    # one matrix, which is exact (integers, and |w1 + w2| <= |w1| + |w2| keeps the
+    # bound checked below) and delivers each source once instead of once per plane.
+    by_pre: dict[str, tuple[Synapses, np.ndarray]] = {}
+    for syn, w in members:
+        first, total = by_pre.get(syn.pre, (syn, 0.0))
+        by_pre[syn.pre] = (first, total + w)
+    parts = list(by_pre.values())
+    cols = np.concatenate([np.arange(senders[s.pre].start, senders[s.pre].stop) for s, _ in parts])
+    weight = np.concatenate([w for _, w in parts], axis=1)
+    starts = np.cumsum([0] + [w.shape[1] for _, w in parts])
     always_on = [
         start + s.always_on
-        for start, (s, _) in zip(starts[:-1], members, strict=True)
+        for start, (s, _) in zip(starts[:-1], parts, strict=True)
         if s.always_on is not None
     ]
     dtype = torch.float64

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 import torch
 
 from spikeforge.compile.lower import LoihiPlan
-from spikeforge.runtimes.lava_neuron.process import RESET_CODES
 
 
 @dataclass
@@ -60,8 +59,6 @@ def firing_rule(plan: LoihiPlan, device: torch.device) -> FiringRule | None:
         parts = [torch.full((p.size,), bool(test(p))) for p in pops]
         return torch.cat(parts).to(device)
 
-    masks = {
-        mode: mask(lambda p, code=code: RESET_CODES[p.reset] == code)
-        for mode, code in RESET_CODES.items()
-    }
+    modes = ("to_value", "subtract", "subtract_next", "zero_next")
+    masks = {mode: mask(lambda p, mode=mode: p.reset == mode) for mode in modes}
     return FiringRule(**masks, inclusive=mask(lambda p: p.threshold == ">="))
