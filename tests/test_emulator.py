@@ -25,6 +25,7 @@ from spikeforge.export import to_nir
 from spikeforge.ir import from_nir
 from spikeforge.models import zoo
 from spikeforge.models.examples import EXAMPLES
+from spikeforge.runtimes import lava as lava_runtime
 from spikeforge.runtimes import run
 from spikeforge.runtimes.emulator import Emulator, run_emulator
 from spikeforge.runtimes.lava import _run_sample
@@ -331,3 +332,27 @@ assert np.array_equal(a.output, b.output)
 """
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_lava_runs_a_batch_on_one_graph_as_on_fresh_graphs():
+    """One compiled process graph with state reset between samples == a graph per sample."""
+    factory, shape = EXAMPLES["recurrent"]
+    compiled = compile_network(from_nir(to_nir(factory(), torch.zeros(shape), dt=1e-3)))
+    inputs = (np.random.default_rng(5).random((3, 20, *shape)) < 0.3).astype(np.float64)
+    pops = sorted(compiled.network.populations)
+    args = (compiled, inputs, "fixed", pops, True, False, None, lava_runtime._run_sample, "Lava")
+    batched = lava_runtime.run_samples(*args, run_batch=lava_runtime._run_batch)
+    fresh = lava_runtime.run_samples(*args)
+    assert sum(s.sum() for s in fresh.spikes.values()) > 0
+    for name in pops:
+        np.testing.assert_array_equal(batched.spikes[name], fresh.spikes[name], err_msg=name)
+        np.testing.assert_array_equal(batched.v[name], fresh.v[name], err_msg=name)
+
+
+def test_a_reset_phase_that_would_drift_keeps_a_graph_per_sample():
+    factory, shape = EXAMPLES["recurrent"]
+    plan = compile_network(from_nir(to_nir(factory(), torch.zeros(shape), dt=1e-3))).fixed_plan
+    pop = next(iter(plan.populations.values()))
+    pop.reset_interval = 8
+    assert lava_runtime.batch_blocker(plan, 16) is None
+    assert "start on another reset phase" in lava_runtime.batch_blocker(plan, 20)
