@@ -44,6 +44,7 @@ class Emulator:
         self.layout: Layout = build_layout(plan, device)
         self.neurons = neuron_model(plan, device, self.layout.max_input)
         self._state_dtype = torch.int64 if self.fixed else torch.float64
+        self._threads: dict[int, ThreadPolicy] = {}
         self._observed = {
             name: cols
             for name, cols in self.layout.senders.items()
@@ -115,7 +116,8 @@ class Emulator:
                 extra_bias,
             )  # fmt: skip
         finally:
-            torch.set_num_threads(threads)
+            if torch.get_num_threads() != threads:
+                torch.set_num_threads(threads)
         return (
             {n: s.cpu().numpy().astype(np.float64) for n, s in spikes_out.items()},
             {n: x.cpu().numpy().astype(np.float64) for n, x in volts_out.items()},
@@ -137,7 +139,8 @@ class Emulator:
     ) -> None:
         layout = self.layout
         external = layout.neurons_start
-        threads = ThreadPolicy.for_device(self.device)
+        batch = u.shape[0]
+        threads = self._threads.setdefault(batch, ThreadPolicy.for_device(self.device))
         for t in range(total_steps):
             threads.begin_step(t)
             slot = t % ring.shape[0]
@@ -173,7 +176,7 @@ class Emulator:
             ring[(t + 1 + proj.delay) % ring.shape[0], :, proj.rows] += total
         for conv in self.layout.convolutions:
             width, height, channels = conv.in_whc
-            image = senders[:, conv.cols].to(torch.float64).reshape(-1, width, height, channels)
+            image = senders[:, conv.cols].to(conv.weight.dtype).reshape(-1, width, height, channels)
             out = F.conv2d(
                 image.permute(0, 3, 2, 1),
                 conv.weight,
@@ -183,5 +186,6 @@ class Emulator:
                 groups=conv.groups,
             )
             flat = out.permute(0, 3, 2, 1).reshape(out.shape[0], -1)
-            wrapped = torch.remainder(flat + 2.0**23, 2.0**24) - 2.0**23  # Lava: signed_clamp 24
-            ring[(t + 1) % ring.shape[0], :, conv.rows] += wrapped
+            if conv.wraps:
+                flat = torch.remainder(flat + 2.0**23, 2.0**24) - 2.0**23  # Lava: signed_clamp 24
+            ring[(t + 1) % ring.shape[0], :, conv.rows] += flat

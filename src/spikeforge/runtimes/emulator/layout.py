@@ -29,7 +29,7 @@ import torch
 from spikeforge.compile.lower import ConvSynapses, LoihiPlan, Synapses
 from spikeforge.compile.timing import BIAS_SOURCE
 from spikeforge.errors import UnsupportedError
-from spikeforge.loihi_format import WEIGHT_BITS
+from spikeforge.loihi_format import STATE_HALF, WEIGHT_BITS
 
 FLOAT32_EXACT = 2**24
 INT32_LIMIT = 2**31
@@ -51,9 +51,12 @@ class Projection:
 
 @dataclass
 class ConvProjection:
-    """One Lava ``Conv`` as torch's ``conv2d`` on ``[batch, C, H, W]`` (float64: exact).
+    """One Lava ``Conv`` as torch's ``conv2d`` on ``[batch, C, H, W]``.
 
-    Lava's fixed-point Conv wraps each step's sums to signed 24 bits.
+    Lava's fixed-point Conv wraps each step's sums to signed 24 bits. Where no sum can
+    reach 2^23 (sum of |weight| per output channel) that wrap is the identity and the
+    sums are exact in float32, so the product runs in float32 and skips the wrap;
+    otherwise (and for float plans) in float64 with the wrap.
     """
 
     rows: slice
@@ -64,6 +67,7 @@ class ConvProjection:
     padding: tuple[int, int]
     dilation: tuple[int, int]
     groups: int
+    wraps: bool = True
 
 
 @dataclass
@@ -123,7 +127,7 @@ def build_layout(plan: LoihiPlan, device: torch.device) -> Layout:
     reach = np.zeros(sum(pop.size for pop in plan.populations.values()))
     for proj in projections:
         reach[proj.rows] += proj.weight_t.abs().sum(dim=0).cpu().numpy()
-    convolutions = [_conv(conv, neurons, senders, device) for conv in plan.convolutions]
+    convolutions = [_conv(conv, neurons, senders, fixed, device) for conv in plan.convolutions]
     for conv in plan.convolutions:
         # Lava wraps a Conv's output to 24 bits: |a| <= 2^23 per step at most.
         per_channel = np.minimum(np.abs(conv.weight).reshape(len(conv.weight), -1).sum(1), 2**23)
@@ -152,20 +156,25 @@ def _conv(
     conv: ConvSynapses,
     neurons: dict[str, slice],
     senders: dict[str, slice],
+    fixed: bool,
     device: torch.device,
 ) -> ConvProjection:
     # Lava's conv(): weight[:, ::-1, ::-1].transpose([0, 3, 2, 1]) for torch, (X, Y) reversed.
     weight = np.ascontiguousarray(np.asarray(conv.weight)[:, ::-1, ::-1].transpose(0, 3, 2, 1))
     width, height, channels = conv.input_shape
+    reach = np.abs(weight).reshape(len(weight), -1).sum(axis=1).max(initial=0.0)
+    small = fixed and reach < STATE_HALF
+    dtype = torch.float32 if small else torch.float64
     return ConvProjection(
         rows=neurons[conv.post],
         cols=senders[conv.pre],
         in_whc=(width, height, channels),
-        weight=torch.as_tensor(weight, dtype=torch.float64, device=device),
+        weight=torch.as_tensor(weight, dtype=dtype, device=device),
         stride=(conv.stride[1], conv.stride[0]),
         padding=(conv.padding[1], conv.padding[0]),
         dilation=(conv.dilation[1], conv.dilation[0]),
         groups=conv.groups,
+        wraps=not small,
     )
 
 

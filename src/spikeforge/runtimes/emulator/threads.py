@@ -17,7 +17,9 @@ from dataclasses import dataclass, field
 import torch
 
 #: Timed steps per thread count; the first step of a run (allocation, kernel
-#: compilation) is never timed.
+#: compilation) is never timed. Switching is itself slow (``set_num_threads`` took
+#: up to 40 ms on the loaded machine), so each option's steps run back to back and
+#: an emulator keeps its choice per batch size.
 TRIALS = 2
 
 
@@ -42,10 +44,8 @@ class ThreadPolicy:
         """Set the thread count for step ``t`` (from 0) and start its clock."""
         if self.chosen is not None:
             self._current = self.chosen
-        elif t == 0:
-            self._current = self.options[0]
-        else:
-            self._current = self.options[(t - 1) % len(self.options)]
+        else:  # step 0 untimed, then TRIALS steps per option, one switch per option
+            self._current = self.options[min(max(t - 1, 0) // TRIALS, len(self.options) - 1)]
         if torch.get_num_threads() != self._current:
             torch.set_num_threads(self._current)
         self._started = time.perf_counter()
