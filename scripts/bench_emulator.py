@@ -17,7 +17,8 @@ Per network, side by side in one run (sample-steps per second, hardware steps):
 Spikes of every population must be identical row by row (emulator at batch B against
 Lava's samples, or without Lava against the emulator op by op on the CPU) before a
 row is printed as "identical". Peak memory is the device's (CUDA) or the process's
-resident set (CPU) above where the phase began. Targets (issue #15): emulator at
+resident set (CPU) above where the phase began. Every timing is the best of
+``REPEAT`` runs, for every tool alike. Targets (issue #15): emulator at
 batch 256 >= 1000x Lava steady-state and >= 50 % of the float32 limit; a missed
 target prints the distance and the measured split of an emulator step.
 
@@ -45,6 +46,9 @@ from spikeforge.runtimes.emulator import Emulator, run_emulator
 from spikeforge.runtimes.emulator.layout import Layout
 
 TARGET_LAVA = 1000.0
+#: Every timing is the best of this many runs: on a shared machine a run's wall time
+#: is mostly how long it was descheduled, and the best run is the least disturbed one.
+REPEAT = 3
 TARGET_F32 = 0.5
 
 
@@ -145,8 +149,8 @@ def float32_limit(layout: Layout, batch: int, steps: int, device: torch.device) 
         v = torch.zeros(batch, n, device=device)
         keep, vth = torch.full((n,), 0.9, device=device), torch.full((n,), 0.5, device=device)
         a_in = torch.zeros(batch, n, device=device)
-        for t in range(steps + 3):
-            if t == 3:
+        for t in range(3 + REPEAT * steps):  # 3 warm-up steps, then REPEAT timed windows
+            if t >= 3 and (t - 3) % steps == 0:
                 _sync(device)
                 start = time.perf_counter()
             a_in.zero_()
@@ -169,8 +173,9 @@ def float32_limit(layout: Layout, batch: int, steps: int, device: torch.device) 
             fired = v > vth
             v = v.masked_fill(fired, 0.0)
             senders[:, layout.neurons_start :] = fired
-        _sync(device)
-        best = max(best, batch * steps / (time.perf_counter() - start))
+            if t >= 3 and (t - 3) % steps == steps - 1:
+                _sync(device)
+                best = max(best, batch * steps / (time.perf_counter() - start))
     torch.set_num_threads(before)
     return best
 
@@ -248,20 +253,29 @@ def lava_figures(compiled: CompiledNet, inputs: np.ndarray, pops: list[str]) -> 
         anchor = graph.neurons[component[0]]
         try:
             anchor.run(condition=RunSteps(num_steps=steps), run_cfg=config)
-            start = time.perf_counter()
-            anchor.run(condition=RunSteps(num_steps=steps), run_cfg=config)
-            stepping += time.perf_counter() - start
+            best = float("inf")
+            for _ in range(REPEAT):
+                start = time.perf_counter()
+                anchor.run(condition=RunSteps(num_steps=steps), run_cfg=config)
+                best = min(best, time.perf_counter() - start)
+            stepping += best
         finally:
             anchor.stop()
     return LavaFigures(per_sample, steps / stepping, result.spikes)
 
 
-def emulate(compiled, inputs, device, pops, fuse=True):
-    _sync(device)
-    start = time.perf_counter()
-    result = run_emulator(compiled, inputs, raw_timing=True, device=device, record=pops, fuse=fuse)
-    _sync(device)
-    return result, time.perf_counter() - start
+def emulate(compiled, inputs, device, pops, fuse=True, repeat=1):
+    """The emulator's result and its best wall time over ``repeat`` runs."""
+    best = float("inf")
+    for _ in range(repeat):
+        _sync(device)
+        start = time.perf_counter()
+        result = run_emulator(
+            compiled, inputs, raw_timing=True, device=device, record=pops, fuse=fuse
+        )
+        _sync(device)
+        best = min(best, time.perf_counter() - start)
+    return result, best
 
 
 def main() -> None:
@@ -309,11 +323,11 @@ def main() -> None:
         # Warm-up: compilation (batch 1 is its own specialisation), CUDA context.
         emulate(compiled, inputs[:1], device, pops)
         emulate(compiled, inputs[:2], device, pops)
-        _, t_one = emulate(compiled, inputs[:1], device, pops)
+        _, t_one = emulate(compiled, inputs[:1], device, pops, repeat=REPEAT)
         with peak_memory(device) as peak:
-            many, t_many = emulate(compiled, inputs, device, pops)
+            many, t_many = emulate(compiled, inputs, device, pops, repeat=REPEAT)
         emulate(compiled, inputs[:2], device, pops, fuse=False)
-        _, t_eager = emulate(compiled, inputs, device, pops, fuse=False)
+        _, t_eager = emulate(compiled, inputs, device, pops, fuse=False, repeat=REPEAT)
         reference = (
             lava.spikes
             if lava is not None

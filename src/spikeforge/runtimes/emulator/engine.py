@@ -94,13 +94,13 @@ class Emulator:
         senders = torch.zeros(batch, layout.n_senders, dtype=torch.float32, device=self.device)
         # Kept on the device in the state's own dtype and converted once at the end: a
         # host copy and a float64 cast per step and population cost up to half a run.
-        spikes_out = {
-            n: torch.zeros(batch, total_steps, self.plan.populations[n].size, dtype=torch.bool,
+        spikes_out = {  # every step is written: no need to zero
+            n: torch.empty(batch, total_steps, self.plan.populations[n].size, dtype=torch.bool,
                            device=self.device)
             for n in watch
         }  # fmt: skip
         volts_out = {
-            n: torch.zeros(batch, total_steps, self.plan.populations[n].size,
+            n: torch.empty(batch, total_steps, self.plan.populations[n].size,
                            dtype=self._state_dtype, device=self.device)
             for n in record_v
         }  # fmt: skip
