@@ -91,8 +91,9 @@ EAGER = Kernels(_subthreshold, _lif)
 
 
 @cache
-def fused() -> Kernels:
-    """The update compiled once per process (``dynamic``: any batch and neuron count).
+def fused(device: str) -> Kernels:
+    """The update compiled once per process and device type (``dynamic``: any batch and
+    neuron count), tried once on ``device`` before it is used.
 
     Eager torch runs each of the ~20 int64 elementwise ops as its own pass over memory;
     inductor emits one loop (C++ on CPU, Triton on CUDA) over the same integer
@@ -102,7 +103,7 @@ def fused() -> Kernels:
         torch.compile(_subthreshold, dynamic=True),
         torch.compile(_lif, dynamic=True),
     )
-    probe = torch.ones(2, 3, dtype=torch.int64)
+    probe = torch.ones(2, 3, dtype=torch.int64, device=device)
     try:  # inductor needs a C++ compiler (CPU) or Triton (CUDA); without them, stay eager
         kernels.lif(probe, probe, probe.double(), probe, probe, probe, probe, False)
         kernels.subthreshold(probe, probe, probe.double(), probe, probe, probe, True)
@@ -141,7 +142,7 @@ class FixedLif:
     def fuse(self, on: bool) -> None:
         """Run the update as one compiled kernel (``torch.compile``) or op by op; the
         results are identical (integer arithmetic), only the speed differs."""
-        self._kernels = fused() if on else EAGER
+        self._kernels = fused(self.u_keep.device.type) if on else EAGER
 
     def step(
         self,
