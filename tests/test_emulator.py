@@ -25,6 +25,7 @@ from spikeforge.export import to_nir
 from spikeforge.ir import from_nir
 from spikeforge.models import zoo
 from spikeforge.models.examples import EXAMPLES
+from spikeforge.runtimes import lava as lava_runtime
 from spikeforge.runtimes import run
 from spikeforge.runtimes.emulator import Emulator, run_emulator
 from spikeforge.runtimes.lava import _run_sample
@@ -93,6 +94,18 @@ def test_zoo_models_are_bit_exact(name):
         np.testing.assert_array_equal(emulator.v[name_], lava.v[name_], err_msg=name_)
     for name_ in lava.outputs:
         np.testing.assert_array_equal(emulator.outputs[name_], lava.outputs[name_])
+
+
+def test_the_compiled_neuron_update_equals_the_eager_one(network):
+    compiled, inputs = network
+    pops = sorted(compiled.network.populations)
+    eager, fused = (
+        run_emulator(compiled, inputs, record=pops, raw_timing=True, device="cpu", fuse=fuse)
+        for fuse in (False, True)
+    )
+    for name in pops:
+        np.testing.assert_array_equal(fused.spikes[name], eager.spikes[name], err_msg=name)
+        np.testing.assert_array_equal(fused.v[name], eager.v[name], err_msg=name)
 
 
 def test_chunks_and_unbatched_input_give_the_same_result(network):
@@ -212,7 +225,7 @@ def plans(draw) -> tuple[LoihiPlan, np.ndarray]:
 
 
 @settings(
-    max_examples=20,
+    max_examples=40,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
@@ -222,14 +235,16 @@ def test_random_plans_are_bit_exact(case):
     names = list(plan.populations)
     steps = spikes.shape[0]
     lava_s, lava_v = _run_sample(plan, {"in": spikes}, steps, names, names)
-    emulator = Emulator(plan, torch.device("cpu"))
-    # Both arithmetic paths: int32 casts skipped where provably inert, and applied.
-    for int32_overflow in (emulator.neurons.int32_overflow, True):
-        emulator.neurons.int32_overflow = int32_overflow
-        emu_s, emu_v = emulator.run({"in": spikes[None]}, steps, names, names)
-        for name in names:
-            np.testing.assert_array_equal(emu_s[name][0], lava_s[name], err_msg=f"{name} spikes")
-            np.testing.assert_array_equal(emu_v[name][0], lava_v[name], err_msg=f"{name} v")
+    # Both arithmetic paths (int32 casts skipped where provably inert, and applied),
+    # each op by op and as the compiled kernel.
+    for fuse in (False, True):
+        emulator = Emulator(plan, torch.device("cpu"), fuse=fuse)
+        for int32_overflow in (emulator.neurons.int32_overflow, True):
+            emulator.neurons.int32_overflow = int32_overflow
+            emu_s, emu_v = emulator.run({"in": spikes[None]}, steps, names, names)
+            for name in names:
+                np.testing.assert_array_equal(emu_s[name][0], lava_s[name], err_msg=f"{name} s")
+                np.testing.assert_array_equal(emu_v[name][0], lava_v[name], err_msg=f"{name} v")
 
 
 def test_a_pacemaker_turns_the_right_shift_into_rounding():
@@ -317,3 +332,27 @@ assert np.array_equal(a.output, b.output)
 """
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_lava_runs_a_batch_on_one_graph_as_on_fresh_graphs():
+    """One compiled process graph with state reset between samples == a graph per sample."""
+    factory, shape = EXAMPLES["recurrent"]
+    compiled = compile_network(from_nir(to_nir(factory(), torch.zeros(shape), dt=1e-3)))
+    inputs = (np.random.default_rng(5).random((3, 20, *shape)) < 0.3).astype(np.float64)
+    pops = sorted(compiled.network.populations)
+    args = (compiled, inputs, "fixed", pops, True, False, None, lava_runtime._run_sample, "Lava")
+    batched = lava_runtime.run_samples(*args, run_batch=lava_runtime._run_batch)
+    fresh = lava_runtime.run_samples(*args)
+    assert sum(s.sum() for s in fresh.spikes.values()) > 0
+    for name in pops:
+        np.testing.assert_array_equal(batched.spikes[name], fresh.spikes[name], err_msg=name)
+        np.testing.assert_array_equal(batched.v[name], fresh.v[name], err_msg=name)
+
+
+def test_a_reset_phase_that_would_drift_keeps_a_graph_per_sample():
+    factory, shape = EXAMPLES["recurrent"]
+    plan = compile_network(from_nir(to_nir(factory(), torch.zeros(shape), dt=1e-3))).fixed_plan
+    pop = next(iter(plan.populations.values()))
+    pop.reset_interval = 8
+    assert lava_runtime.batch_blocker(plan, 16) is None
+    assert "start on another reset phase" in lava_runtime.batch_blocker(plan, 20)

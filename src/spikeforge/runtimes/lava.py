@@ -1,8 +1,12 @@
 """Run a Loihi plan on Lava's CPU simulator (``Loihi2SimCfg``, floating or fixed point).
 
-Lava runs every process as an OS process and cannot reset state between runs, so
-each sample gets a freshly built process graph. Outputs come back either aligned
-to source time (each population read ``latency`` steps later) or raw.
+Lava runs every process as an OS process. A batch is run on one process graph,
+built and compiled once: the samples' inputs lie one after another in the source's
+ring buffer, the graph runs each sample's steps, and between samples every state
+variable (``u``, ``v``, a synapse's accumulation buffer, a firing rule's pending
+reset) is set back to its initial value, so each sample starts as on a fresh graph.
+Outputs come back either aligned to source time (each population read ``latency``
+steps later) or raw.
 """
 
 from __future__ import annotations
@@ -47,6 +51,26 @@ SampleRunner = Callable[
     [LoihiPlan, dict[str, np.ndarray], int, list[str], list[str]],
     tuple[dict[str, np.ndarray], dict[str, np.ndarray]],
 ]
+#: Runs every sample of a batch and returns the ``(spikes, voltages)`` of each, as
+#: :data:`SampleRunner` does for one; the last argument wraps the loop over sample
+#: indices (a progress bar).
+BatchRunner = Callable[
+    [
+        LoihiPlan,
+        list[dict[str, np.ndarray]],
+        int,
+        list[str],
+        list[str],
+        Callable[[Iterable[int]], Iterable[int]],
+    ],
+    list[tuple[dict[str, np.ndarray], dict[str, np.ndarray]]],
+]
+#: Variables a process changes while it runs; set back to their initial values
+#: between the samples of a batch (LIF, SfLif, Dense/DelayDense, Conv, and
+#: lava.proc.sdn's Delta/SigmaDelta/Sigma).
+STATE_VARS = (
+    "u", "v", "pending", "a_buff", "a_buf", "sigma", "act", "residue", "error", "cum_error",
+)  # fmt: skip
 
 
 def run_lava(
@@ -69,7 +93,7 @@ def run_lava(
     """
     return run_samples(
         compiled, inputs, precision, record, raw_timing, show_progress, on_step, _run_sample,
-        "Lava", input_bias=input_bias, steps=steps,
+        "Lava", input_bias=input_bias, steps=steps, run_batch=_run_batch,
     )  # fmt: skip
 
 
@@ -85,11 +109,14 @@ def run_samples(
     label: str,
     input_bias: np.ndarray | None = None,
     steps: int | None = None,
+    run_batch: BatchRunner | None = None,
 ) -> RunResult:
-    """Run each sample with ``run_sample`` (a fresh process graph each) and align the outputs.
+    """Run the samples with ``run_batch`` (one process graph for all) where it is given
+    and :func:`batch_blocker` allows, else each with ``run_sample`` (a fresh process
+    graph each), and align the outputs.
 
     Shared by the simulator and the chip (:mod:`spikeforge.runtimes.loihi2`), which
-    differ only in how one sample's process graph is connected to the host and run.
+    differ only in how a process graph is connected to the host and run.
     """
     network = compiled.network
     plan = compiled.plan(precision)
@@ -108,9 +135,18 @@ def run_samples(
         if plan.populations[n].spiking
     }
     volts: dict[str, np.ndarray] = {}
-    for b in progress(range(batch), desc=f"{label} {precision}", enabled=show_progress):
-        sample = {name: arr[b] for name, arr in {**flat, **drive.bias}.items()}
-        s, v = run_sample(plan, sample, total_steps, watch, record)
+    samples = [{name: arr[b] for name, arr in {**flat, **drive.bias}.items()} for b in range(batch)]
+
+    def track(indices: Iterable[int]) -> Iterable[int]:
+        return progress(indices, desc=f"{label} {precision}", enabled=show_progress)
+
+    if run_batch is not None and batch_blocker(plan, total_steps) is None:
+        results = run_batch(plan, samples, total_steps, watch, record, track)
+    else:
+        results = (
+            run_sample(plan, samples[b], total_steps, watch, record) for b in track(range(batch))
+        )
+    for b, (s, v) in enumerate(results):
         for n in spikes:
             spikes[n][b] = s[n]
         for n, trace in v.items():
@@ -140,15 +176,7 @@ def _run_sample(
         source = SourceBuffer(data=data.reshape(*shape, steps))
         for port in ports:
             _connect(source.s_out, port)
-    sinks = {}
-    monitors = {}
-    for name in watch:
-        if plan.populations[name].spiking:
-            sinks[name] = SinkBuffer(shape=(plan.populations[name].size,), buffer=steps)
-            _connect(neurons[name].s_out, sinks[name].a_in)
-        if name in record_v or not plan.populations[name].spiking:
-            monitors[name] = Monitor()
-            monitors[name].probe(state_var(neurons[name], plan.populations[name]), steps)
+    sinks, monitors = _probes(plan, neurons, watch, record_v, steps)
     config = Loihi2SimCfg(select_tag=_TAGS[plan.precision])
     logging.getLogger("lava").setLevel(logging.WARNING)
     spikes: dict[str, np.ndarray] = {}
@@ -159,16 +187,133 @@ def _run_sample(
         anchor = neurons[component[0]]
         try:
             anchor.run(condition=RunSteps(num_steps=steps), run_cfg=config)
-            for n in component:
-                if n in sinks:
-                    spikes[n] = sinks[n].data.get().T.astype(np.float64)
-                if n in monitors:
-                    var = state_var(neurons[n], plan.populations[n]).name
-                    data = monitors[n].get_data()[neurons[n].name][var]
-                    volts[n] = np.asarray(data, dtype=np.float64).reshape(steps, -1)
+            _read(plan, component, sinks, monitors, neurons, steps, spikes, volts)
         finally:
             anchor.stop()
     return spikes, volts
+
+
+def batch_blocker(plan: LoihiPlan, steps: int) -> str | None:
+    """Why the samples of a batch cannot share one process graph, or None if they can.
+
+    ``LIFReset`` resets at ``time_step % interval == offset`` of the graph's own clock,
+    which keeps counting across samples: a sample starts on the same phase only when
+    its steps are a multiple of every interval.
+    """
+    for pop in plan.populations.values():
+        if pop.reset_interval and steps % pop.reset_interval:
+            return (
+                f"population {pop.name} resets every {pop.reset_interval} steps and a sample "
+                f"runs {steps}: later samples would start on another reset phase"
+            )
+    return None
+
+
+def _run_batch(
+    plan: LoihiPlan,
+    samples: list[dict[str, np.ndarray]],
+    steps: int,
+    watch: list[str],
+    record_v: list[str],
+    track: Callable[[Iterable[int]], Iterable[int]] = iter,
+) -> list[tuple[dict[str, np.ndarray], dict[str, np.ndarray]]]:
+    """Build and compile the process graph once and run every sample on it in turn.
+
+    The inputs of all samples lie end to end in each source's ring buffer, and sinks
+    and monitors record the whole batch; between samples, every state variable is
+    set back to its initial value (and a bias-driven population's ``bias_mant`` to
+    the next sample's), which is what a freshly built graph would start from.
+    """
+    from lava.magma.compiler.compiler_graphs import find_processes
+
+    first = samples[0] if samples else {}
+    count = len(samples)
+    total = count * steps
+    biased = [n for n, p in plan.populations.items() if p.bias_driven]
+    graph = build_process_graph(plan, {n: first[n] for n in biased})
+    neurons = graph.neurons
+    for name, ports in graph.input_ports.items():
+        data = np.concatenate([input_buffer(plan, sample[name], steps) for sample in samples], 1)
+        shape = tuple(ports[0].shape) if ports else (plan.inputs[name],)
+        source = SourceBuffer(data=data.reshape(*shape, total))
+        for port in ports:
+            _connect(source.s_out, port)
+    sinks, monitors = _probes(plan, neurons, watch, record_v, total)
+    config = Loihi2SimCfg(select_tag=_TAGS[plan.precision])
+    logging.getLogger("lava").setLevel(logging.WARNING)
+    spikes: dict[str, np.ndarray] = {}
+    volts: dict[str, np.ndarray] = {}
+    for component in connected_parts(plan):
+        anchor = neurons[component[0]]
+        state = [
+            (var, np.broadcast_to(np.asarray(var.init), var.shape).copy())
+            for proc in find_processes(anchor)
+            for var in (getattr(proc, name, None) for name in STATE_VARS)
+            if var is not None
+        ]
+        try:
+            for index in track(range(count)):
+                sample = samples[index]
+                if index:
+                    for var, initial in state:
+                        var.set(initial)
+                    for n in biased:
+                        if n in component:
+                            neurons[n].bias_mant.set(_bias(plan.populations[n], sample[n]))
+                anchor.run(condition=RunSteps(num_steps=steps), run_cfg=config)
+            _read(plan, component, sinks, monitors, neurons, total, spikes, volts)
+        finally:
+            anchor.stop()
+    return [
+        (
+            {n: x[b * steps : (b + 1) * steps] for n, x in spikes.items()},
+            {n: x[b * steps : (b + 1) * steps] for n, x in volts.items()},
+        )
+        for b in range(count)
+    ]
+
+
+def _bias(pop: CorePopulation, bias: np.ndarray) -> np.ndarray:
+    """A sample's ``bias_mant`` as :func:`_lif` sets it (int32 in the LIF's shape)."""
+    shape = tuple(pop.shape) if pop.shape else (pop.size,)
+    return np.broadcast_to(np.asarray(bias), (pop.size,)).reshape(shape).astype(np.int32)
+
+
+def _probes(
+    plan: LoihiPlan, neurons: dict[str, LIF], watch: list[str], record_v: list[str], steps: int
+) -> tuple[dict[str, SinkBuffer], dict[str, Monitor]]:
+    """Spike sinks of the watched spiking populations, voltage monitors of the recorded
+    (and non-spiking) ones, each ``steps`` long."""
+    sinks = {}
+    monitors = {}
+    for name in watch:
+        if plan.populations[name].spiking:
+            sinks[name] = SinkBuffer(shape=(plan.populations[name].size,), buffer=steps)
+            _connect(neurons[name].s_out, sinks[name].a_in)
+        if name in record_v or not plan.populations[name].spiking:
+            monitors[name] = Monitor()
+            monitors[name].probe(state_var(neurons[name], plan.populations[name]), steps)
+    return sinks, monitors
+
+
+def _read(
+    plan: LoihiPlan,
+    component: list[str],
+    sinks: dict[str, SinkBuffer],
+    monitors: dict[str, Monitor],
+    neurons: dict[str, LIF],
+    steps: int,
+    spikes: dict[str, np.ndarray],
+    volts: dict[str, np.ndarray],
+) -> None:
+    """Read one component's sinks and monitors (``[steps, n]``) while it is paused."""
+    for n in component:
+        if n in sinks:
+            spikes[n] = sinks[n].data.get().T.astype(np.float64)
+        if n in monitors:
+            var = state_var(neurons[n], plan.populations[n]).name
+            data = monitors[n].get_data()[neurons[n].name][var]
+            volts[n] = np.asarray(data, dtype=np.float64).reshape(steps, -1)
 
 
 def connected_parts(plan: LoihiPlan) -> list[list[str]]:

@@ -42,6 +42,7 @@ def run_emulator(
     watch_all: bool = False,
     input_bias: np.ndarray | None = None,
     steps: int | None = None,
+    fuse: bool | None = None,
 ) -> RunResult:
     """Run ``compiled`` on the emulator; the result has the layout of the Lava backend's.
 
@@ -49,7 +50,8 @@ def run_emulator(
     bounds memory; ``on_step`` sees every hardware step's spikes (``[chunk, n]`` per
     source) and ``watch_all`` keeps every spiking population's raster. A netx network
     whose input layer has a neuron takes ``input_bias`` (``[batch, *shape]``) and
-    ``steps`` instead of ``inputs``.
+    ``steps`` instead of ``inputs``. ``fuse`` compiles the fixed-point neuron update
+    into one kernel (True), runs it op by op (False) or decides by the run's size (None).
     """
     network = compiled.network
     plan = compiled.plan(precision)
@@ -59,7 +61,7 @@ def run_emulator(
     if chunk < 1:
         raise SpikeforgeError(f"chunk must be a positive number of samples, got {chunk}")
     device = _device(device)
-    emulator = Emulator(plan, device)
+    emulator = Emulator(plan, device, fuse)
     watch = set(readout_sources(network)) | set(record)
     if watch_all:
         watch |= {n for n, p in plan.populations.items() if p.spiking}

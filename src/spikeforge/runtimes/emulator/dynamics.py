@@ -10,7 +10,10 @@ reset to 0. Every parameter is a per-neuron tensor over the concatenated populat
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cache
 
 import numpy as np
 import torch
@@ -27,10 +30,6 @@ UV_HALF = 1 << 23
 INPUT_WITHOUT_OVERFLOW = 1 << 24
 
 
-def _identity(x: torch.Tensor) -> torch.Tensor:
-    return x
-
-
 def wrap_int32(x: torch.Tensor) -> torch.Tensor:
     """Two's-complement int32 overflow of an int64 tensor (what numpy's int32 cast does)."""
     return ((x + (1 << 31)) & ((1 << 32) - 1)) - (1 << 31)
@@ -39,6 +38,79 @@ def wrap_int32(x: torch.Tensor) -> torch.Tensor:
 def _decay(x: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
     """``sign(x·keep) * (|x·keep| >> 12)``: Lava's sign-magnitude shift truncates toward 0."""
     return torch.div(x * keep, DECAY_UNITY, rounding_mode="trunc")
+
+
+def _subthreshold(
+    u: torch.Tensor,
+    v: torch.Tensor,
+    a_in: torch.Tensor,
+    u_keep: torch.Tensor,
+    v_keep: torch.Tensor,
+    bias: torch.Tensor,
+    overflow: bool,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Lava's fixed-point ``u`` and ``v`` update; ``a_in`` arrives as float (exact)."""
+    a_in = a_in.to(torch.int64)
+    if overflow:
+        x = wrap_int32(wrap_int32(_decay(u, u_keep)) + wrap_int32(a_in << ACT_SHIFT))
+    else:
+        x = _decay(u, u_keep) + (a_in << ACT_SHIFT)
+    u = torch.where(x > UV_HALF, x - 2 * UV_HALF, torch.where(x <= -UV_HALF, x + 2 * UV_HALF, x))
+    if overflow:
+        v = wrap_int32(wrap_int32(_decay(v, v_keep)) + u + bias)
+    else:
+        v = _decay(v, v_keep) + u + bias
+    return u, torch.clamp(v, -(UV_HALF - 1), UV_HALF - 1)
+
+
+def _lif(
+    u: torch.Tensor,
+    v: torch.Tensor,
+    a_in: torch.Tensor,
+    u_keep: torch.Tensor,
+    v_keep: torch.Tensor,
+    bias: torch.Tensor,
+    vth: torch.Tensor,
+    overflow: bool,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The whole LIF step: update, spike when ``v > vth``, reset to 0."""
+    u, v = _subthreshold(u, v, a_in, u_keep, v_keep, bias, overflow)
+    spikes = v > vth
+    return u, torch.where(spikes, torch.zeros_like(v), v), spikes
+
+
+@dataclass(frozen=True)
+class Kernels:
+    """The two forms of the fixed-point update, op by op or compiled into one kernel."""
+
+    subthreshold: Callable[..., tuple[torch.Tensor, torch.Tensor]]
+    lif: Callable[..., tuple[torch.Tensor, torch.Tensor, torch.Tensor]]
+
+
+EAGER = Kernels(_subthreshold, _lif)
+
+
+@cache
+def fused(device: str) -> Kernels:
+    """The update compiled once per process and device type (``dynamic``: any batch and
+    neuron count), tried once on ``device`` before it is used.
+
+    Eager torch runs each of the ~20 int64 elementwise ops as its own pass over memory;
+    inductor emits one loop (C++ on CPU, Triton on CUDA) over the same integer
+    arithmetic, so the results are identical bit for bit.
+    """
+    kernels = Kernels(
+        torch.compile(_subthreshold, dynamic=True),
+        torch.compile(_lif, dynamic=True),
+    )
+    probe = torch.ones(2, 3, dtype=torch.int64, device=device)
+    try:  # inductor needs a C++ compiler (CPU) or Triton (CUDA); without them, stay eager
+        kernels.lif(probe, probe, probe.double(), probe, probe, probe, probe, False)
+        kernels.subthreshold(probe, probe, probe.double(), probe, probe, probe, True)
+    except Exception as exc:
+        warnings.warn(f"emulator: torch.compile unavailable ({exc}); op by op", stacklevel=3)
+        return EAGER
+    return kernels
 
 
 @dataclass
@@ -60,10 +132,17 @@ class FixedLif:
     #: 0: never); None when no population resets.
     reset_period: torch.Tensor | None = None
     reset_phase: torch.Tensor | None = None
+    #: The update's kernels: :data:`EAGER` (one torch op at a time) or :func:`fused`.
+    _kernels: Kernels = field(default_factory=lambda: EAGER)
 
     def begin(self, batch: int) -> None:
         if self.rule is not None:
             self.rule.begin(batch)
+
+    def fuse(self, on: bool) -> None:
+        """Run the update as one compiled kernel (``torch.compile``) or op by op; the
+        results are identical (integer arithmetic), only the speed differs."""
+        self._kernels = fused(self.u_keep.device.type) if on else EAGER
 
     def step(
         self,
@@ -73,8 +152,9 @@ class FixedLif:
         time: int = 0,
         extra_bias: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """One step at hardware time ``time`` (from 1); ``extra_bias`` ``[batch, n]`` is
-        added to the bias (a bias-driven input layer's per-sample ``bias_mant << bias_exp``)."""
+        """One step at hardware time ``time`` (from 1); ``a_in`` is the ring's float
+        slot (exact integers); ``extra_bias`` ``[batch, n]`` is added to the bias (a
+        bias-driven input layer's per-sample ``bias_mant << bias_exp``)."""
         if self.reset_period is not None:
             period = torch.clamp(self.reset_period, min=1)
             now = (self.reset_period > 0) & (time % period == self.reset_phase)
@@ -82,16 +162,13 @@ class FixedLif:
                 u = torch.where(now, torch.zeros_like(u), u)
                 v = torch.where(now, torch.zeros_like(v), v)
         bias = self.bias if extra_bias is None else self.bias + extra_bias
-        wrap = wrap_int32 if self.int32_overflow else _identity
-        x = wrap(wrap(_decay(u, self.u_keep)) + wrap(a_in << ACT_SHIFT))
-        wrapped_low = torch.where(x <= -UV_HALF, x + 2 * UV_HALF, x)
-        u = torch.where(x > UV_HALF, x - 2 * UV_HALF, wrapped_low)
-        decayed_v = wrap(_decay(v, self.v_keep))
-        v = torch.clamp(wrap(decayed_v + u + bias), -(UV_HALF - 1), UV_HALF - 1)
-        if self.rule is not None:
-            return self.rule.apply(u, v, self.vth, lambda x: x.clamp(-(UV_HALF - 1), UV_HALF - 1))
-        spikes = v > self.vth
-        return u, torch.where(spikes, torch.zeros_like(v), v), spikes
+        if self.rule is None:
+            return self._kernels.lif(u, v, a_in, self.u_keep, self.v_keep, bias, self.vth,
+                                     self.int32_overflow)  # fmt: skip
+        u, v = self._kernels.subthreshold(
+            u, v, a_in, self.u_keep, self.v_keep, bias, self.int32_overflow
+        )
+        return self.rule.apply(u, v, self.vth, lambda x: x.clamp(-(UV_HALF - 1), UV_HALF - 1))
 
 
 @dataclass

@@ -11,8 +11,7 @@ network's hidden activity.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 
 import numpy as np
 import torch
@@ -23,34 +22,24 @@ from spikeforge.compile.timing import BIAS_SOURCE
 from spikeforge.runtimes.emulator.dynamics import neuron_model
 from spikeforge.runtimes.emulator.layout import Layout, build_layout
 from spikeforge.runtimes.emulator.sdn import with_sigma_delta
+from spikeforge.runtimes.emulator.threads import ThreadPolicy
 from spikeforge.runtimes.result import StepObserver
 
-#: Below this many multiply-adds per projection and step, one CPU thread is faster:
-#: waking torch's thread pool costs more than such products take, and on a loaded
-#: machine a pool thread that is not scheduled stalls every op (measured on this
-#: 2-core machine at load 10: 18 ms per elementwise op on two threads, against
-#: 0.03 ms on one, for 256 x 149 neurons).
-SINGLE_THREAD_WORK = 1 << 26
-
-
-@contextmanager
-def _cpu_threads(device: torch.device, work: int) -> Iterator[None]:
-    if device.type != "cpu" or work >= SINGLE_THREAD_WORK:
-        yield
-        return
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
+#: Element-steps (batch x neurons x steps) from which a run compiles the neuron update
+#: into one kernel by default: eager updates cost about 16 ns per element-step on this
+#: project's CPU (int64, 20 passes over memory), a compile about 17 s once per process,
+#: so below ~2^30 element-steps compiling does not pay for itself in one run.
+FUSE_WORK = 1 << 30
 
 
 class Emulator:
     """One plan on one device; ``run`` takes any batch of inputs."""
 
-    def __init__(self, plan: LoihiPlan, device: torch.device) -> None:
+    def __init__(self, plan: LoihiPlan, device: torch.device, fuse: bool | None = None) -> None:
+        """``fuse``: compile the fixed-point neuron update into one kernel (True), run
+        it op by op (False), or decide per run from its size (None, see FUSE_WORK)."""
         self.plan = plan
+        self.fuse = fuse
         self.device = device
         self.fixed = plan.precision == "fixed"
         self.layout: Layout = build_layout(plan, device)
@@ -67,6 +56,7 @@ class Emulator:
             for layout_rows in [self.layout.neurons[name]]
         ]
         self._state_dtype = torch.int64 if self.fixed else torch.float64
+        self._threads: dict[int, ThreadPolicy] = {}
         self._observed = {
             name: cols
             for name, cols in self.layout.senders.items()
@@ -116,28 +106,36 @@ class Emulator:
         senders = torch.zeros(
             batch, layout.n_senders, dtype=self._payload_dtype, device=self.device
         )
-        spikes_out = {
-            n: torch.zeros(
-                batch,
-                total_steps,
-                self.plan.populations[n].size,
-                dtype=torch.float64 if self.plan.populations[n].graded else torch.bool,
-            )
+        # Kept on the device in the state's own dtype and converted once at the end: a
+        # host copy and a float64 cast per step and population cost up to half a run.
+        spikes_out = {  # every step is written: no need to zero
+            n: torch.empty(batch, total_steps, self.plan.populations[n].size,
+                           dtype=torch.float64 if self.plan.populations[n].graded else torch.bool,
+                           device=self.device)
             for n in watch
-        }
+        }  # fmt: skip
         volts_out = {
-            n: torch.zeros(batch, total_steps, self.plan.populations[n].size, dtype=torch.float64)
+            n: torch.empty(batch, total_steps, self.plan.populations[n].size,
+                           dtype=self._state_dtype, device=self.device)
             for n in record_v
-        }
-        work = batch * max((p.weight_t.numel() for p in layout.projections), default=0)
-        with _cpu_threads(self.device, work):
+        }  # fmt: skip
+        if self.fixed:
+            fuse = self.fuse
+            if fuse is None:
+                fuse = batch * layout.n_neurons * total_steps >= FUSE_WORK
+            self.neurons.fuse(fuse)
+        threads = torch.get_num_threads()
+        try:
             self._loop(
                 u, v, ring, senders, feed, total_steps, spikes_out, volts_out, on_step, tick,
                 extra_bias,
             )  # fmt: skip
+        finally:
+            if torch.get_num_threads() != threads:
+                torch.set_num_threads(threads)
         return (
-            {n: s.numpy().astype(np.float64) for n, s in spikes_out.items()},
-            {n: x.numpy() for n, x in volts_out.items()},
+            {n: s.cpu().numpy().astype(np.float64) for n, s in spikes_out.items()},
+            {n: x.cpu().numpy().astype(np.float64) for n, x in volts_out.items()},
         )
 
     def _loop(
@@ -156,20 +154,23 @@ class Emulator:
     ) -> None:
         layout = self.layout
         external = layout.neurons_start
+        batch = u.shape[0]
+        threads = self._threads.setdefault(batch, ThreadPolicy.for_device(self.device))
         for t in range(total_steps):
+            threads.begin_step(t)
             slot = t % ring.shape[0]
-            a_in = ring[slot].to(self._state_dtype, copy=True)
-            ring[slot].zero_()
             for rows, cols in self._direct:  # SDNN hook: a Delta layer reads the input itself
-                a_in[:, rows] += feed[:, t, cols].to(a_in.dtype)
-            u, v, fired = self.neurons.step(u, v, a_in, t + 1, extra_bias)
+                ring[slot][:, rows] += feed[:, t, cols].to(ring.dtype)
+            u, v, fired = self.neurons.step(u, v, ring[slot], t + 1, extra_bias)
+            ring[slot].zero_()
             senders[:, :external] = feed[:, t]
             senders[:, external:] = fired
             self._deliver(senders, ring, t)
             for name, out in spikes_out.items():
-                out[:, t] = fired[:, layout.neurons[name]].cpu()
+                out[:, t] = fired[:, layout.neurons[name]]
             for name, out in volts_out.items():
-                out[:, t] = v[:, layout.neurons[name]].cpu().double()
+                out[:, t] = v[:, layout.neurons[name]]
+            threads.end_step(t)
             if on_step is not None:
                 on_step({name: senders[:, cols] for name, cols in self._observed.items()})
             if tick is not None:
@@ -194,7 +195,7 @@ class Emulator:
             ring[(t + 1 + proj.delay) % ring.shape[0], :, proj.rows] += total
         for conv in self.layout.convolutions:
             width, height, channels = conv.in_whc
-            image = senders[:, conv.cols].to(torch.float64).reshape(-1, width, height, channels)
+            image = senders[:, conv.cols].to(conv.weight.dtype).reshape(-1, width, height, channels)
             out = F.conv2d(
                 image.permute(0, 3, 2, 1),
                 conv.weight,
@@ -204,5 +205,6 @@ class Emulator:
                 groups=conv.groups,
             )
             flat = out.permute(0, 3, 2, 1).reshape(out.shape[0], -1)
-            wrapped = torch.remainder(flat + 2.0**23, 2.0**24) - 2.0**23  # Lava: signed_clamp 24
-            ring[(t + 1) % ring.shape[0], :, conv.rows] += wrapped
+            if conv.wraps:
+                flat = torch.remainder(flat + 2.0**23, 2.0**24) - 2.0**23  # Lava: signed_clamp 24
+            ring[(t + 1) % ring.shape[0], :, conv.rows] += flat

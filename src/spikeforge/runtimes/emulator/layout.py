@@ -7,7 +7,8 @@ synapse processes that can be summed before they reach the neurons:
 
 * all processes with the same post population and the same extra delay, and a
   non-negative weight exponent, become one matrix: ``(w·s) << e == (w·2^e)·s``
-  exactly, so the exponent folds into the weights;
+  exactly, so the exponent folds into the weights, and processes from the same
+  source in it (a matrix's weight planes) are summed into one block;
 * a process with a negative exponent keeps its own matrix, because Lava floors each
   process's sum separately (``floor(a/2^k) + floor(b/2^k) != floor((a+b)/2^k)``);
   so does one with an always-on channel, whose pacemaker is ORed with that channel's
@@ -24,11 +25,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-from lava.utils.weightutils import clip_weights, determine_sign_mode, truncate_weights
 
 from spikeforge.compile.lower import ConvSynapses, LoihiPlan, Synapses
 from spikeforge.compile.timing import BIAS_SOURCE
 from spikeforge.errors import UnsupportedError
+from spikeforge.loihi_format import STATE_HALF, WEIGHT_BITS
 
 FLOAT32_EXACT = 2**24
 INT32_LIMIT = 2**31
@@ -53,9 +54,12 @@ class Projection:
 
 @dataclass
 class ConvProjection:
-    """One Lava ``Conv`` as torch's ``conv2d`` on ``[batch, C, H, W]`` (float64: exact).
+    """One Lava ``Conv`` as torch's ``conv2d`` on ``[batch, C, H, W]``.
 
-    Lava's fixed-point Conv wraps each step's sums to signed 24 bits.
+    Lava's fixed-point Conv wraps each step's sums to signed 24 bits. Where no sum can
+    reach 2^23 (sum of |weight| per output channel) that wrap is the identity and the
+    sums are exact in float32, so the product runs in float32 and skips the wrap;
+    otherwise (and for float plans) in float64 with the wrap.
     """
 
     rows: slice
@@ -66,6 +70,7 @@ class ConvProjection:
     padding: tuple[int, int]
     dilation: tuple[int, int]
     groups: int
+    wraps: bool = True
 
 
 @dataclass
@@ -125,7 +130,7 @@ def build_layout(plan: LoihiPlan, device: torch.device) -> Layout:
     reach = np.zeros(sum(pop.size for pop in plan.populations.values()))
     for proj in projections:
         reach[proj.rows] += proj.weight_t.abs().sum(dim=0).cpu().numpy()
-    convolutions = [_conv(conv, neurons, senders, device) for conv in plan.convolutions]
+    convolutions = [_conv(conv, neurons, senders, fixed, device) for conv in plan.convolutions]
     for conv in plan.convolutions:
         # Lava wraps a Conv's output to 24 bits: |a| <= 2^23 per step at most.
         per_channel = np.minimum(np.abs(conv.weight).reshape(len(conv.weight), -1).sum(1), 2**23)
@@ -158,20 +163,25 @@ def _conv(
     conv: ConvSynapses,
     neurons: dict[str, slice],
     senders: dict[str, slice],
+    fixed: bool,
     device: torch.device,
 ) -> ConvProjection:
     # Lava's conv(): weight[:, ::-1, ::-1].transpose([0, 3, 2, 1]) for torch, (X, Y) reversed.
     weight = np.ascontiguousarray(np.asarray(conv.weight)[:, ::-1, ::-1].transpose(0, 3, 2, 1))
     width, height, channels = conv.input_shape
+    reach = np.abs(weight).reshape(len(weight), -1).sum(axis=1).max(initial=0.0)
+    small = fixed and reach < STATE_HALF
+    dtype = torch.float32 if small else torch.float64
     return ConvProjection(
         rows=neurons[conv.post],
         cols=senders[conv.pre],
         in_whc=(width, height, channels),
-        weight=torch.as_tensor(weight, dtype=torch.float64, device=device),
+        weight=torch.as_tensor(weight, dtype=dtype, device=device),
         stride=(conv.stride[1], conv.stride[0]),
         padding=(conv.padding[1], conv.padding[0]),
         dilation=(conv.dilation[1], conv.dilation[0]),
         groups=conv.groups,
+        wraps=not small,
     )
 
 
@@ -184,10 +194,22 @@ def _ranges(sizes: dict[str, int]) -> dict[str, slice]:
 
 
 def _lava_weights(syn: Synapses) -> np.ndarray:
-    """The integer weights Lava's bit-accurate Dense actually uses (clipped, truncated)."""
-    sign_mode = determine_sign_mode(syn.weights)
-    weights = clip_weights(np.asarray(syn.weights).astype(np.int32), sign_mode, num_bits=8)
-    return truncate_weights(weights, sign_mode, syn.num_weight_bits).astype(np.float64)
+    """The integer weights Lava's bit-accurate Dense actually uses (clipped, truncated).
+
+    ``lava.utils.weightutils``' clip and truncate in numpy, so that the emulator runs
+    where Lava is not installed (a GPU machine given pre-compiled ``.sfnet`` files):
+    a one-signed matrix is clipped to ``[0, 255]`` by magnitude and keeps
+    ``num_weight_bits`` bits; a mixed one to ``[-256, 255]`` and drops one bit more.
+    """
+    weights = np.asarray(syn.weights).astype(np.int32)
+    mixed = weights.min(initial=0) < 0 < weights.max(initial=0)
+    negate = not mixed and weights.min(initial=0) < 0
+    magnitude = -weights if negate else weights
+    low = -(1 << WEIGHT_BITS) if mixed else 0
+    magnitude = np.clip(magnitude, low, (1 << WEIGHT_BITS) - 1)
+    drop = WEIGHT_BITS - syn.num_weight_bits + int(mixed)
+    magnitude = (magnitude >> drop) << drop
+    return (-magnitude if negate else magnitude).astype(np.float64)
 
 
 def _projection(
@@ -200,14 +222,20 @@ def _projection(
     fixed: bool,
     device: torch.device,
 ) -> Projection:
-    cols = np.concatenate(
-        [np.arange(senders[s.pre].start, senders[s.pre].stop) for s, _ in members]
-    )
-    weight = np.concatenate([w for _, w in members], axis=1)
-    starts = np.cumsum([0] + [w.shape[1] for _, w in members])
+    # Weight planes (and any synapses) from one source into one group are summed into
+    # one matrix, which is exact (integers, and |w1 + w2| <= |w1| + |w2| keeps the
+    # bound checked below) and delivers each source once instead of once per plane.
+    by_pre: dict[str, tuple[Synapses, np.ndarray]] = {}
+    for syn, w in members:
+        first, total = by_pre.get(syn.pre, (syn, 0.0))
+        by_pre[syn.pre] = (first, total + w)
+    parts = list(by_pre.values())
+    cols = np.concatenate([np.arange(senders[s.pre].start, senders[s.pre].stop) for s, _ in parts])
+    weight = np.concatenate([w for _, w in parts], axis=1)
+    starts = np.cumsum([0] + [w.shape[1] for _, w in parts])
     always_on = [
         start + s.always_on
-        for start, (s, _) in zip(starts[:-1], members, strict=True)
+        for start, (s, _) in zip(starts[:-1], parts, strict=True)
         if s.always_on is not None
     ]
     dtype = torch.float64

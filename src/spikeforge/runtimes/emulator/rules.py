@@ -20,7 +20,6 @@ from dataclasses import dataclass
 import torch
 
 from spikeforge.compile.lower import LoihiPlan
-from spikeforge.runtimes.lava_neuron.process import RESET_CODES
 
 
 @dataclass
@@ -73,9 +72,9 @@ def firing_rule(plan: LoihiPlan, device: torch.device) -> FiringRule | None:
         parts = [torch.full((p.size,), bool(test(p))) for p in pops]
         return torch.cat(parts).to(device)
 
+    modes = ("to_value", "subtract", "subtract_next", "zero_next")
     masks = {  # a multi-spike neuron's reset is its count's, applied after these
-        mode: mask(lambda p, code=code: RESET_CODES[p.reset] == code and not p.multi_spike)
-        for mode, code in RESET_CODES.items()
+        mode: mask(lambda p, mode=mode: p.reset == mode and not p.multi_spike) for mode in modes
     }
     multi = mask(lambda p: p.multi_spike) if any(p.multi_spike for p in pops) else None
     return FiringRule(**masks, inclusive=mask(lambda p: p.threshold == ">="), multi=multi)

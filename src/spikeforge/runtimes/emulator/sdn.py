@@ -56,6 +56,9 @@ class SigmaDeltaNeurons:
     def v_init(self) -> torch.Tensor:
         return self.lif.v_init
 
+    def fuse(self, on: bool) -> None:
+        self.lif.fuse(on)
+
     def begin(self, batch: int) -> None:
         self.lif.begin(batch)
         for part in self.parts:
@@ -75,8 +78,9 @@ class SigmaDeltaNeurons:
         """The LIF step, then each sigma-delta column's: spikes become float64 payloads."""
         u, v, fired = self.lif.step(u, v, a_in, time, extra_bias)
         sent = fired.to(torch.float64)
+        whole = a_in.to(torch.int64)  # the ring's float slot holds exact integers
         for part in self.parts:
-            payload, state = _sdn_step(part, wrap_int32(a_in[:, part.index]))
+            payload, state = _sdn_step(part, wrap_int32(whole[:, part.index]))
             v[:, part.index] = state
             sent[:, part.index] = payload.to(torch.float64)
         return u, v, sent
