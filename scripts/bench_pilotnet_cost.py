@@ -3,8 +3,9 @@
 Reads ``../shared/anchors/pilotnet_lif/`` (network.net, image.npy; MEASURED.md holds
 the figures copied below), places the network on ``loihi2.toml``, runs 16 steps of the
 image-as-bias on the emulator (fixed point, netx's reset_interval=16, reset_offset=3),
-counts and prices it, and prints cores per layer beside Intel's compiler and
-throughput, dynamic and total energy beside the measurement, with ratios.
+counts and prices it, and prints cores per layer beside Intel's compiler (read from
+``loihi2.toml``'s ``[calibration] layer_cores``) and throughput, dynamic and total
+energy beside the measurement, with ratios.
 
 ``--fit`` also prints the calibration: the factors that scale Loihi 1's per-event
 energy and core latency (Davies et al. 2018, Table 2) to reproduce the measurement,
@@ -23,14 +24,10 @@ import numpy as np
 
 from spikeforge.compile.netx_plan import NetxOptions, load_netx_plan
 from spikeforge.profile import load_hardware
+from spikeforge.profile.anchor import layer_cores_table
 from spikeforge.profile.energy import CORE_PIPELINES
 from spikeforge.profile.stages import bias_driven_run
 
-#: MEASURED.md: Intel's per-layer cores (lava-loihi compiler), by spikeforge population.
-INTEL_CORES = {
-    "layer0": 13, "layer1": 25, "layer2": 13, "layer3": 3, "layer4": 3,
-    "layer5": 2, "layer7": 12, "layer8": 1, "layer9": 1, "layer10": 1,
-}  # fmt: skip
 #: MEASURED.md: lava-dl's Loihi 2 benchmark notebook (Oheo Gulch, one chip).
 MEASURED = {
     "throughput_per_s": 408.91,
@@ -52,15 +49,11 @@ def main() -> None:
     hw_run = bias_driven_run(compiled, image, STEPS, hardware, device="cpu")
     cost = hw_run.cost
 
-    print("cores per layer: spikeforge vs Intel (lava-loihi)")
-    ours: dict[str, int] = {}
-    for core in hw_run.placement.cores:
-        ours[core.populations[0]] = ours.get(core.populations[0], 0) + 1
-    for name, intel in INTEL_CORES.items():
-        mine = ours.get(name, 0)
-        print(f"  {name:<8} {mine:>4} {intel:>4}  ratio {mine / intel:.2f}")
-    total = len(hw_run.placement.cores)
-    print(f"  {'total':<8} {total:>4} {74:>4}  ratio {total / 74:.2f}")
+    # Intel's per-layer cores: loihi2.toml's [calibration] layer_cores (MEASURED.md).
+    table = layer_cores_table(hardware, compiled, hw_run.placement, STEPS)
+    if table is None:
+        raise SystemExit(f"{args.anchor}: not the network loihi2.toml was calibrated on")
+    print(table)
 
     time = cost.latency.per_inference.value
     rows = [

@@ -40,6 +40,8 @@ def _write(path: Path, data: dict) -> Path:
             return "[" + ", ".join(value(x) for x in v) + "]"
         if isinstance(v, str):
             return '"' + v.replace('"', '\\"') + '"'
+        if isinstance(v, bool):
+            return "true" if v else "false"
         return repr(v)
 
     lines = [f"{k} = {value(v)}" for k, v in data.items() if not isinstance(v, dict)]
@@ -124,6 +126,12 @@ SYN = "energy.synaptic_op"
 ENERGY = {"value": 1e-12, "unit": "J", "kind": "estimated", "source": "x"}
 NEURONS = _document()["limits"]["neurons"]
 BARRIER = _document()["latency"]["barrier"]
+LAYER_CORES = _document()["calibration"]["layer_cores"]
+LC = "calibration.layer_cores"
+
+
+def _layer_cores(**layers) -> dict:
+    return {**LAYER_CORES, "value": {**LAYER_CORES["value"], **layers}}
 
 
 @pytest.mark.parametrize(
@@ -145,6 +153,17 @@ BARRIER = _document()["latency"]["barrier"]
         ),
         ({"latency__barrier": {**BARRIER, "tiles": [32, 1]}}, "latency.barrier", "increase"),
         ({"power": _DELETE}, "power", "missing section"),
+        ({"calibration__layer_cores": _layer_cores(layer1=24.5)}, f"{LC}.layer1", "whole number"),
+        ({"calibration__layer_cores": _layer_cores(layer1=0)}, f"{LC}.layer1", "from 1 to"),
+        ({"calibration__layer_cores": _layer_cores(layer1=10**9)}, f"{LC}.layer1", "(74), got 10"),
+        ({"calibration__layer_cores": _layer_cores(layer1=True)}, f"{LC}.layer1", "got True"),
+        ({"calibration__layer_cores": _layer_cores(layer1="25")}, f"{LC}.layer1", "got '25'"),
+        ({"calibration__layer_cores": _layer_cores(layer1=24)}, LC, "sum to 73 cores but"),
+        ({"calibration__layer_cores": {**LAYER_CORES, "value": 74}}, LC, "must be a table"),
+        ({"calibration__layer_cores": {**LAYER_CORES, "value": {}}}, LC, "at least one layer"),
+        ({"calibration__layer_cores": {**LAYER_CORES, "unit": "cores"}}, LC, "unit must be"),
+        ({"calibration__layer_cores": 13}, LC, "got a bare value"),
+        ({"calibration__layer_core": LAYER_CORES}, "calibration.layer_core", "unknown key"),
         ({"schema": 2}, "schema", "must be 1"),
         ({"colour": "blue"}, "colour", "unknown key"),
     ],
@@ -172,3 +191,20 @@ def test_not_toml_and_unknown_names(tmp_path):
 def test_parse_without_a_file_names_the_model():
     with pytest.raises(SpikeforgeError, match=r"^hardware model: name: missing"):
         parse_hardware({**_document(), "name": ""})
+
+
+def test_loihi2_layer_cores_are_intels_measured_placement():
+    """MEASURED.md's per-layer table, in one place: loihi2.toml's [calibration]."""
+    hw = load_hardware("loihi2")
+    layers = hw.calibration_layer_cores
+    assert layers is not None and layers.kind == "measured" and "MEASURED.md" in layers.source
+    assert layers.value["layer1"] == 25 and layers.value["layer7"] == 12
+    assert layers.total == hw.calibration["cores"].value == 74
+    assert hw.entries()["calibration.layer_cores"] is layers
+    assert load_hardware("loihi1").calibration_layer_cores is None  # optional
+
+
+def test_layer_cores_are_optional_within_a_calibration(tmp_path):
+    path = _write(tmp_path / "no_layers.toml", _broken(calibration__layer_cores=_DELETE))
+    hw = load_hardware(path)
+    assert hw.calibration_layer_cores is None and hw.calibration["cores"].value == 74

@@ -334,6 +334,8 @@ def _cmd_compile(args: argparse.Namespace) -> int:
     from spikeforge.compile.summary import summarize
     from spikeforge.profile.hardware import load_hardware
 
+    hardware = load_hardware("loihi2")
+
     if args.graph.suffix == ".sfnet":
         raise SpikeforgeError(f"{args.graph} is already compiled; compile takes a NIR graph")
     netx = args.graph.suffix == ".net" and args.precision == "fixed"
@@ -348,11 +350,13 @@ def _cmd_compile(args: argparse.Namespace) -> int:
         from spikeforge.compile.summary import placement_section
 
         print(describe(compiled.fixed_plan))
-        print(placement_section(compiled, load_hardware("loihi2")))
+        print(placement_section(compiled, hardware))
+        _print_layer_cores(compiled, hardware, args)
     else:
         with stage(2, 2, "placing on Loihi 2 cores"):
-            summary = summarize(compiled, load_hardware("loihi2"))
+            summary = summarize(compiled, hardware)
         print(summary)
+        _print_layer_cores(compiled, hardware, args)
         conventions = compiled.network.metadata.get("conventions")
         if conventions:
             print(conventions)
@@ -361,6 +365,24 @@ def _cmd_compile(args: argparse.Namespace) -> int:
     if args.output is not None:
         print(f"wrote {args.output}")
     return 0
+
+
+def _print_layer_cores(compiled, hardware, args: argparse.Namespace) -> None:
+    """For the network ``hardware`` was calibrated on (PilotNet LIF on Loihi 2), its cores
+    per layer beside Intel's compiler's; nothing for any other network or if it does not fit."""
+    from spikeforge.compile.placement import place
+    from spikeforge.profile.anchor import is_calibration_network, layer_cores_table
+
+    steps = getattr(args, "reset_interval", None)
+    if not is_calibration_network(hardware, compiled, steps):
+        return
+    try:
+        placement = place(compiled.fixed_plan, hardware)
+    except SpikeforgeError:
+        return  # the placement section above already said why it does not fit
+    table = layer_cores_table(hardware, compiled, placement, steps)
+    if table is not None:
+        print(table)
 
 
 def _cmd_run(args: argparse.Namespace) -> int:

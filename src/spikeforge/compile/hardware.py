@@ -38,7 +38,7 @@ class Quantity:
         return _documented(self)
 
 
-def _documented(entry: Quantity | Barrier) -> dict[str, object]:
+def _documented(entry: Quantity | Barrier | LayerCores) -> dict[str, object]:
     """A hardware number as JSON: its fields in order, the note only when there is one."""
     result = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(entry).items()}
     if not result["note"]:
@@ -65,6 +65,26 @@ class Barrier:
 
 
 @dataclass(frozen=True)
+class LayerCores:
+    """Cores per layer the vendor's compiler used on the calibration network, keyed by
+    spikeforge population (``[calibration] layer_cores``; Loihi 2: Intel's placement of
+    PilotNet LIF, MEASURED.md), with the same provenance as a :class:`Quantity`."""
+
+    value: dict[str, int]
+    unit: str
+    kind: str
+    source: str
+    note: str = ""
+
+    @property
+    def total(self) -> int:
+        return sum(self.value.values())
+
+    def as_dict(self) -> dict[str, object]:
+        return _documented(self)
+
+
+@dataclass(frozen=True)
 class Hardware:
     """A parsed, validated hardware model (see the module docstring for the schema)."""
 
@@ -79,6 +99,8 @@ class Hardware:
     power: dict[str, Quantity] = field(default_factory=dict)
     #: The measurement the model was fitted to and spikeforge's counts on it (optional).
     calibration: dict[str, Quantity] = field(default_factory=dict)
+    #: The calibration run's cores per layer (optional, only with a calibration).
+    calibration_layer_cores: LayerCores | None = None
 
     @property
     def chips(self) -> int:
@@ -107,13 +129,15 @@ class Hardware:
     def limit(self, key: str) -> int:
         return int(self.limits[key].value)
 
-    def entries(self) -> dict[str, Quantity | Barrier]:
+    def entries(self) -> dict[str, Quantity | Barrier | LayerCores]:
         """Every number, keyed ``section.key`` (for reports)."""
-        result: dict[str, Quantity | Barrier] = {}
+        result: dict[str, Quantity | Barrier | LayerCores] = {}
         for section in ("topology", "limits", "energy", "latency", "power", "calibration"):
             for key, quantity in getattr(self, section).items():
                 result[f"{section}.{key}"] = quantity
         result["latency.barrier"] = self.barrier
+        if self.calibration_layer_cores is not None:
+            result["calibration.layer_cores"] = self.calibration_layer_cores
         return result
 
     def with_values(self, name: str, values: Mapping[str, float]) -> Hardware:

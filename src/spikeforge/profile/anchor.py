@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from spikeforge.compile.compiled import CompiledNet
 from spikeforge.compile.hardware import Hardware
+from spikeforge.compile.placement import Placement, cores_per_population
 from spikeforge.profile.energy import CostReport
 
 
@@ -61,8 +62,7 @@ def anchor(
     cal = hardware.calibration
     if not cal:
         return None
-    neurons = sum(p.size for p in compiled.network.populations.values())
-    matches = neurons == cal["neurons"].value and steps == cal["steps"].value
+    matches = is_calibration_network(hardware, compiled, steps)
     step_time = cal["step_time"].value
     time = cost.latency.per_inference.value
     measured = [
@@ -76,3 +76,42 @@ def anchor(
     ]  # fmt: skip
     rows = [AnchorRow(f, u, m, model if matches else None) for f, u, m, model in measured]
     return Anchor(matches, cal["dynamic_energy"].source, rows)
+
+
+def is_calibration_network(hardware: Hardware, compiled: CompiledNet, steps: int | None) -> bool:
+    """Whether ``compiled`` is the network ``hardware``'s calibration was measured on: as
+    many neurons and, when ``steps`` is known (a profile; not a compile), as many steps."""
+    cal = hardware.calibration
+    if not cal:
+        return False
+    neurons = sum(p.size for p in compiled.network.populations.values())
+    return neurons == cal["neurons"].value and (steps is None or steps == cal["steps"].value)
+
+
+def layer_cores_table(
+    hardware: Hardware, compiled: CompiledNet, placement: Placement, steps: int | None = None
+) -> str | None:
+    """spikeforge's cores per layer beside Intel's compiler's on the calibration run
+    (``[calibration] layer_cores``), with ratios and totals; None for any other network
+    or a model without that table. A layer only one side has shows "-" on the other."""
+    vendor = hardware.calibration_layer_cores
+    if vendor is None or not is_calibration_network(hardware, compiled, steps):
+        return None
+    ours = cores_per_population(placement)
+    layers = [*ours, *(layer for layer in vendor.value if layer not in ours)]
+
+    def row(layer: str, mine: int | None, theirs: int | None) -> str:
+        ratio = f"{mine / theirs:.2f}" if mine is not None and theirs else "-"
+        return (
+            f"{layer:<20} {'-' if mine is None else mine:>11} "
+            f"{'-' if theirs is None else theirs:>18} {ratio:>7}"
+        )
+
+    lines = [
+        f"cores per layer, spikeforge on {hardware.name} vs Intel's compiler "
+        f"({vendor.kind}: {vendor.source}):",
+        f"{'layer':<20} {'spikeforge':>11} {f'Intel ({vendor.kind})':>18} {'ratio':>7}",
+        *(row(layer, ours.get(layer), vendor.value.get(layer)) for layer in layers),
+        row("total", len(placement.cores), vendor.total),
+    ]
+    return "\n".join(lines)

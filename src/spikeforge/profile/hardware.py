@@ -56,6 +56,10 @@ source and changed without touching code. Schema (version 1)::
     total_energy            # J per inference, dynamic + static (measured run)
     neurons                 # the calibration network's neurons: with steps, how a
     steps                   # steps per inference  profile knows it is that network
+    layer_cores             # optional: cores per layer the vendor's compiler used,
+                            # { value = { layer0 = 13, ... }, unit = "core", ... }
+                            # keyed by spikeforge population; whole numbers from 1 to
+                            # ``cores``, summing to ``cores``
 
 A **Quantity** is an inline table ``{ value = 23.6e-12, unit = "J", kind = "estimated",
 source = "Davies et al. 2018, Table 2", note = "optional" }``. Values are in base SI
@@ -69,8 +73,9 @@ pass silently. ``kind`` says how much to trust it:
   per-event figure: Intel has published none);
 * ``specified``  — a design limit from the vendor's documentation (core limits).
 
-Every key listed above is required, unknown keys are refused (a typo must not fall
-back to a default), and every error names the file, the key and the problem.
+Every key listed above is required (but ``calibration.layer_cores``), unknown keys are
+refused (a typo must not fall back to a default), and every error names the file, the
+key and the problem.
 """
 
 from __future__ import annotations
@@ -80,7 +85,7 @@ from pathlib import Path
 
 import tomli
 
-from spikeforge.compile.hardware import KINDS, Barrier, Hardware, Quantity
+from spikeforge.compile.hardware import KINDS, Barrier, Hardware, LayerCores, Quantity
 from spikeforge.errors import SpikeforgeError
 
 SCHEMA_VERSION = 1
@@ -125,6 +130,11 @@ _SCHEMA: dict[str, dict[str, str]] = {
 }
 #: Sections a model may leave out (a model fitted to no measurement has no calibration).
 _OPTIONAL = ("calibration",)
+#: Keys a section may leave out, and their unit: the vendor's per-layer placement of the
+#: calibration run (not every measurement publishes one).
+_OPTIONAL_KEYS: dict[str, dict[str, str]] = {"calibration": {"layer_cores": "core"}}
+#: Most layers a ``calibration.layer_cores`` table may name.
+MAX_LAYERS = 4096
 _INTEGER_SECTIONS = ("topology", "limits")
 
 
@@ -187,6 +197,7 @@ def parse_hardware(data: dict, path: Path | None = None) -> Hardware:
         raise fail(", ".join(sorted(unknown)), f"unknown key (sections: {', '.join(_SCHEMA)})")
     sections: dict[str, dict[str, Quantity]] = {}
     barrier = None
+    layer_cores = None
     for section, keys in _SCHEMA.items():
         table = data.get(section)
         if table is None and section in _OPTIONAL:
@@ -194,11 +205,12 @@ def parse_hardware(data: dict, path: Path | None = None) -> Hardware:
             continue
         if not isinstance(table, dict):
             raise fail(section, "missing section")
-        unknown = set(table) - set(keys)
+        optional = _OPTIONAL_KEYS.get(section, {})
+        unknown = set(table) - set(keys) - set(optional)
         if unknown:
             raise fail(
                 f"{section}.{sorted(unknown)[0]}",
-                f"unknown key (expected: {', '.join(keys)})",
+                f"unknown key (expected: {', '.join([*keys, *optional])})",
             )
         sections[section] = {}
         for key, unit in keys.items():
@@ -214,6 +226,10 @@ def parse_hardware(data: dict, path: Path | None = None) -> Hardware:
             ):
                 raise fail(full, f"must be a positive whole number, got {quantity.value:g}")
             sections[section][key] = quantity
+        if "layer_cores" in table and section == "calibration":
+            layer_cores = _layer_cores(
+                table["layer_cores"], sections[section]["cores"], "calibration.layer_cores", fail
+            )
     assert barrier is not None
     return Hardware(
         name=data["name"],
@@ -226,6 +242,7 @@ def parse_hardware(data: dict, path: Path | None = None) -> Hardware:
         barrier=barrier,
         power=sections["power"],
         calibration=sections["calibration"],
+        calibration_layer_cores=layer_cores,
     )
 
 
@@ -279,3 +296,38 @@ def _barrier(entry: object, unit: str, key: str, fail) -> Barrier:
     if any(b <= a for a, b in itertools.pairwise(xs)):
         raise fail(key, f"'tiles' must increase strictly, got {tiles}")
     return Barrier(tuple(xs), tuple(ys), unit, kind, source, note)
+
+
+def _layer_cores(entry: object, cores: Quantity, key: str, fail) -> LayerCores:
+    """``calibration.layer_cores``: layer -> whole cores from 1 to ``calibration.cores``,
+    summing to it (a per-layer table that disagrees with its own total is a typo)."""
+    kind, source, note = _provenance(entry, "core", key, fail)
+    if "tiles" in entry:
+        raise fail(key, "field 'tiles' only applies to latency.barrier")
+    table = entry.get("value")
+    if not isinstance(table, dict) or not table:
+        raise fail(key, "value must be a table { layer = cores, ... } naming at least one layer")
+    if len(table) > MAX_LAYERS:
+        raise fail(key, f"names {len(table)} layers, more than {MAX_LAYERS}")
+    most = int(cores.value)
+    value: dict[str, int] = {}
+    for layer, count in table.items():
+        if not layer.strip():
+            raise fail(key, "a layer name is empty")
+        if (
+            isinstance(count, bool)
+            or not isinstance(count, (int, float))
+            or not 1 <= count <= most
+            or count != int(count)
+        ):
+            raise fail(
+                f"{key}.{layer}",
+                f"must be a whole number of cores from 1 to calibration.cores ({most}), "
+                f"got {count!r}",
+            )
+        value[layer] = int(count)
+    if sum(value.values()) != most:
+        raise fail(
+            key, f"layers sum to {sum(value.values())} cores but calibration.cores is {most}"
+        )
+    return LayerCores(value, "core", kind, source, note)

@@ -564,7 +564,9 @@ def _blocks(profile: Profile, network_path: str, input_path: str) -> list[Block]
         blocks += [Text(f"`{hw.path}`")]
     rows = []
     for key, q in hw.entries().items():
-        if isinstance(q.value, tuple):
+        if isinstance(q.value, dict):  # calibration.layer_cores: layer -> cores
+            value = ", ".join(f"{layer} {n}" for layer, n in q.value.items())
+        elif isinstance(q.value, tuple):
             value = ", ".join(
                 f"{v:g} at {t:g} tiles" for t, v in zip(q.tiles, q.value, strict=True)
             )
