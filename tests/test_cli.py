@@ -177,7 +177,8 @@ def test_compile_with_three_planes_names_its_pacemakers(
     out = _ok(capsys, ["compile", str(pipeline["nir"]), "-o", str(net), "--weight-planes", "3"])
     # One pacemaker per presynaptic source of a fraction plane: the input and layer 1.
     assert "weight planes 3 with 2 pacemaker(s) making sums round" in out
-    assert len(re.findall(r"^\s+\d+\s+\d+\s+\S+\s+__pacemaker__", out, re.M)) == 2, out
+    # Helpers share a core with what they feed when it has room: named, not own rows.
+    assert len(set(re.findall(r"__pacemaker__\S*\[\d+\]", out))) == 2, out
     assert load(net).weight_planes == 3
 
 
