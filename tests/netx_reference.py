@@ -110,3 +110,40 @@ def run_netx_sdnn(path: Path, steps: int, frames: np.ndarray) -> tuple[list, lis
     finally:
         delta.stop()
     return payloads, states
+
+
+def import_slayer():
+    """lava-dl's slayer, imported without its banner on stdout."""
+    with contextlib.redirect_stdout(io.StringIO()):
+        import lava.lib.dl.slayer as slayer
+    return slayer
+
+
+def export_blocks(path: Path, blocks: list, sample, input_shape=None) -> Path:
+    """A ``.net`` written by slayer's own ``export_hdf5`` of ``blocks`` (run once on
+    ``sample`` first, as slayer needs), behind an ``input`` layer of ``input_shape``."""
+    import h5py
+    import torch
+
+    with torch.no_grad():
+        for block in blocks:
+            sample = block(sample)
+    with h5py.File(path, "w") as handle:
+        layers = handle.create_group("layer")
+        offset = 0
+        if input_shape is not None:
+            first = layers.create_group("0")
+            first.create_dataset("type", (1,), "S10", [b"input"])
+            first.create_dataset("shape", data=np.array(input_shape))
+            offset = 1
+        for i, block in enumerate(blocks):
+            block.export_hdf5(layers.create_group(str(i + offset)))
+    return path
+
+
+def add_bias(path: Path, layer: int, bias: np.ndarray) -> None:
+    """A layer ``bias`` as slayer's norm writes it."""
+    import h5py
+
+    with h5py.File(path, "a") as handle:
+        handle[f"layer/{layer}"].create_dataset("bias", data=bias.astype(np.float32))

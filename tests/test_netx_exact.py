@@ -21,7 +21,12 @@ import numpy as np
 import pytest
 import torch
 
-from netx_reference import run_netx  # tests/ is on sys.path (pytest's rootdir-less import)
+from netx_reference import (  # tests/ is on sys.path (pytest's rootdir-less import)
+    add_bias,
+    export_blocks,
+    import_slayer,
+    run_netx,
+)
 from spikeforge.cli import main
 from spikeforge.compile import NetxOptions, load_or_compile
 from spikeforge.compile.compiled import save
@@ -34,31 +39,7 @@ LEAKY = {"threshold": 1.0, "current_decay": 0.25, "voltage_decay": 0.05, "requir
 
 @pytest.fixture(scope="module")
 def slayer():
-    with contextlib.redirect_stdout(io.StringIO()):
-        import lava.lib.dl.slayer as slayer
-    return slayer
-
-
-def _export(path: Path, blocks: list, sample: torch.Tensor, input_shape=None) -> Path:
-    with torch.no_grad():
-        for block in blocks:
-            sample = block(sample)
-    with h5py.File(path, "w") as handle:
-        layers = handle.create_group("layer")
-        offset = 0
-        if input_shape is not None:
-            first = layers.create_group("0")
-            first.create_dataset("type", (1,), "S10", [b"input"])
-            first.create_dataset("shape", data=np.array(input_shape))
-            offset = 1
-        for i, block in enumerate(blocks):
-            block.export_hdf5(layers.create_group(str(i + offset)))
-    return path
-
-
-def _add_bias(path: Path, layer: int, bias: np.ndarray) -> None:
-    with h5py.File(path, "a") as handle:
-        handle[f"layer/{layer}"].create_dataset("bias", data=bias.astype(np.float32))
+    return import_slayer()
 
 
 def _compare(path: Path, options: NetxOptions, spikes=None, bias=None, steps=STEPS) -> None:
@@ -106,10 +87,10 @@ def test_dense_cuba_with_biases_and_delays_is_bit_exact(slayer, tmp_path):
         slayer.block.cuba.Dense(LEAKY, 16, 4, weight_scale=3),
     ]
     blocks[0].delay.delay.data = torch.randint(0, 4, blocks[0].delay.delay.shape).float()
-    path = _export(tmp_path / "dense.net", blocks, torch.zeros(1, 20, 4))
+    path = export_blocks(tmp_path / "dense.net", blocks, torch.zeros(1, 20, 4))
     rng = np.random.default_rng(0)
-    _add_bias(path, 0, rng.integers(-20, 40, 16))
-    _add_bias(path, 1, rng.integers(-20, 40, 4))
+    add_bias(path, 0, rng.integers(-20, 40, 16))
+    add_bias(path, 1, rng.integers(-20, 40, 4))
     _compare(path, NetxOptions(), spikes=_spikes((20,), 0.3, 1))
 
 
@@ -121,9 +102,9 @@ def test_conv_with_biases_then_dense_is_bit_exact(slayer, tmp_path):
         slayer.block.cuba.Flatten(),
         slayer.block.cuba.Dense(LEAKY, 3 * 7 * 4, 5, weight_scale=3),
     ]
-    path = _export(tmp_path / "conv.net", blocks, torch.zeros(1, 2, 7, 8, 4), (2, 7, 8))
-    _add_bias(path, 1, np.array([10, -5, 30]))
-    _add_bias(path, 3, np.arange(5) * 8)
+    path = export_blocks(tmp_path / "conv.net", blocks, torch.zeros(1, 2, 7, 8, 4), (2, 7, 8))
+    add_bias(path, 1, np.array([10, -5, 30]))
+    add_bias(path, 3, np.arange(5) * 8)
     _compare(path, NetxOptions(), spikes=_spikes((8, 7, 2), 0.3, 2))  # netx's (W, H, C)
 
 
@@ -136,7 +117,7 @@ def test_bias_driven_input_layer_with_resets_is_bit_exact(slayer, tmp_path):
         slayer.block.cuba.Flatten(),
         slayer.block.cuba.Dense(LEAKY, 4 * 3 * 4, 6, weight_scale=4),
     ]
-    path = _export(tmp_path / "input.net", blocks, torch.zeros(1, 2, 7, 9, 4))
+    path = export_blocks(tmp_path / "input.net", blocks, torch.zeros(1, 2, 7, 9, 4))
     image = np.random.default_rng(3).integers(0, 80, (9, 7, 2))
     _compare(path, NetxOptions(reset_interval=8, reset_offset=2), bias=image)
 
@@ -144,7 +125,7 @@ def test_bias_driven_input_layer_with_resets_is_bit_exact(slayer, tmp_path):
 def test_recurrent_dense_is_bit_exact(slayer, tmp_path):
     torch.manual_seed(3)
     blocks = [slayer.block.cuba.Recurrent(LEAKY, 12, 10, weight_scale=3)]
-    path = _export(tmp_path / "rec.net", blocks, torch.zeros(1, 12, 4))
+    path = export_blocks(tmp_path / "rec.net", blocks, torch.zeros(1, 12, 4))
     _compare(path, NetxOptions(), spikes=_spikes((12,), 0.4, 4))
 
 
@@ -241,7 +222,7 @@ def _cli(*argv: object) -> tuple[int, str, str]:
 
 def test_cli_misuse_of_a_bias_driven_input_is_one_clear_line(slayer, tmp_path):
     blocks = [slayer.block.cuba.Input(LEAKY), slayer.block.cuba.Dense(LEAKY, 6, 3)]
-    path = _export(tmp_path / "in.net", blocks, torch.zeros(1, 6, 4))
+    path = export_blocks(tmp_path / "in.net", blocks, torch.zeros(1, 6, 4))
     np.save(tmp_path / "spikes.npy", np.zeros((5, 6)))
     np.save(tmp_path / "bias.npy", np.zeros(6))
     np.save(tmp_path / "wrong.npy", np.zeros(7))
@@ -266,7 +247,7 @@ def test_cli_misuse_of_a_bias_driven_input_is_one_clear_line(slayer, tmp_path):
 
 def test_bias_for_a_spike_driven_network_is_refused(slayer, tmp_path):
     blocks = [slayer.block.cuba.Dense(LEAKY, 6, 3)]
-    path = _export(tmp_path / "d.net", blocks, torch.zeros(1, 6, 4))
+    path = export_blocks(tmp_path / "d.net", blocks, torch.zeros(1, 6, 4))
     compiled = load_or_compile(path)
     with pytest.raises(SpikeforgeError, match="this network's input is spikes"):
         run(compiled, None, backend="emulator", input_bias=np.zeros(6), steps=3, raw_timing=True)
@@ -274,7 +255,7 @@ def test_bias_for_a_spike_driven_network_is_refused(slayer, tmp_path):
 
 def test_cli_compile_prints_the_netx_plan_by_layer_name(slayer, tmp_path):
     blocks = [slayer.block.cuba.Input(LEAKY), slayer.block.cuba.Dense(LEAKY, 6, 3)]
-    path = _export(tmp_path / "in.net", blocks, torch.zeros(1, 6, 4))
+    path = export_blocks(tmp_path / "in.net", blocks, torch.zeros(1, 6, 4))
     code, printed, err = _cli("compile", path, "--reset-interval", 4)
     assert (code, err) == (0, ""), err
     rows = [line.split()[0] for line in printed.splitlines() if line.startswith("layer")]
@@ -311,8 +292,8 @@ def test_cli_compile_writes_a_netx_plan_that_runs_as_the_net(slayer, tmp_path):
         slayer.block.cuba.Dense(LEAKY, 4 * 3 * 4, 6, weight_scale=4, delay=True),
     ]
     blocks[3].delay.delay.data = torch.randint(0, 3, blocks[3].delay.delay.shape).float()
-    path = _export(tmp_path / "input.net", blocks, torch.zeros(1, 2, 7, 9, 4))
-    _add_bias(path, 1, np.array([10, -5, 30, 2]))
+    path = export_blocks(tmp_path / "input.net", blocks, torch.zeros(1, 2, 7, 9, 4))
+    add_bias(path, 1, np.array([10, -5, 30, 2]))
     stored = tmp_path / "x.sfnet"
     code, printed, err = _cli(
         "compile", path, "--reset-interval", 8, "--reset-offset", 2, "-o", stored

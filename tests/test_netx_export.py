@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 import torch
 
-from netx_reference import run_netx, run_netx_sdnn
+from netx_reference import add_bias, export_blocks, import_slayer, run_netx, run_netx_sdnn
 from spikeforge.cli import main
 from spikeforge.compile import NetxOptions, load_or_compile
 from spikeforge.compile.compiled import save
@@ -33,31 +33,7 @@ LEAKY = {"threshold": 1.0, "current_decay": 0.25, "voltage_decay": 0.05, "requir
 
 @pytest.fixture(scope="module")
 def slayer():
-    with contextlib.redirect_stdout(io.StringIO()):
-        import lava.lib.dl.slayer as slayer
-    return slayer
-
-
-def _export(path: Path, blocks: list, sample: torch.Tensor, input_shape=None) -> Path:
-    with torch.no_grad():
-        for block in blocks:
-            sample = block(sample)
-    with h5py.File(path, "w") as handle:
-        layers = handle.create_group("layer")
-        offset = 0
-        if input_shape is not None:
-            first = layers.create_group("0")
-            first.create_dataset("type", (1,), "S10", [b"input"])
-            first.create_dataset("shape", data=np.array(input_shape))
-            offset = 1
-        for i, block in enumerate(blocks):
-            block.export_hdf5(layers.create_group(str(i + offset)))
-    return path
-
-
-def _add_bias(path: Path, layer: int, bias: np.ndarray) -> None:
-    with h5py.File(path, "a") as handle:
-        handle[f"layer/{layer}"].create_dataset("bias", data=bias.astype(np.float32))
+    return import_slayer()
 
 
 def _reexport(source: Path, out: Path, *options: object) -> str:
@@ -109,10 +85,10 @@ def test_dense_with_biases_and_delays_round_trips(slayer, tmp_path):
         slayer.block.cuba.Dense(LEAKY, 16, 4, weight_scale=3),
     ]
     blocks[0].delay.delay.data = torch.randint(0, 4, blocks[0].delay.delay.shape).float()
-    path = _export(tmp_path / "dense.net", blocks, torch.zeros(1, 20, 4))
+    path = export_blocks(tmp_path / "dense.net", blocks, torch.zeros(1, 20, 4))
     rng = np.random.default_rng(0)
-    _add_bias(path, 0, rng.integers(-20, 40, 16))
-    _add_bias(path, 1, rng.integers(-20, 40, 4))
+    add_bias(path, 0, rng.integers(-20, 40, 16))
+    add_bias(path, 1, rng.integers(-20, 40, 4))
     out = tmp_path / "out.net"
     _reexport(path, out)
     _assert_same_plan(path, out, NetxOptions())
@@ -127,9 +103,9 @@ def test_conv_flatten_dense_round_trips(slayer, tmp_path):
         slayer.block.cuba.Flatten(),
         slayer.block.cuba.Dense(LEAKY, 3 * 7 * 4, 5, weight_scale=3),
     ]
-    path = _export(tmp_path / "conv.net", blocks, torch.zeros(1, 2, 7, 8, 4), (2, 7, 8))
-    _add_bias(path, 1, np.array([10, -5, 30]))
-    _add_bias(path, 3, np.arange(5) * 8)
+    path = export_blocks(tmp_path / "conv.net", blocks, torch.zeros(1, 2, 7, 8, 4), (2, 7, 8))
+    add_bias(path, 1, np.array([10, -5, 30]))
+    add_bias(path, 3, np.arange(5) * 8)
     out = tmp_path / "out.net"
     _reexport(path, out)
     _assert_same_plan(path, out, NetxOptions())
@@ -146,7 +122,7 @@ def test_bias_driven_input_with_resets_round_trips_through_sfnet(slayer, tmp_pat
         slayer.block.cuba.Dense(LEAKY, 4 * 3 * 4, 6, weight_scale=4, delay=True),
     ]
     blocks[3].delay.delay.data = torch.randint(0, 3, blocks[3].delay.delay.shape).float()
-    path = _export(tmp_path / "input.net", blocks, torch.zeros(1, 2, 7, 9, 4))
+    path = export_blocks(tmp_path / "input.net", blocks, torch.zeros(1, 2, 7, 9, 4))
     options = NetxOptions(reset_interval=8, reset_offset=2)
     stored = tmp_path / "plan.sfnet"
     save(load_or_compile(path, netx=options), stored)
@@ -170,8 +146,8 @@ def test_sdnn_chain_round_trips(slayer, tmp_path):
         slayer.block.sigma_delta.Dense(sdnn, 10, 8, weight_scale=2),
         slayer.block.sigma_delta.Output(sdnn, 8, 3, weight_scale=2),
     ]
-    path = _export(tmp_path / "sdnn.net", blocks, torch.zeros(1, 10, 4))
-    _add_bias(path, 1, np.arange(8) - 3)
+    path = export_blocks(tmp_path / "sdnn.net", blocks, torch.zeros(1, 10, 4))
+    add_bias(path, 1, np.arange(8) - 3)
     out = tmp_path / "out.net"
     _reexport(path, out)
     _assert_same_plan(path, out, NetxOptions())
@@ -205,7 +181,7 @@ def test_sdnn_message_width_netx_cannot_load_is_refused(slayer, tmp_path):
     torch.manual_seed(4)
     sdnn = {"threshold": 0.1, "requires_grad": False, "activation": torch.nn.functional.relu}
     blocks = [slayer.block.sigma_delta.Input(sdnn), slayer.block.sigma_delta.Dense(sdnn, 6, 4)]
-    path = _export(tmp_path / "bits.net", blocks, torch.zeros(1, 6, 4))
+    path = export_blocks(tmp_path / "bits.net", blocks, torch.zeros(1, 6, 4))
     with h5py.File(path, "a") as handle:
         handle["layer/1/neuron"].create_dataset("messageBits", data=8)
     out = tmp_path / "out.net"
