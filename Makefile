@@ -12,9 +12,10 @@ setup-test:
 demo: setup
 	$(PY) scripts/demo.py
 
+# -n 2: one pytest-xdist worker per core of the 2-core CI machine (halves the wall time).
 test: setup-test
 	$(PY) -m ruff check src tests scripts hw_tests
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q -n 2 tests
 
 lint: setup-test
 	$(PY) -m ruff check src tests scripts hw_tests

@@ -13,7 +13,11 @@ compile time, peak memory (this process's max RSS, Lava's worker processes not
 included; each run in its own subprocess) and run time of each. Exits non-zero on
 any disagreement. Figures are printed, never asserted elsewhere.
 
-    .venv/bin/python scripts/bench_pilotnet.py [--steps 16]
+    .venv/bin/python scripts/bench_pilotnet.py [--steps 16] [--write-digest FILE]
+
+``--write-digest`` also stores netx's per-layer digests (``tests/netx_reference.py``
+``layer_digests``); ``tests/data/pilotnet_netx_digest.json`` was written so, and CI's
+PilotNet test compares the emulator against it (the live netx run is opt-in there).
 """
 
 from __future__ import annotations
@@ -67,9 +71,25 @@ def _child(which: str, steps: int, out: Path) -> None:
     print(json.dumps({"compile_s": compile_s, "run_s": run_s, "peak_mib": _peak_mib()}))
 
 
+def _write_digest(path: Path, truth: dict[str, np.ndarray], layers: int, steps: int) -> None:
+    sys.path.insert(0, str(ROOT / "tests"))
+    from netx_reference import layer_digests
+    from spikeforge.atomic import atomic_path
+
+    digests = layer_digests(
+        [truth[f"s{i}"] for i in range(layers)], [truth[f"v{i}"] for i in range(layers)]
+    )
+    record = {"steps": steps, **RESET, "input_bias": "image.npy", "layers": digests}
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
+    print(f"wrote netx's digests to {path}", file=sys.stderr)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=16)
+    parser.add_argument("--write-digest", type=Path, metavar="FILE",
+                        help="also write netx's per-layer digests (JSON) to FILE")
     parser.add_argument("--child", choices=("netx", "emulator", "lava"), help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -94,6 +114,8 @@ def main() -> int:
             data[which] = {k: arrays[k] for k in arrays.files}
     truth = data["netx"]
     layers = len(truth) // 2
+    if args.write_digest:
+        _write_digest(args.write_digest, truth, layers, args.steps)
     print(f"PilotNet LIF, image.npy as input bias, {args.steps} steps, reset 16/3, raw steps")
     print(f"{'netx #':<8} {'neurons':>8} {'netx spikes':>11}  emulator s/v   lava s/v")
     exact = True

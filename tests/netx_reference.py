@@ -8,6 +8,7 @@ the netx tests and ``scripts/bench_pilotnet.py``.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import logging
 from pathlib import Path
@@ -147,3 +148,24 @@ def add_bias(path: Path, layer: int, bias: np.ndarray) -> None:
 
     with h5py.File(path, "a") as handle:
         handle[f"layer/{layer}"].create_dataset("bias", data=bias.astype(np.float32))
+
+
+def layer_digests(spikes: list[np.ndarray], volts: list[np.ndarray]) -> list[dict[str, str]]:
+    """SHA-256 of every layer's spikes and voltages, as int64 ``[steps, n]`` arrays.
+
+    Lets a test compare a run with a netx run recorded earlier (by
+    ``scripts/bench_pilotnet.py --write-digest``) without netx's 90 s on every CI run:
+    any differing entry changes the digest. The arrays must be whole numbers (netx's
+    fixed-point outputs are); anything else is refused rather than rounded.
+    """
+
+    def digest(array: np.ndarray) -> str:
+        whole = np.asarray(array, dtype=np.int64)
+        if not np.array_equal(whole, array):
+            raise ValueError("a fixed-point run's outputs must be whole numbers")
+        shape = ",".join(map(str, whole.shape)).encode()
+        return hashlib.sha256(shape + b":" + np.ascontiguousarray(whole).tobytes()).hexdigest()
+
+    return [
+        {"spikes": digest(s), "v": digest(v)} for s, v in zip(spikes, volts, strict=True)
+    ]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from netx_reference import (  # tests/ is on sys.path (pytest's rootdir-less imp
     add_bias,
     export_blocks,
     import_slayer,
+    layer_digests,
     run_netx,
 )
 from spikeforge.cli import main
@@ -306,12 +308,14 @@ def test_cli_compile_writes_a_netx_plan_that_runs_as_the_net(slayer, tmp_path):
 PILOTNET = Path(__file__).resolve().parents[2] / "shared" / "anchors" / "pilotnet_lif"
 
 
-@pytest.mark.skipif(
-    not (PILOTNET / "network.net").is_file() or not os.environ.get("RUN_PILOTNET"),
-    reason="PilotNet LIF: netx alone takes ~90 s on Lava for 16 steps (2-core machine); "
-    "set RUN_PILOTNET=1, or run scripts/bench_pilotnet.py (also checks the Lava runtime)",
+NEEDS_PILOTNET = pytest.mark.skipif(
+    not (PILOTNET / "network.net").is_file(), reason="PilotNet not in ../shared"
 )
-@pytest.mark.skipif(not (PILOTNET / "network.net").is_file(), reason="PilotNet not in ../shared")
+#: netx's own run of PilotNet, recorded by ``scripts/bench_pilotnet.py --write-digest``.
+PILOTNET_DIGEST = Path(__file__).parent / "data" / "pilotnet_netx_digest.json"
+
+
+@NEEDS_PILOTNET
 def test_pilotnet_sfnet_round_trip_runs_bit_identically(tmp_path):
     """PilotNet's netx plan stored as ``.sfnet`` and loaded runs as the ``.net`` (emulator)."""
     options = NetxOptions(reset_interval=16, reset_offset=3)
@@ -320,18 +324,33 @@ def test_pilotnet_sfnet_round_trip_runs_bit_identically(tmp_path):
     _assert_same_run(PILOTNET / "network.net", stored, options, np.load(PILOTNET / "image.npy"), 16)
 
 
+@NEEDS_PILOTNET
 def test_pilotnet_emulator_equals_netx_every_layer():
+    """Every layer's spikes and voltages equal netx's: against netx's recorded digests,
+    or against a live netx run with ``RUN_PILOTNET=1`` (netx alone takes ~90 s on Lava
+    for 16 steps on a 2-core machine; ``scripts/bench_pilotnet.py`` also checks the
+    Lava runtime)."""
     image = np.load(PILOTNET / "image.npy")
-    options = NetxOptions(reset_interval=16, reset_offset=3)
+    recorded = json.loads(PILOTNET_DIGEST.read_text(encoding="utf-8"))
+    steps = recorded["steps"]
+    options = NetxOptions(recorded["reset_interval"], recorded["reset_offset"])
     compiled = load_or_compile(PILOTNET / "network.net", netx=options)
     names = list(compiled.fixed_plan.populations)
     ours = run(
         compiled, None, backend="emulator", precision="fixed", record=names, raw_timing=True,
-        input_bias=image, steps=16,
+        input_bias=image, steps=steps,
     )  # fmt: skip
+    our_spikes = [ours.spikes[name].reshape(steps, -1) for name in names]
+    our_volts = [ours.v[name].reshape(steps, -1) for name in names]
+    if not os.environ.get("RUN_PILOTNET"):
+        got = layer_digests(our_spikes, our_volts)
+        for name, mine, theirs in zip(names, got, recorded["layers"], strict=True):
+            assert mine == theirs, f"{name} differs from netx's recorded run"
+        return
     spikes, volts = run_netx(
-        PILOTNET / "network.net", 16, bias=image, reset_interval=16, reset_offset=3
-    )
+        PILOTNET / "network.net", steps, bias=image, reset_interval=options.reset_interval,
+        reset_offset=options.reset_offset,
+    )  # fmt: skip
     for i, name in enumerate(names):
-        np.testing.assert_array_equal(ours.spikes[name].reshape(16, -1), spikes[i], err_msg=name)
-        np.testing.assert_array_equal(ours.v[name].reshape(16, -1), volts[i], err_msg=name)
+        np.testing.assert_array_equal(our_spikes[i], spikes[i], err_msg=name)
+        np.testing.assert_array_equal(our_volts[i], volts[i], err_msg=name)
