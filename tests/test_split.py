@@ -23,6 +23,7 @@ from spikeforge.compile.network import normalize
 from spikeforge.compile.split import split_decays
 from spikeforge.errors import UnsupportedError
 from spikeforge.runtimes import run
+from spikeforge.runtimes.options import RunOptions
 from spikeforge.runtimes.reference import run_reference
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "framework_agreement.py"
@@ -54,7 +55,7 @@ def _exported(case, tmp_path):
 def test_split_records_the_population_whole_and_in_neuron_order(tmp_path):
     case = next(c for c in fa.CASES if c.setting == "Leaky, a beta per neuron")
     graph, x, _ = _exported(case, tmp_path)
-    whole = run_reference(normalize(graph), x, record=["1"])
+    whole = run_reference(normalize(graph), x, RunOptions(record=["1"]))
     compiled = compile_network(graph)
     split = run(compiled, x, "reference", record=["1"])
     assert set(split.spikes) == {"1"} and split.spikes["1"].any()
