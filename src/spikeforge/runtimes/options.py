@@ -1,9 +1,9 @@
 """What a run is asked for, beside the network and its inputs: one value every backend takes.
 
-The backends (``run_reference``, ``run_lava``, ``run_emulator``, ``run_loihi2``) used
-to take these knobs one by one, each copying them on to the next and one calling the
-step observer by another name; one frozen value passed through keeps them the same
-everywhere and lets a new knob reach every backend in one place.
+The backends (``run_reference``, ``run_lava``, ``run_emulator``, ``run_loihi2``) take
+these knobs as one frozen value rather than one parameter each, so that every knob has
+one name and one meaning on every backend, and a new one reaches them all through
+:func:`spikeforge.runtimes.run` without being copied through each signature.
 """
 
 from __future__ import annotations
@@ -43,6 +43,6 @@ class RunOptions:
         object.__setattr__(self, "record", tuple(self.record))
 
 
-#: What a backend runs with when it is given no options: the compiled precision,
+#: What a backend runs with when it is given no options: its default precision,
 #: nothing recorded, outputs aligned to source time.
 DEFAULT_OPTIONS = RunOptions()
