@@ -154,31 +154,9 @@ def _run_sample(
     watch: list[str],
     record_v: list[str],
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """Build the process graph for one sample, run it, read spikes and voltages back."""
-    biases = {n: sample[n] for n, p in plan.populations.items() if p.bias_driven}
-    graph = build_process_graph(plan, biases)
-    neurons = graph.neurons
-    for name, ports in graph.input_ports.items():
-        data = input_buffer(plan, sample[name], steps)
-        shape = tuple(ports[0].shape) if ports else (plan.inputs[name],)
-        source = SourceBuffer(data=data.reshape(*shape, steps))
-        for port in ports:
-            _connect(source.s_out, port)
-    sinks, monitors = _probes(plan, neurons, watch, record_v, steps)
-    config = Loihi2SimCfg(select_tag=_TAGS[plan.precision])
-    logging.getLogger("lava").setLevel(logging.WARNING)
-    spikes: dict[str, np.ndarray] = {}
-    volts: dict[str, np.ndarray] = {}
-    # Lava compiles only the processes connected to the one it is asked to run, so
-    # each connected part of the network runs on its own (they cannot interact).
-    for component in connected_parts(plan):
-        anchor = neurons[component[0]]
-        try:
-            anchor.run(condition=RunSteps(num_steps=steps), run_cfg=config)
-            _read(plan, component, sinks, monitors, neurons, steps, spikes, volts)
-        finally:
-            anchor.stop()
-    return spikes, volts
+    """Build the process graph for one sample, run it, read spikes and voltages back:
+    :func:`_run_batch` on a batch of one, so both paths share one graph builder."""
+    return _run_batch(plan, [sample], steps, watch, record_v)[0]
 
 
 def batch_blocker(plan: LoihiPlan, steps: int) -> str | None:
