@@ -10,14 +10,11 @@ bit-exact with the emulator).
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
 
+from script_module import load_script  # tests/ is on sys.path
 from spikeforge.compile.compiled import compile_network, load, save
 from spikeforge.compile.network import normalize
 from spikeforge.compile.split import split_decays
@@ -26,18 +23,7 @@ from spikeforge.runtimes import run
 from spikeforge.runtimes.options import RunOptions
 from spikeforge.runtimes.reference import run_reference
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "framework_agreement.py"
-
-
-def _script():
-    spec = importlib.util.spec_from_file_location("framework_agreement", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("framework_agreement", module)
-    spec.loader.exec_module(module)
-    return module
-
-
-fa = _script()
+fa = load_script("framework_agreement")
 #: Two runs of equal beta in the hidden layer (5 + 5 neurons): two LIF processes.
 TWO_BETAS = fa.Case(
     "snntorch",
