@@ -67,7 +67,7 @@ def case(request):
     hardware = load_hardware("loihi2")
     placement = place(compiled.fixed_plan, hardware)
     counter = ActivityCounter(compiled.fixed_plan, placement)
-    chip = run(compiled, inputs, "loihi2", record=populations, raw_timing=True, counter=counter)
+    chip = run(compiled, inputs, "loihi2", record=populations, raw_timing=True, on_step=counter)
     cost = estimate(counter.result(), placement, hardware)
     return request.param, compiled, inputs, cpu, chip, cost
 

@@ -42,6 +42,7 @@ import torch
 import torch.nn.functional as F
 
 from spikeforge.compile.compiled import CompiledNet, load, save
+from spikeforge.runtimes import RunOptions
 from spikeforge.runtimes.emulator import Emulator, run_emulator
 from spikeforge.runtimes.emulator.layout import Layout
 
@@ -270,9 +271,8 @@ def emulate(compiled, inputs, device, pops, fuse=True, repeat=1):
     for _ in range(repeat):
         _sync(device)
         start = time.perf_counter()
-        result = run_emulator(
-            compiled, inputs, raw_timing=True, device=device, record=pops, fuse=fuse
-        )
+        options = RunOptions(raw_timing=True, device=device, record=pops)
+        result = run_emulator(compiled, inputs, options, fuse=fuse)
         _sync(device)
         best = min(best, time.perf_counter() - start)
     return result, best

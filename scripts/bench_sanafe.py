@@ -427,7 +427,7 @@ def run_spikeforge(
         precision="fixed",
         record=spiking,
         raw_timing=True,
-        counter=counter,
+        on_step=counter,
     )
     batch = bench.inputs.shape[0]
     rasters = {

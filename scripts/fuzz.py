@@ -203,6 +203,20 @@ def hostile_values(rng: random.Random, original: np.ndarray) -> list[tuple[str, 
     return values
 
 
+def _emulator_run(network: Path, x: Path, d: Path, *extra: str) -> list[str]:
+    """``spikeforge run`` of ``network`` on ``x`` on the CPU emulator, writing into ``d``."""
+    return [
+        "run", str(network), "--input", str(x), "-o", str(d / "out.npz"),
+        "--backend", "emulator", "--device", "cpu", *extra,
+    ]  # fmt: skip
+
+
+def _profile(base: Base, d: Path, *extra: str) -> list[str]:
+    """``spikeforge profile`` of the base lif_mlp graph on its input, writing into ``d``."""
+    g, x = copy(base, "lif_mlp.nir", d), copy(base, "lif_mlp.npy", d)
+    return ["profile", str(g), "--input", str(x), "-o", str(d / "prof"), *extra]
+
+
 def nir_mutation_cases(base: Base, rng: random.Random, count: int) -> list[Case]:
     cases = []
     graphs = ["lif_mlp.nir", "conv_net.nir", "recurrent.nir"]
@@ -226,20 +240,7 @@ def nir_mutation_cases(base: Base, rng: random.Random, count: int) -> list[Case]
             replace_dataset(path, key, value)
             if use_run:
                 x = copy(base, f"{stem}.npy", d, "x.npy")
-                return [
-                    "run",
-                    str(path),
-                    "--input",
-                    str(x),
-                    "-o",
-                    str(d / "out.npz"),
-                    "--backend",
-                    "emulator",
-                    "--device",
-                    "cpu",
-                    "--precision",
-                    "fixed",
-                ]
+                return _emulator_run(path, x, d, "--precision", "fixed")
             return ["compile", str(path), "-o", str(d / "out.sfnet")]
 
         cases.append(Case(f"nir[{i}] {graph}:{key}={label}", "nir-mutation", build, expect))
@@ -320,18 +321,7 @@ def _sfnet_edit(edit: Callable[[dict, dict], None], net: str = "lif_mlp", run: b
             if not run:
                 return ["export-netx", str(path), "-o", str(d / "out.net")]
             x = copy(base, f"{net}.npy", d, "x.npy")
-            return [
-                "run",
-                str(path),
-                "--input",
-                str(x),
-                "-o",
-                str(d / "out.npz"),
-                "--backend",
-                "emulator",
-                "--device",
-                "cpu",
-            ]
+            return _emulator_run(path, x, d)
 
         return build
 
@@ -414,19 +404,7 @@ def named_cases(base: Base) -> list[Case]:
             {"factory": "os:system", "kwargs": {"command": f"touch {SENTINEL}"}, "state_dict": {}},
             d / "evil.pt",
         )
-        g, x = copy(base, "lif_mlp.nir", d), copy(base, "lif_mlp.npy", d)
-        return [
-            "profile",
-            str(g),
-            "--input",
-            str(x),
-            "-o",
-            str(d / "prof"),
-            "--source",
-            str(d / "evil.pt"),
-            "--backend",
-            "emulator",
-        ]
+        return _profile(base, d, "--source", str(d / "evil.pt"), "--backend", "emulator")
 
     add("profile --source evil checkpoint", "code-execution", evil_profile, fragment="factory")
 
@@ -766,21 +744,9 @@ def named_cases(base: Base) -> list[Case]:
                 value = str(2**70) if kind == "2^70" else "1e308"
                 text = re.sub(r"value = [0-9.e+-]+", f"value = {value}", hw.read_text(), count=1)
                 hw.write_text(text)
-            g, x = copy(base, "lif_mlp.nir", d), copy(base, "lif_mlp.npy", d)
-            return [
-                "profile",
-                str(g),
-                "--input",
-                str(x),
-                "-o",
-                str(d / "prof"),
-                "--hardware",
-                str(hw),
-                "--backend",
-                "emulator",
-                "--precision",
-                "fixed",
-            ]
+            return _profile(
+                base, d, "--hardware", str(hw), "--backend", "emulator", "--precision", "fixed"
+            )
 
         add(f"hardware TOML {kind}", "toml", build, fragment="hw.toml")
 

@@ -25,8 +25,8 @@ from spikeforge.export import to_nir
 from spikeforge.ir import from_nir
 from spikeforge.models import zoo
 from spikeforge.models.examples import EXAMPLES
+from spikeforge.runtimes import RunOptions, run
 from spikeforge.runtimes import lava as lava_runtime
-from spikeforge.runtimes import run
 from spikeforge.runtimes.emulator import Emulator, run_emulator
 from spikeforge.runtimes.lava import _run_sample
 from spikeforge.runtimes.reference import calibrate_on
@@ -100,7 +100,9 @@ def test_the_compiled_neuron_update_equals_the_eager_one(network):
     compiled, inputs = network
     pops = sorted(compiled.network.populations)
     eager, fused = (
-        run_emulator(compiled, inputs, record=pops, raw_timing=True, device="cpu", fuse=fuse)
+        run_emulator(
+            compiled, inputs, RunOptions(record=pops, raw_timing=True, device="cpu"), fuse=fuse
+        )
         for fuse in (False, True)
     )
     for name in pops:
@@ -111,7 +113,7 @@ def test_the_compiled_neuron_update_equals_the_eager_one(network):
 def test_chunks_and_unbatched_input_give_the_same_result(network):
     compiled, inputs = network
     whole = run(compiled, inputs, backend="emulator")
-    one_by_one = run_emulator(compiled, inputs, chunk=1, device="cpu")
+    one_by_one = run_emulator(compiled, inputs, RunOptions(device="cpu"), chunk=1)
     np.testing.assert_array_equal(whole.output, one_by_one.output)
     single = run(compiled, inputs[0], backend="emulator")
     np.testing.assert_array_equal(single.output, whole.output[0])
@@ -130,7 +132,7 @@ def test_step_observer_sees_the_same_activity_as_lava(network):
         return on_step
 
     for backend in totals:
-        run(compiled, inputs, backend=backend, precision="fixed", counter=observer(backend))
+        run(compiled, inputs, backend=backend, precision="fixed", on_step=observer(backend))
     assert totals["lava"] == totals["emulator"]
     spiking = {n for n, p in compiled.network.populations.items() if p.spiking}
     assert spiking | set(compiled.network.inputs) <= set(totals["emulator"])
@@ -340,7 +342,8 @@ def test_lava_runs_a_batch_on_one_graph_as_on_fresh_graphs():
     compiled = compile_network(from_nir(to_nir(factory(), torch.zeros(shape), dt=1e-3)))
     inputs = (np.random.default_rng(5).random((3, 20, *shape)) < 0.3).astype(np.float64)
     pops = sorted(compiled.network.populations)
-    args = (compiled, inputs, "fixed", pops, True, False, None, lava_runtime._run_sample, "Lava")
+    options = RunOptions(precision="fixed", record=pops, raw_timing=True)
+    args = (compiled, inputs, options, lava_runtime._run_sample, "Lava")
     batched = lava_runtime.run_samples(*args, run_batch=lava_runtime._run_batch)
     fresh = lava_runtime.run_samples(*args)
     assert sum(s.sum() for s in fresh.spikes.values()) > 0

@@ -20,14 +20,12 @@ the neuron sends its count, the ``Dense`` multiplies each weight by it.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pytest
 
+from script_module import load_script  # tests/ is on sys.path
 from spikeforge.compile.compiled import compile_network, load, save
 from spikeforge.compile.lower import count_bits, microcode_notes
 from spikeforge.compile.network import normalize
@@ -38,18 +36,7 @@ from spikeforge.ir.nir_import import load_nir
 from spikeforge.runtimes import run
 from spikeforge.runtimes.reference import run_reference
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "framework_agreement.py"
-
-
-def _script():
-    spec = importlib.util.spec_from_file_location("framework_agreement", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("framework_agreement", module)
-    spec.loader.exec_module(module)
-    return module
-
-
-fa = _script()
+fa = load_script("framework_agreement")
 FIXTURES = {f"{f.framework}/{f.name}": f for f in fa.fixtures()}
 MULTI = [
     k
@@ -92,14 +79,8 @@ def test_reference_equals_the_frameworks_own_simulation(key):
 )
 def test_multi_spike_counts_run_as_graded_spikes(key, least):
     """Emulator float equals the framework; fixed agrees; counts above 1 do occur."""
-    fix = FIXTURES[key]
-    x, truth = fix.data()
-    compiled = compile_network(fix.load(), calibration=fa.calibration(x.shape[2:]))
-    out = run(compiled, x, "emulator", "float", device="cpu").output
-    np.testing.assert_array_equal(out.reshape(truth.shape), truth)
-    fixed = run(compiled, x, "emulator", "fixed", device="cpu").output
+    fixed = _emulator_float_equals_and_fixed_agrees(key, least)
     assert fixed.max() > 1
-    assert np.mean(fixed.reshape(truth.shape) == truth) >= least
 
 
 def test_every_multi_spike_fixture_is_covered():
@@ -140,18 +121,10 @@ def test_sfnet_refuses_a_multi_spike_synapse_reading_single_bits(tmp_path):
 
 
 def test_lava_runs_multi_spike_counts_float_equal_and_fixed_pt_bit_exact():
-    """One short Lava run (1 sample x 60 steps): SfLif's payloads into graded Dense."""
-    fix = FIXTURES["sinabs/iaf_mlp"]
-    x, truth = fix.data()
-    x, truth = x[:1, :60], truth[:1, :60]
+    """SfLif's payloads into graded Dense."""
+    truth, lava_fixed = _lava_float_equals_and_fixed_pt_is_bit_exact("sinabs/iaf_mlp")
     assert truth.max() > 1
-    compiled = compile_network(fix.load(), calibration=fa.calibration(x.shape[2:]))
-    lava = run(compiled, x, "lava", "float").output
-    np.testing.assert_array_equal(lava.reshape(truth.shape), truth)
-    lava_fixed = run(compiled, x, "lava", "fixed").output
-    emulator = run(compiled, x, "emulator", "fixed", device="cpu").output
     assert lava_fixed.max() > 1
-    np.testing.assert_array_equal(lava_fixed, emulator)
 
 
 @pytest.mark.parametrize(
@@ -169,6 +142,16 @@ def test_lava_runs_multi_spike_counts_float_equal_and_fixed_pt_bit_exact():
 )
 def test_emulator_float_equals_and_fixed_agrees(key, least):
     """Spyx and Rockpool here have a time constant per neuron: split into LIF parts."""
+    _emulator_float_equals_and_fixed_agrees(key, least)
+
+
+def test_lava_float_equals_sinabs_and_fixed_pt_is_bit_exact_with_the_emulator():
+    _lava_float_equals_and_fixed_pt_is_bit_exact("sinabs/iaf_reset")
+
+
+def _emulator_float_equals_and_fixed_agrees(key: str, least: float) -> np.ndarray:
+    """The emulator's float run equals the framework's on every entry and its fixed-point
+    run (calibrated on unseen input) agrees on at least ``least``; returns the latter."""
     fix = FIXTURES[key]
     x, truth = fix.data()
     compiled = compile_network(fix.load(), calibration=fa.calibration(x.shape[2:]))
@@ -176,10 +159,13 @@ def test_emulator_float_equals_and_fixed_agrees(key, least):
     np.testing.assert_array_equal(out.reshape(truth.shape), truth)
     fixed = run(compiled, x, "emulator", "fixed", device="cpu").output
     assert np.mean(fixed.reshape(truth.shape) == truth) >= least
+    return fixed
 
 
-def test_lava_float_equals_sinabs_and_fixed_pt_is_bit_exact_with_the_emulator():
-    fix = FIXTURES["sinabs/iaf_reset"]
+def _lava_float_equals_and_fixed_pt_is_bit_exact(key: str) -> tuple[np.ndarray, np.ndarray]:
+    """One short Lava run (1 sample x 60 steps): float equals the framework, ``fixed_pt``
+    equals the emulator bit for bit; returns the framework's counts and Lava's fixed."""
+    fix = FIXTURES[key]
     x, truth = fix.data()
     x, truth = x[:1, :60], truth[:1, :60]
     compiled = compile_network(fix.load(), calibration=fa.calibration(x.shape[2:]))
@@ -188,6 +174,7 @@ def test_lava_float_equals_sinabs_and_fixed_pt_is_bit_exact_with_the_emulator():
     lava_fixed = run(compiled, x, "lava", "fixed").output
     emulator = run(compiled, x, "emulator", "fixed", device="cpu").output
     np.testing.assert_array_equal(lava_fixed, emulator)
+    return truth, lava_fixed
 
 
 def test_sinabs_conv_is_read_without_its_missing_input_shapes_and_says_so():

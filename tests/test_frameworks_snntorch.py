@@ -13,30 +13,18 @@ of entries: Loihi's 8-bit weights and 24-bit state round every step) and with La
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from script_module import load_script  # tests/ is on sys.path
 from spikeforge.compile.compiled import compile_network
 from spikeforge.compile.network import normalize
 from spikeforge.runtimes import run
 from spikeforge.runtimes.reference import run_reference
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "framework_agreement.py"
-
-
-def _script():
-    spec = importlib.util.spec_from_file_location("framework_agreement", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("framework_agreement", module)
-    spec.loader.exec_module(module)
-    return module
-
-
-fa = _script()
+fa = load_script("framework_agreement")
 CASES = {case.setting: case for case in fa.CASES}
 DEFAULTS = [s for s in CASES if "defaults" in s]
 ZERO = [s for s in CASES if "reset zero" in s]

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import logging
 from pathlib import Path
 
 import h5py
@@ -20,12 +19,8 @@ import numpy as np
 import pytest
 import torch
 from lava.lib.dl.netx.hdf5 import Network as NetxNetwork
-from lava.magma.core.run_conditions import RunSteps
-from lava.magma.core.run_configs import Loihi2SimCfg
-from lava.proc.io.sink import RingBuffer as SinkBuffer
-from lava.proc.io.source import RingBuffer as SourceBuffer
-from lava.proc.monitor.process import Monitor
 
+from netx_reference import export_blocks, import_slayer, run_netx  # tests/ is on sys.path
 from spikeforge.cli import main
 from spikeforge.compile import compile_network, load_or_compile
 from spikeforge.compile.network import Connection, Network, Population, Readout
@@ -54,33 +49,6 @@ IMPORT_AGREEMENT = 0.95
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def run_netx(path: Path, data: np.ndarray, steps: int) -> tuple[list, list]:
-    """Run a .net file with lava-dl's netx on Lava fixed_pt; ``data`` is ``[*netx input, steps]``.
-
-    Returns every layer's spikes and voltages, ``[steps, n]`` (WHC layers flattened in
-    netx's own x, y, z order).
-    """
-    net = NetxNetwork(net_config=str(path))
-    source = SourceBuffer(data=data.astype(np.int32))
-    source.s_out.connect(net.inp)
-    sinks, monitors = [], []
-    for layer in net.layers:
-        sink = SinkBuffer(shape=layer.out.shape, buffer=steps)
-        layer.out.connect(sink.a_in)
-        monitor = Monitor()
-        monitor.probe(layer.neuron.v, steps)
-        sinks.append(sink)
-        monitors.append((monitor, layer.neuron.name))
-    logging.getLogger("lava").setLevel(logging.WARNING)
-    try:
-        net.run(condition=RunSteps(num_steps=steps), run_cfg=Loihi2SimCfg(select_tag="fixed_pt"))
-        spikes = [np.moveaxis(s.data.get(), -1, 0).reshape(steps, -1) for s in sinks]
-        volts = [np.asarray(m.get_data()[name]["v"]).reshape(steps, -1) for m, name in monitors]
-    finally:
-        net.stop()
-    return spikes, volts
 
 
 def shifted(a: np.ndarray, offset: int) -> np.ndarray:
@@ -129,7 +97,7 @@ def exports(tmp_path_factory):
             flat = x.reshape(STEPS, -1)
             names = list(plan.plan.populations)
             ours = _run_sample(plan.plan, {plan.input: flat}, STEPS, names, names)
-            theirs = run_netx(path, flat.T, STEPS)
+            theirs = run_netx(path, STEPS, spikes=flat.T)
             cache[name] = (name, compiled, plan, path, x, ours, theirs)
         return cache[name]
 
@@ -347,29 +315,9 @@ def test_cli_export_netx_refusal_is_one_line_and_no_file(tmp_path):
 # --------------------------------------------------------------------------- import
 
 
-def _slayer_file(path: Path, blocks: list, sample: torch.Tensor, input_shape=None) -> Path:
-    """Export slayer blocks the way lava-dl's tutorials do (one group per block)."""
-    with torch.no_grad():
-        for block in blocks:  # a forward pass sets the shapes slayer exports
-            sample = block(sample)
-    with h5py.File(path, "w") as handle:
-        layers = handle.create_group("layer")
-        offset = 0
-        if input_shape is not None:
-            first = layers.create_group("0")
-            first.create_dataset("type", (1,), "S10", [b"input"])
-            first.create_dataset("shape", data=np.array(input_shape))
-            offset = 1
-        for i, block in enumerate(blocks):
-            block.export_hdf5(layers.create_group(str(i + offset)))
-    return path
-
-
 @pytest.fixture(scope="module")
 def slayer():
-    import lava.lib.dl.slayer as slayer
-
-    return slayer
+    return import_slayer()
 
 
 #: No current or voltage decay: netx's integer arithmetic is then exact.
@@ -394,11 +342,11 @@ def test_slayer_dense_network_imports_exactly(slayer, tmp_path):
         slayer.block.cuba.Dense(params, 16, 4, weight_scale=2),
     ]
     blocks[0].delay.delay.data = torch.randint(0, 4, blocks[0].delay.delay.shape).float()
-    path = _slayer_file(tmp_path / "dense.net", blocks, torch.zeros(1, 20, 4))
+    path = export_blocks(tmp_path / "dense.net", blocks, torch.zeros(1, 20, 4))
     compiled = load_or_compile(path, precision="float")
     assert list(compiled.network.populations) == ["layer0", "layer1"]
     x = spikes_in((20,), 0.3, seed=1)
-    netx_spikes, _ = run_netx(path, x.T, STEPS)
+    netx_spikes, _ = run_netx(path, STEPS, spikes=x.T)
     _assert_netx_timing(compiled, run(compiled, x, record=["layer0", "layer1"]), netx_spikes)
 
 
@@ -411,11 +359,11 @@ def test_slayer_conv_network_imports_exactly(slayer, tmp_path):
         slayer.block.cuba.Flatten(),
         slayer.block.cuba.Dense(params, 3 * 7 * 4, 5, weight_scale=3),
     ]
-    path = _slayer_file(tmp_path / "conv.net", blocks, torch.zeros(1, 2, 7, 8, 4), (2, 7, 8))
+    path = export_blocks(tmp_path / "conv.net", blocks, torch.zeros(1, 2, 7, 8, 4), (2, 7, 8))
     compiled = load_or_compile(path, precision="float")
     assert compiled.network.inputs == {"input": (2, 7, 8)}
     x = spikes_in((2, 7, 8), 0.3, seed=2)
-    netx_spikes, _ = run_netx(path, x.transpose(3, 2, 1, 0), STEPS)  # netx takes (W, H, C)
+    netx_spikes, _ = run_netx(path, STEPS, spikes=x.transpose(3, 2, 1, 0))  # netx takes (W, H, C)
     conv = netx_spikes[0].reshape(STEPS, 4, 7, 3).transpose(0, 3, 2, 1).reshape(STEPS, -1)
     reference = run(compiled, x, record=list(compiled.network.populations))
     _assert_netx_timing(compiled, reference, [conv, netx_spikes[1]])
@@ -429,10 +377,10 @@ def test_leaky_slayer_network_runs_through_spikeforge(slayer, tmp_path):
         slayer.block.cuba.Dense(params, 16, 4, weight_scale=2),
     ]
     blocks[0].delay.delay.data = torch.randint(0, 4, blocks[0].delay.delay.shape).float()
-    path = _slayer_file(tmp_path / "leaky.net", blocks, torch.zeros(1, 20, 4))
+    path = export_blocks(tmp_path / "leaky.net", blocks, torch.zeros(1, 20, 4))
     compiled = load_or_compile(path, precision="float")
     x = spikes_in((20,), 0.3, seed=3)
-    netx_spikes, _ = run_netx(path, x.T, STEPS)
+    netx_spikes, _ = run_netx(path, STEPS, spikes=x.T)
     populations = list(compiled.network.populations)
     reference = run(compiled, x, record=populations)
     fixed = run(compiled, x, backend="lava", precision="fixed", record=populations)
@@ -450,7 +398,7 @@ def test_leaky_slayer_network_runs_through_spikeforge(slayer, tmp_path):
 def test_cli_runs_a_netx_file(slayer, tmp_path):
     params = {**IF_NEURON, "requires_grad": False}
     blocks = [slayer.block.cuba.Dense(params, 6, 3, weight_scale=2)]
-    path = _slayer_file(tmp_path / "tiny.net", blocks, torch.zeros(1, 6, 4))
+    path = export_blocks(tmp_path / "tiny.net", blocks, torch.zeros(1, 6, 4))
     np.save(tmp_path / "x.npy", spikes_in((6,), 0.5, seed=4))
     code, _, err = cli("run", path, "--input", tmp_path / "x.npy", "-o", tmp_path / "o.npz")
     assert (code, err) == (0, "")

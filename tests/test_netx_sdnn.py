@@ -24,7 +24,7 @@ from netx_reference import run_netx_sdnn  # tests/ is on sys.path
 from spikeforge.cli import main
 from spikeforge.compile import load_or_compile
 from spikeforge.errors import SpikeforgeError
-from spikeforge.runtimes import run
+from spikeforge.runtimes import RunOptions, run
 from spikeforge.runtimes.emulator import run_emulator
 from spikeforge.runtimes.graded import graded_messages
 
@@ -113,10 +113,11 @@ def test_graded_message_counts_are_the_nonzero_payloads(slayer, tmp_path):
     compiled = load_or_compile(_chain(slayer, tmp_path / "count.net"))
     plan = compiled.fixed_plan
     steps: list[dict[str, tuple[int, int]]] = []
-    result = run_emulator(
-        compiled, _frames(3), precision="fixed", raw_timing=True, device="cpu",
-        record=list(plan.populations), on_step=lambda s: steps.append(graded_messages(plan, s)),
+    options = RunOptions(
+        precision="fixed", raw_timing=True, device="cpu", record=list(plan.populations),
+        on_step=lambda s: steps.append(graded_messages(plan, s)),
     )  # fmt: skip
+    result = run_emulator(compiled, _frames(3), options)
     for name in plan.populations:
         sent = np.count_nonzero(result.spikes[name].reshape(len(steps), -1), axis=1)
         assert [step[name] for step in steps] == [(int(k), 16 * int(k)) for k in sent], name

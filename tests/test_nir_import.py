@@ -60,6 +60,7 @@ from spikeforge.compile.network import normalize
 from spikeforge.errors import SpikeforgeError, UnsupportedError
 from spikeforge.ir.nir_import import from_nir, load_nir
 from spikeforge.runtimes import run
+from spikeforge.runtimes.options import RunOptions
 from spikeforge.runtimes.reference import run_reference
 
 SNNTORCH_DT = 1e-4  # what snnTorch's exporter assumes (export_nir.py:68)
@@ -131,7 +132,7 @@ def _population(graph) -> str:
 
 
 def _reference(graph, x: np.ndarray, record: tuple[str, ...] = ()):
-    return run_reference(normalize(graph), x, record=record)
+    return run_reference(normalize(graph), x, RunOptions(record=record))
 
 
 def _io(n: int | tuple[int, ...]) -> tuple[nir.Input, nir.Output]:

@@ -10,33 +10,20 @@ bit-exact with the emulator).
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
 
+from script_module import load_script  # tests/ is on sys.path
 from spikeforge.compile.compiled import compile_network, load, save
 from spikeforge.compile.network import normalize
 from spikeforge.compile.split import split_decays
 from spikeforge.errors import UnsupportedError
 from spikeforge.runtimes import run
+from spikeforge.runtimes.options import RunOptions
 from spikeforge.runtimes.reference import run_reference
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "framework_agreement.py"
-
-
-def _script():
-    spec = importlib.util.spec_from_file_location("framework_agreement", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("framework_agreement", module)
-    spec.loader.exec_module(module)
-    return module
-
-
-fa = _script()
+fa = load_script("framework_agreement")
 #: Two runs of equal beta in the hidden layer (5 + 5 neurons): two LIF processes.
 TWO_BETAS = fa.Case(
     "snntorch",
@@ -54,7 +41,7 @@ def _exported(case, tmp_path):
 def test_split_records_the_population_whole_and_in_neuron_order(tmp_path):
     case = next(c for c in fa.CASES if c.setting == "Leaky, a beta per neuron")
     graph, x, _ = _exported(case, tmp_path)
-    whole = run_reference(normalize(graph), x, record=["1"])
+    whole = run_reference(normalize(graph), x, RunOptions(record=["1"]))
     compiled = compile_network(graph)
     split = run(compiled, x, "reference", record=["1"])
     assert set(split.spikes) == {"1"} and split.spikes["1"].any()

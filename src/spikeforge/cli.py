@@ -426,6 +426,7 @@ def _run_bias_driven(args: argparse.Namespace, bias: np.ndarray):
 def _run_reference_directly(args: argparse.Namespace, inputs: np.ndarray):
     """The reference simulates the graph itself: what Loihi cannot run, it still can."""
     from spikeforge.compile import load_network
+    from spikeforge.runtimes.options import RunOptions
     from spikeforge.runtimes.reference import run_reference
 
     if args.device is not None:
@@ -439,7 +440,7 @@ def _run_reference_directly(args: argparse.Namespace, inputs: np.ndarray):
         )
     network = load_network(args.network, **import_options(args))
     inputs = _layout(args, inputs, network.inputs)
-    return run_reference(network, inputs, record=args.record)
+    return run_reference(network, inputs, RunOptions(record=args.record))
 
 
 def _layout(args: argparse.Namespace, inputs: np.ndarray, shapes: dict) -> np.ndarray:

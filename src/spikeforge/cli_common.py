@@ -39,46 +39,35 @@ def add_import_options(parser: argparse.ArgumentParser) -> None:
         help="simulate the graph as this framework does (default: the framework its metadata "
         "names, else NIR/norse); the options below override single choices",
     )
-    parser.add_argument(
-        "--cuba-order",
-        choices=c.CUBA_ORDERS,
-        default=None,
-        help="CubaLIF integrates v with the new (norse, snnTorch) or previous (NIR ref.) current",
-    )
-    parser.add_argument(
-        "--reset",
-        choices=c.RESET_MODES,
-        default=None,
-        help="to v_reset or subtract theta on the spike step; subtract after the decay or "
-        "zero the whole step at the next step (snnTorch's reset_delay)",
-    )
-    parser.add_argument(
-        "--threshold", choices=c.THRESHOLDS, default=None, help="fire at v > theta or v >= theta"
-    )
-    parser.add_argument(
-        "--decay",
-        choices=c.DECAYS,
-        default=None,
-        help="forward Euler (dt/tau) or the exact exponential (1 - exp(-dt/tau))",
-    )
-    parser.add_argument(
-        "--if-input", choices=c.IF_INPUTS, default=None, help="IF adds r*x or dt*r*x per step"
-    )
-    parser.add_argument(
-        "--v-init", choices=c.V_INITS, default=None, help="the voltage starts at 0 or v_reset"
-    )
-    parser.add_argument(
-        "--synapse",
-        choices=c.SYNAPSES,
-        default=None,
-        help="CubaLIF input scaled by NIR's du*w_in and dv*r, or unscaled (Rockpool)",
-    )
-    parser.add_argument(
-        "--fires-on",
-        choices=c.FIRES_ON,
-        default=None,
-        help="a spike is decided on the new membrane or on the previous one (Spyx)",
-    )
+    # One (choices, help) per convention choice; every one defaults to the preset's.
+    choices = {
+        "--cuba-order": (
+            c.CUBA_ORDERS,
+            "CubaLIF integrates v with the new (norse, snnTorch) or previous (NIR ref.) current",
+        ),
+        "--reset": (
+            c.RESET_MODES,
+            "to v_reset or subtract theta on the spike step; subtract after the decay or "
+            "zero the whole step at the next step (snnTorch's reset_delay)",
+        ),
+        "--threshold": (c.THRESHOLDS, "fire at v > theta or v >= theta"),
+        "--decay": (
+            c.DECAYS,
+            "forward Euler (dt/tau) or the exact exponential (1 - exp(-dt/tau))",
+        ),
+        "--if-input": (c.IF_INPUTS, "IF adds r*x or dt*r*x per step"),
+        "--v-init": (c.V_INITS, "the voltage starts at 0 or v_reset"),
+        "--synapse": (
+            c.SYNAPSES,
+            "CubaLIF input scaled by NIR's du*w_in and dv*r, or unscaled (Rockpool)",
+        ),
+        "--fires-on": (
+            c.FIRES_ON,
+            "a spike is decided on the new membrane or on the previous one (Spyx)",
+        ),
+    }
+    for flag, (values, text) in choices.items():
+        parser.add_argument(flag, choices=values, default=None, help=text)
     parser.add_argument(
         "--multi-spike",
         action=argparse.BooleanOptionalAction,

@@ -50,8 +50,14 @@ BIAS_EXP_MAX = 7
 NETX_BIAS_EXP = 6
 
 #: ``u`` and ``v`` are 24-bit: ``u`` wraps around, ``v`` saturates at ``±(STATE_HALF - 1)``.
+#: A Conv's per-step sums and a Delta layer's ``a_in`` are signed 24-bit as well.
 STATE_BITS = 24
 STATE_HALF = 1 << (STATE_BITS - 1)
+
+#: Lava's fixed-point models compute in int32: numpy's casts wrap a value around at
+#: ``±INT32_HALF`` (an activation message, a graded dot product), silently.
+INT32_BITS = 32
+INT32_HALF = 1 << (INT32_BITS - 1)
 
 #: 8-bit weight mantissas; with mixed signs Lava drops the lowest bit (even values).
 WEIGHT_BITS = 8

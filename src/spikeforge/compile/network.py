@@ -23,44 +23,24 @@ from spikeforge.ir.nodes import (
     Graph,
     InputNode,
     NeuronNode,
+    NeuronParams,
     OutputNode,
-    ResetMode,
     Shape,
-    Threshold,
 )
 
 
-@dataclass
-class Population:
-    """One population in the canonical form of :mod:`spikeforge.ir.nodes`, flattened.
+@dataclass(kw_only=True)
+class Population(NeuronParams):
+    """One population of :class:`NeuronParams`, flattened (every array ``[size]``), named.
 
-    ``current_bias`` is added to ``u`` every step from step ``bias_onset`` on (steps
-    counted from 0): the bias of an Affine map feeding the population.
+    Its node's ``gain`` and ``input_delay`` are folded into the incoming weights and
+    delays. ``current_bias`` is added to ``u`` every step from step ``bias_onset`` on
+    (steps counted from 0): the bias of an Affine map feeding the population.
     """
 
     name: str
-    kind: str
-    shape: Shape
-    du: np.ndarray
-    dv: np.ndarray
-    v_bias: np.ndarray
     current_bias: np.ndarray
     bias_onset: int
-    v_th: np.ndarray | None
-    v_reset: np.ndarray
-    reset: ResetMode
-    threshold: Threshold = ">"
-    multi_spike: bool = False
-    #: Initial voltage per neuron (zeros unless the framework starts at v_reset).
-    v_init: np.ndarray | None = None
-
-    @property
-    def size(self) -> int:
-        return int(np.prod(self.shape))
-
-    @property
-    def spiking(self) -> bool:
-        return self.v_th is not None
 
     @property
     def standard(self) -> bool:

@@ -64,7 +64,7 @@ from spikeforge.compile.timing import Timing
 from spikeforge.errors import SpikeforgeError, UnsupportedError
 from spikeforge.hdf5_guard import checked_hdf5
 from spikeforge.ir.netx_import import DEFAULT_DT
-from spikeforge.ir.netx_layers import checked_layers, integers, layer_type
+from spikeforge.ir.netx_layers import MAX_LAYER_NEURONS, checked_layers, integers, layer_type
 from spikeforge.loihi_format import (
     BIAS_MANT_MAX,
     BIAS_MANT_MIN,
@@ -81,8 +81,6 @@ from spikeforge.loihi_format import (
     WEIGHT_MIN,
 )
 
-#: Neurons per layer spikeforge allocates for (PilotNet's largest has 39,600).
-MAX_LAYER_NEURONS = 1 << 22
 #: The output readout is an identity matrix over the last layer: bounded.
 MAX_OUTPUT_NEURONS = 1 << 12
 _NOT_IN_NETX = ("pool", "convT", "unpool", "average", "concat")

@@ -1,11 +1,12 @@
 """Quantise a floating-point Loihi plan to Loihi's fixed-point formats.
 
-Formats (:mod:`spikeforge.loihi_format`; lava ``PyLifModelBitAcc`` /
-``PyDenseModelBitAcc``): du, dv 12-bit with the
-current decaying by ``(4096 - du - 1) / 4096`` and the voltage by ``(4096 - dv) / 4096``;
-vth 17-bit, compared as ``vth << 6``; bias 13-bit mantissa << 3-bit exponent; u, v
-24-bit; weights 8-bit (even values when signs are mixed) << a weight exponent per
-synapse process; synaptic input enters ``u`` as ``a_in << 6``.
+Formats (:mod:`spikeforge.loihi_format`, whose names these are; lava
+``PyLifModelBitAcc`` / ``PyDenseModelBitAcc``): du, dv 12-bit with the current keeping
+``lava_u_keep(du) / DECAY_UNITY`` per step and the voltage ``lava_v_keep(dv) /
+DECAY_UNITY``; vth ``VTH_BITS``, compared as ``vth << VTH_SHIFT``; bias
+``BIAS_MANT_BITS`` mantissa << 3-bit exponent; u, v ``STATE_BITS``; weights
+``WEIGHT_BITS`` (even values when signs are mixed) << a weight exponent per synapse
+process; synaptic input enters ``u`` as ``a_in << ACT_SHIFT``.
 
 Each population gets one scale ``S`` (hardware voltage ``= 64 * S *`` plan voltage).
 Synaptic input arrives in whole units of ``a_in``, i.e. steps of ``1/S`` in plan

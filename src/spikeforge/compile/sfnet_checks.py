@@ -184,7 +184,7 @@ def _plan(plan: LoihiPlan, where: str, precision: str) -> None:
         if precision == "fixed":
             at = f"{where}.populations[{name!r}]"
             # The widest values Lava's fixed-point LIF takes from either compiler
-            # (netx's integrator: du = -1, dv = 4096, vth = 2^17).
+            # (netx's integrator: du = NETX_DU_MIN, dv = NETX_DV_MAX, vth = NETX_NEVER_SPIKES).
             for field, low, high in (
                 ("du", NETX_DU_MIN, NETX_DU_MAX),
                 ("dv", 0, NETX_DV_MAX),

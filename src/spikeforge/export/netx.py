@@ -8,7 +8,7 @@ process, chained in order. For a ``dense`` layer:
   ``optimize_weight_bits`` only re-packs weights that already fit 8 bits (larger ones
   are clipped or shifted to zero), so netx has no weight exponent and no second plane;
 * ``delay`` (0..62, per synapse, per post or per pre neuron) makes it a ``DelayDense``;
-* ``neuron`` of type ``CUBA`` becomes ``LIF(du=iDecay - 1, dv=vDecay, vth=vThMant,
+* ``neuron`` of type ``CUBA`` becomes ``LIF(du=iDecay - DU_OFFSET, dv=vDecay, vth=vThMant,
   bias_mant=bias, bias_exp=6)``: u and v start at 0 and reset to 0;
 * ``dense_rec`` adds ``weight_rec``, a ``Dense`` from the layer's own spikes back to its
   neurons, packed together with ``weight``.
@@ -43,6 +43,7 @@ from spikeforge.compile.lower import CorePopulation, LoihiPlan, Synapses
 from spikeforge.compile.quantize import quantize_plane, quantize_population
 from spikeforge.compile.timing import BIAS_SOURCE
 from spikeforge.errors import SpikeforgeError, UnsupportedError
+from spikeforge.loihi_format import DU_OFFSET
 
 #: Hardware steps a netx network runs behind spikeforge's own process graph for the
 #: same input process (measured and tested in tests/test_netx.py).
@@ -343,7 +344,7 @@ def _write(handle: h5py.File, compiled: CompiledNet, exported: NetxPlan) -> None
             )
         neuron = group.create_group("neuron")
         _string(neuron, "type", "CUBA")
-        neuron.create_dataset("iDecay", data=int(layer.neuron.du) + 1)
+        neuron.create_dataset("iDecay", data=int(layer.neuron.du) + DU_OFFSET)
         neuron.create_dataset("vDecay", data=int(layer.neuron.dv))
         neuron.create_dataset("vThMant", data=int(layer.neuron.vth))
         neuron.create_dataset("refDelay", data=1)

@@ -13,7 +13,7 @@ is the reader run backwards, layer ``layer{i}`` back at file index ``i``:
   weight columns put back in netx's (C, H, W) order;
 * conv weights go back to slayer's (C_out, C_in, H, W) layout, unflipped, with the
   geometry in the file's (H, W) order;
-* biases per neuron (per channel where a conv layer's are), ``iDecay = du + 1``,
+* biases per neuron (per channel where a conv layer's are), ``iDecay = du + DU_OFFSET``,
   ``vDecay``, ``vThMant``; SDNN layers (``sigma_output`` for a Sigma readout) at
   netx's 16 message bits, the only width it loads (its ``NetDict`` cannot read a
   ``messageBits`` field); delays per post or per pre neuron, as netx broadcasts them;
@@ -38,7 +38,7 @@ from spikeforge.compile.compiled import CompiledNet
 from spikeforge.compile.lower import ConvSynapses, CorePopulation, LoihiPlan, Synapses
 from spikeforge.compile.netx_plan import chw_columns, optimize_like_netx
 from spikeforge.errors import SpikeforgeError, UnsupportedError
-from spikeforge.loihi_format import SDN_MESSAGE_BITS
+from spikeforge.loihi_format import DU_OFFSET, SDN_MESSAGE_BITS
 
 _NAME = re.compile(r"layer(\d+)")
 
@@ -232,7 +232,7 @@ def _neuron(group: h5py.Group, pop: CorePopulation) -> None:
             neuron.create_dataset("vThMant", data=int(pop.vth))
         return
     _string(neuron, "type", "CUBA")
-    neuron.create_dataset("iDecay", data=int(pop.du) + 1)
+    neuron.create_dataset("iDecay", data=int(pop.du) + DU_OFFSET)
     neuron.create_dataset("vDecay", data=int(pop.dv))
     neuron.create_dataset("vThMant", data=int(pop.vth))
     neuron.create_dataset("refDelay", data=1)

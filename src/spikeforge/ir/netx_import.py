@@ -6,16 +6,18 @@ this module reads the same file as a real-valued graph, for the float model.
 
 The file is read the way ``lava.lib.dl.netx.hdf5.Network`` reads it (lava-dl 0.6.0), so
 the imported network is the one netx would put on Loihi. A CUBA layer there is a
-Lava ``LIF`` with ``du = iDecay - 1``, ``dv = vDecay``, ``vth = vThMant`` fed by an
-integer weight matrix at exponent 0, and Lava's fixed-point LIF scales synaptic
-input and threshold alike by 2**6. In the IR's per-step form (:mod:`spikeforge.ir.nodes`)
+Lava ``LIF`` with ``du = iDecay - DU_OFFSET``, ``dv = vDecay``, ``vth = vThMant`` fed by
+an integer weight matrix at exponent 0, and Lava's fixed-point LIF scales synaptic
+input and threshold alike by ``2**ACT_SHIFT`` (``ACT_SHIFT == VTH_SHIFT``, names of
+:mod:`spikeforge.loihi_format`). In the IR's per-step form (:mod:`spikeforge.ir.nodes`)
 that is, in units of one weight step::
 
-    u[t] = (1 - iDecay/4096) * u[t-1] + W @ s_pre[t]
-    v[t] = (1 - vDecay/4096) * v[t-1] + u[t]
+    u[t] = (1 - iDecay/DECAY_UNITY) * u[t-1] + W @ s_pre[t]
+    v[t] = (1 - vDecay/DECAY_UNITY) * v[t-1] + u[t]
     spike when v[t] > vThMant, then v = 0
 
-which is also slayer's CUBA neuron (``threshold = vThMant / 64``, decays over 4096),
+which is also slayer's CUBA neuron (``threshold = vThMant / 2**VTH_SHIFT``, decays over
+``DECAY_UNITY``),
 in real arithmetic: spikeforge then quantises it again by its own rules. Time is in
 netx's steps: a layer's ``delay`` is extra steps on its synapses (per synapse, per
 post neuron as slayer writes it, or per pre neuron, as netx broadcasts them), and

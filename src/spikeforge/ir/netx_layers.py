@@ -67,8 +67,8 @@ _WHY = {
     "weight_rec": "Loihi's 8-bit weight mantissa",
     "delay": "netx clamps delays to 62",
     "bias": "Loihi's 13-bit bias mantissa",
-    "neuron iDecay": "a 12-bit decay over 4096",
-    "neuron vDecay": "a 12-bit decay over 4096",
+    "neuron iDecay": f"a 12-bit decay over {DECAY_UNITY}",
+    "neuron vDecay": f"a 12-bit decay over {DECAY_UNITY}",
     "neuron vThMant": "17-bit threshold; 2^17 never spikes",
 }
 

@@ -52,13 +52,17 @@ class OutputNode:
 
 
 @dataclass
-class NeuronNode:
-    """A population in the canonical discrete form of the module docstring.
+class NeuronParams:
+    """A population's per-neuron parameters in the canonical form of the module docstring.
+
+    Declared once here and shared (by inheritance, so that ``pop.du`` reads as before
+    and a stored ``.sfnet`` keeps its field names) by the IR's :class:`NeuronNode`,
+    whose arrays have the population's shape, and the normalised network's
+    :class:`spikeforge.compile.network.Population`, whose arrays are flattened: a
+    parameter added to the canonical form reaches both.
 
     ``kind`` keeps the NIR type it was imported from, for messages and reports.
     ``v_th`` is ``None`` for non-spiking (leaky-integrator) populations.
-    ``input_delay`` delays everything the population receives, constant input
-    included (1 under the NIR reference's "previous current" convention).
     ``threshold``, ``multi_spike`` and ``v_init`` (``None``: 0) are the firing rule
     and start of the module docstring.
     """
@@ -67,12 +71,10 @@ class NeuronNode:
     shape: Shape
     du: np.ndarray
     dv: np.ndarray
-    gain: np.ndarray
     v_bias: np.ndarray
     v_th: np.ndarray | None
     v_reset: np.ndarray
     reset: ResetMode = "to_value"
-    input_delay: int = 0
     threshold: Threshold = ">"
     multi_spike: bool = False
     v_init: np.ndarray | None = None
@@ -84,6 +86,19 @@ class NeuronNode:
     @property
     def size(self) -> int:
         return int(np.prod(self.shape))
+
+
+@dataclass(kw_only=True)
+class NeuronNode(NeuronParams):
+    """A population of the IR graph: :class:`NeuronParams` and how its input arrives.
+
+    ``gain`` scales everything it receives; ``input_delay`` delays it, constant input
+    included (1 under the NIR reference's "previous current" convention). Both are
+    folded into the weights and bias when the graph is normalised.
+    """
+
+    gain: np.ndarray
+    input_delay: int = 0
 
 
 @dataclass

@@ -45,14 +45,16 @@ import torch
 
 from spikeforge.compile.lower import LoihiPlan
 from spikeforge.errors import SpikeforgeError
+from spikeforge.loihi_format import DECAY_UNITY
 from spikeforge.models.examples import run_norse
 from spikeforge.models.zoo import Dataset, ModelCard
 from spikeforge.progress import progress
 
-#: The leak of the paper (100/s), rounded so that dt/tau = 100/4096 exactly.
+#: The leak of the paper (100/s), rounded so that dt/tau = 100/DECAY_UNITY exactly
+#: (Loihi's 12-bit decay).
 TAU = 10.24e-3
-DT = TAU * 100 / 4096
-ALPHA = 100 / 4096
+DT = TAU * 100 / DECAY_UNITY
+ALPHA = 100 / DECAY_UNITY
 
 CARD = ModelCard(
     name="lowrank_ei",

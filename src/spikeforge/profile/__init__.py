@@ -1,7 +1,7 @@
 """Profiling: hardware models, placement on cores, activity counters, energy and latency.
 
 The pieces compose as ``place(plan, hardware)`` -> ``ActivityCounter(plan, placement)``
-fed by ``run(..., counter=...)`` -> ``estimate(counter.result(), placement, hardware)``;
+fed by ``run(..., on_step=...)`` -> ``estimate(counter.result(), placement, hardware)``;
 :mod:`spikeforge.profile.stages` does that for every stage of the pipeline and
 :mod:`spikeforge.profile.report` writes it out.
 """

@@ -1,7 +1,7 @@
 """Count what a run does on the hardware: spikes, synaptic ops, neuron updates, messages, hops.
 
 :class:`ActivityCounter` is fed one hardware step at a time (``update``), by every
-backend through ``run(..., counter=...)``, with each spike source's ``[batch, n]``
+backend through ``run(..., on_step=...)``, with each spike source's ``[batch, n]``
 spikes: every input, every spiking population and, when the plan has one, the
 always-spiking bias neuron ``BIAS_SOURCE`` (pacemakers, which fire the same way on
 every step, are added by the counter itself). Definitions (per step, summed over the batch):
@@ -311,7 +311,7 @@ class ActivityCounter:
     # ------------------------------------------------------------------ per step
 
     def __call__(self, spikes: SpikeStep) -> None:
-        """``run(..., counter=...)`` calls its observer with each step."""
+        """``run(..., on_step=...)`` calls its observer with each step."""
         self.update(spikes)
 
     def update(self, spikes: SpikeStep) -> None:

@@ -362,7 +362,7 @@ def count_run(
     if backend != "reference":
         result = run(
             compiled, inputs, backend=backend, precision=precision, record=record,
-            counter=counter, show_progress=show_progress,
+            on_step=counter, show_progress=show_progress,
         )  # fmt: skip
         return counter.result(), result
     steps = next(iter(inputs.values())).shape[1]
@@ -373,7 +373,7 @@ def count_run(
     }
     result = run(
         compiled, padded, backend="reference", record=record,
-        counter=from_source_time(counter, plan),
+        on_step=from_source_time(counter, plan),
     )  # fmt: skip
     cut = RunResult(
         outputs={k: v[:, :steps] for k, v in result.outputs.items()},
@@ -435,7 +435,7 @@ def bias_driven_run(
     start = time.perf_counter()
     result = run(
         compiled, None, backend=backend, precision="fixed", raw_timing=True, record=record,
-        counter=counter, device=device, input_bias=bias, steps=steps,
+        on_step=counter, device=device, input_bias=bias, steps=steps,
         show_progress=show_progress,
     )  # fmt: skip
     activity = counter.result()

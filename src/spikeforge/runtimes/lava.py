@@ -33,9 +33,9 @@ from spikeforge.compile.timing import BIAS_SOURCE
 from spikeforge.errors import UnsupportedError
 from spikeforge.progress import progress
 from spikeforge.runtimes.lava_sdn import sdn_process, state_var
+from spikeforge.runtimes.options import DEFAULT_OPTIONS, RunOptions
 from spikeforge.runtimes.result import (
     RunResult,
-    StepObserver,
     checked_record,
     hardware_result,
     prepare_drive,
@@ -75,40 +75,25 @@ STATE_VARS = (
 
 def run_lava(
     compiled: CompiledNet,
-    inputs: np.ndarray | Mapping[str, np.ndarray],
-    precision: str = "float",
-    record: Iterable[str] = (),
-    raw_timing: bool = False,
-    show_progress: bool = False,
-    on_step: StepObserver | None = None,
-    input_bias: np.ndarray | None = None,
-    steps: int | None = None,
+    inputs: np.ndarray | Mapping[str, np.ndarray] | None,
+    options: RunOptions = DEFAULT_OPTIONS,
 ) -> RunResult:
     """Run every sample on the Lava simulator; see :class:`RunResult` for the layout.
 
-    ``on_step`` sees every hardware step's spikes after the run (Lava cannot call
-    back during one), which needs every spiking population's raster. A netx network
-    whose input layer has a neuron takes ``input_bias`` (``[batch, *shape]``) and
-    ``steps`` instead of ``inputs``.
+    ``options.on_step`` sees every hardware step's spikes after the run (Lava cannot
+    call back during one), which needs every spiking population's raster. A netx
+    network whose input layer has a neuron takes ``input_bias`` (``[batch, *shape]``)
+    and ``steps`` instead of ``inputs``. ``precision`` defaults to the compiled one.
     """
-    return run_samples(
-        compiled, inputs, precision, record, raw_timing, show_progress, on_step, _run_sample,
-        "Lava", input_bias=input_bias, steps=steps, run_batch=_run_batch,
-    )  # fmt: skip
+    return run_samples(compiled, inputs, options, _run_sample, "Lava", run_batch=_run_batch)
 
 
 def run_samples(
     compiled: CompiledNet,
-    inputs: np.ndarray | Mapping[str, np.ndarray],
-    precision: str,
-    record: Iterable[str],
-    raw_timing: bool,
-    show_progress: bool,
-    on_step: StepObserver | None,
+    inputs: np.ndarray | Mapping[str, np.ndarray] | None,
+    options: RunOptions,
     run_sample: SampleRunner,
     label: str,
-    input_bias: np.ndarray | None = None,
-    steps: int | None = None,
     run_batch: BatchRunner | None = None,
 ) -> RunResult:
     """Run the samples with ``run_batch`` (one process graph for all) where it is given
@@ -118,10 +103,13 @@ def run_samples(
     Shared by the simulator and the chip (:mod:`spikeforge.runtimes.loihi2`), which
     differ only in how a process graph is connected to the host and run.
     """
+    on_step = options.on_step
     network = compiled.network
-    plan = compiled.plan(precision)
-    record = checked_record(network, record)
-    drive = prepare_drive(network, plan, inputs, input_bias, steps, raw_timing, label)
+    plan = compiled.plan(options.precision)
+    record = checked_record(network, options.record)
+    drive = prepare_drive(
+        network, plan, inputs, options.input_bias, options.steps, options.raw_timing, label
+    )
     flat, batch, steps = drive.flat, drive.batch, drive.steps
     watch = readout_sources(network) | set(record)
     if on_step is not None:
@@ -138,7 +126,7 @@ def run_samples(
     samples = [{name: arr[b] for name, arr in {**flat, **drive.bias}.items()} for b in range(batch)]
 
     def track(indices: Iterable[int]) -> Iterable[int]:
-        return progress(indices, desc=f"{label} {precision}", enabled=show_progress)
+        return progress(indices, desc=f"{label} {plan.precision}", enabled=options.show_progress)
 
     if run_batch is not None and batch_blocker(plan, total_steps) is None:
         results = run_batch(plan, samples, total_steps, watch, record, track)
@@ -154,8 +142,8 @@ def run_samples(
     if on_step is not None:
         replay_steps(flat, spikes, total_steps, plan.uses_bias_source, on_step)
     return hardware_result(
-        network, plan, flat, spikes, volts, total_steps, record, raw_timing, drive.added_batch,
-        (batch, steps),
+        network, plan, flat, spikes, volts, total_steps, record, options.raw_timing,
+        drive.added_batch, (batch, steps),
     )  # fmt: skip
 
 
@@ -166,31 +154,9 @@ def _run_sample(
     watch: list[str],
     record_v: list[str],
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """Build the process graph for one sample, run it, read spikes and voltages back."""
-    biases = {n: sample[n] for n, p in plan.populations.items() if p.bias_driven}
-    graph = build_process_graph(plan, biases)
-    neurons = graph.neurons
-    for name, ports in graph.input_ports.items():
-        data = input_buffer(plan, sample[name], steps)
-        shape = tuple(ports[0].shape) if ports else (plan.inputs[name],)
-        source = SourceBuffer(data=data.reshape(*shape, steps))
-        for port in ports:
-            _connect(source.s_out, port)
-    sinks, monitors = _probes(plan, neurons, watch, record_v, steps)
-    config = Loihi2SimCfg(select_tag=_TAGS[plan.precision])
-    logging.getLogger("lava").setLevel(logging.WARNING)
-    spikes: dict[str, np.ndarray] = {}
-    volts: dict[str, np.ndarray] = {}
-    # Lava compiles only the processes connected to the one it is asked to run, so
-    # each connected part of the network runs on its own (they cannot interact).
-    for component in connected_parts(plan):
-        anchor = neurons[component[0]]
-        try:
-            anchor.run(condition=RunSteps(num_steps=steps), run_cfg=config)
-            _read(plan, component, sinks, monitors, neurons, steps, spikes, volts)
-        finally:
-            anchor.stop()
-    return spikes, volts
+    """Build the process graph for one sample, run it, read spikes and voltages back:
+    :func:`_run_batch` on a batch of one, so both paths share one graph builder."""
+    return _run_batch(plan, [sample], steps, watch, record_v)[0]
 
 
 def batch_blocker(plan: LoihiPlan, steps: int) -> str | None:

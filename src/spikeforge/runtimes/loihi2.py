@@ -17,7 +17,7 @@ their figures come back per sample as :class:`ChipMeasurement`, beside the spike
 a :class:`MeasuredRunResult`, whose :meth:`~MeasuredRunResult.figures` are
 :class:`~spikeforge.compile.hardware.Quantity` with ``kind = "measured"``, as the
 profile report labels every figure.
-A ``counter`` passed to :func:`spikeforge.runtimes.run` sees the chip's spikes step by
+An ``on_step`` observer passed to :func:`spikeforge.runtimes.run` sees the chip's spikes step by
 step as on every backend, so the hardware model's estimate can sit beside them.
 
 lava-loihi is distributed only to members of Intel's Neuromorphic Research
@@ -29,7 +29,7 @@ from __future__ import annotations
 import importlib
 import logging
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 
 import numpy as np
 
@@ -37,7 +37,8 @@ from spikeforge.compile.compiled import CompiledNet
 from spikeforge.compile.hardware import Quantity
 from spikeforge.compile.lower import LoihiPlan
 from spikeforge.errors import SpikeforgeError
-from spikeforge.runtimes.result import RunResult, StepObserver
+from spikeforge.runtimes.options import DEFAULT_OPTIONS, RunOptions
+from spikeforge.runtimes.result import RunResult
 
 #: What lava-loihi provides that this backend uses; the first is what Lava's own
 #: ``lava.utils.loihi.is_installed`` looks for.
@@ -151,16 +152,17 @@ class ChipFigures:
 
 def run_loihi2(
     compiled: CompiledNet,
-    inputs: np.ndarray | Mapping[str, np.ndarray],
-    precision: str = "fixed",
-    record: Iterable[str] = (),
-    raw_timing: bool = False,
-    show_progress: bool = False,
-    on_step: StepObserver | None = None,
+    inputs: np.ndarray | Mapping[str, np.ndarray] | None,
+    options: RunOptions = DEFAULT_OPTIONS,
 ) -> MeasuredRunResult:
-    """Run every sample on the chip; the layout is the simulator runtime's."""
+    """Run every sample on the chip; the layout is the simulator runtime's.
+
+    ``options.precision`` defaults to fixed (the chip's only arithmetic), whatever the
+    compiled default.
+    """
     from spikeforge.compile.lower import microcode_notes
 
+    precision = options.precision or "fixed"
     notes = microcode_notes(compiled.plan(precision))
     if notes:  # SfLif (and its multi-spike graded counts) has no Loihi 2 program here
         raise SpikeforgeError(
@@ -176,9 +178,7 @@ def run_loihi2(
     from spikeforge.runtimes.lava import run_samples
 
     chip = _ChipRunner()
-    result = run_samples(
-        compiled, inputs, precision, record, raw_timing, show_progress, on_step, chip, "Loihi 2"
-    )
+    result = run_samples(compiled, inputs, replace(options, precision=precision), chip, "Loihi 2")
     plain = {f.name: getattr(result, f.name) for f in fields(RunResult)}
     return MeasuredRunResult(**plain, measurements=chip.measurements)
 

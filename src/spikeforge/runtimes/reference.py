@@ -6,16 +6,16 @@ this; for a norse export it equals running the norse module itself.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 
 import numpy as np
 import torch
 
 from spikeforge.compile.network import Network, Population
 from spikeforge.errors import SpikeforgeError
+from spikeforge.runtimes.options import DEFAULT_OPTIONS, RunOptions
 from spikeforge.runtimes.result import (
     RunResult,
-    StepObserver,
     checked_record,
     compute_readouts,
     prepare_inputs,
@@ -71,17 +71,18 @@ def calibrate_on(inputs: np.ndarray | Mapping[str, np.ndarray]):
 def run_reference(
     network: Network,
     inputs: np.ndarray | Mapping[str, np.ndarray],
-    record: Iterable[str] = (),
-    on_step: StepObserver | None = None,
+    options: RunOptions = DEFAULT_OPTIONS,
     bias_source: bool = False,
 ) -> RunResult:
-    """Simulate ``network`` on ``[batch, time, *shape]`` inputs; record the named populations.
+    """Simulate ``network`` on ``[batch, time, *shape]`` inputs; record ``options.record``.
 
-    ``on_step`` is replayed every source step's spikes after the run, with an
+    ``options.on_step`` is replayed every source step's spikes after the run, with an
     always-on ``BIAS_SOURCE`` when ``bias_source`` (the compiled plan has one), so the
-    float model's activity is counted like the hardware's.
+    float model's activity is counted like the hardware's. The other options are the
+    hardware backends' (:func:`spikeforge.runtimes.run` refuses them here).
     """
-    record = checked_record(network, record)
+    record = checked_record(network, options.record)
+    on_step = options.on_step
     flat, added_batch = prepare_inputs(network, inputs)
     batch, steps = next(iter(flat.values())).shape[:2]
     keep = readout_sources(network) | set(record)

@@ -13,6 +13,7 @@ from spikeforge.compile.lower import LoihiPlan
 from spikeforge.compile.network import Network
 from spikeforge.compile.timing import BIAS_SOURCE
 from spikeforge.errors import SpikeforgeError
+from spikeforge.loihi_format import BIAS_MANT_MAX, STATE_HALF
 
 #: Sees one step's spikes, ``[batch, n]`` per spike source (inputs, the bias neuron,
 #: spiking populations) as numpy arrays or torch tensors (the emulator's stay on its
@@ -93,8 +94,8 @@ def prepare_inputs(
     return flat, added_batch
 
 
-#: A netx input layer's bias is a 13-bit signed mantissa (Lava LIF ``bias_mant``).
-BIAS_MANT_LIMIT = 1 << 12
+#: A netx input layer's bias is a signed ``BIAS_MANT_BITS`` mantissa (Lava LIF ``bias_mant``).
+BIAS_MANT_LIMIT = BIAS_MANT_MAX + 1
 
 
 @dataclass
@@ -191,8 +192,8 @@ def _checked_drive(
     return Drive({}, added_batch, arr.shape[0], int(steps), {target: bias})
 
 
-#: A Delta input layer's ``a_in`` is a signed 24-bit integer in Lava's fixed-point model.
-GRADED_INPUT_LIMIT = 1 << 23
+#: A Delta input layer's ``a_in`` is a signed ``STATE_BITS`` integer in Lava's fixed point.
+GRADED_INPUT_LIMIT = STATE_HALF
 
 
 def require_graded_frames(flat: Mapping[str, np.ndarray]) -> None:

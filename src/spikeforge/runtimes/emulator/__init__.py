@@ -8,7 +8,7 @@ Lava process per sample.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 
 import numpy as np
 import torch
@@ -17,9 +17,9 @@ from spikeforge.compile.compiled import CompiledNet
 from spikeforge.errors import SpikeforgeError
 from spikeforge.progress import progress_bar
 from spikeforge.runtimes.emulator.engine import Emulator
+from spikeforge.runtimes.options import DEFAULT_OPTIONS, RunOptions
 from spikeforge.runtimes.result import (
     RunResult,
-    StepObserver,
     checked_record,
     hardware_result,
     prepare_drive,
@@ -31,36 +31,33 @@ DEFAULT_CHUNK = 1024
 
 def run_emulator(
     compiled: CompiledNet,
-    inputs: np.ndarray | Mapping[str, np.ndarray],
-    precision: str = "fixed",
-    record: Iterable[str] = (),
-    raw_timing: bool = False,
-    show_progress: bool = False,
-    device: str | torch.device | None = None,
+    inputs: np.ndarray | Mapping[str, np.ndarray] | None,
+    options: RunOptions = DEFAULT_OPTIONS,
     chunk: int = DEFAULT_CHUNK,
-    on_step: StepObserver | None = None,
     watch_all: bool = False,
-    input_bias: np.ndarray | None = None,
-    steps: int | None = None,
     fuse: bool | None = None,
 ) -> RunResult:
     """Run ``compiled`` on the emulator; the result has the layout of the Lava backend's.
 
-    ``device`` defaults to CUDA when available. Samples run ``chunk`` at a time, which
-    bounds memory; ``on_step`` sees every hardware step's spikes (``[chunk, n]`` per
-    source) and ``watch_all`` keeps every spiking population's raster. A netx network
-    whose input layer has a neuron takes ``input_bias`` (``[batch, *shape]``) and
-    ``steps`` instead of ``inputs``. ``fuse`` compiles the fixed-point neuron update
-    into one kernel (True), runs it op by op (False) or decides by the run's size (None).
+    ``options.device`` defaults to CUDA when available and ``options.precision`` to the
+    compiled one. Samples run ``chunk`` at a time, which bounds memory;
+    ``options.on_step`` sees every hardware step's spikes (``[chunk, n]`` per source)
+    and ``watch_all`` keeps every spiking population's raster. A netx network whose
+    input layer has a neuron takes ``input_bias`` (``[batch, *shape]``) and ``steps``
+    instead of ``inputs``. ``fuse`` compiles the fixed-point neuron update into one
+    kernel (True), runs it op by op (False) or decides by the run's size (None).
     """
     network = compiled.network
-    plan = compiled.plan(precision)
-    record = checked_record(network, record)
-    drive = prepare_drive(network, plan, inputs, input_bias, steps, raw_timing, "emulator")
+    plan = compiled.plan(options.precision)
+    record = checked_record(network, options.record)
+    raw_timing = options.raw_timing
+    drive = prepare_drive(
+        network, plan, inputs, options.input_bias, options.steps, raw_timing, "emulator"
+    )
     flat, batch, steps = drive.flat, drive.batch, drive.steps
     if chunk < 1:
         raise SpikeforgeError(f"chunk must be a positive number of samples, got {chunk}")
-    device = _device(device)
+    device = _device(options.device)
     emulator = Emulator(plan, device, fuse)
     watch = set(readout_sources(network)) | set(record)
     if watch_all:
@@ -72,14 +69,16 @@ def run_emulator(
     spikes: dict[str, list[np.ndarray]] = {n: [] for n in watch}
     volts: dict[str, list[np.ndarray]] = {n: [] for n in record_v}
     with progress_bar(
-        f"emulator {precision} ({device.type})",
+        f"emulator {plan.precision} ({device.type})",
         total=-(-batch // chunk) * total_steps,
-        enabled=show_progress,
+        enabled=options.show_progress,
     ) as bar:
         for start in range(0, batch, chunk):
             part = {name: arr[start : start + chunk] for name, arr in flat.items()}
             bias = {name: arr[start : start + chunk] for name, arr in drive.bias.items()}
-            s, v = emulator.run(part, total_steps, watch, record_v, on_step, bar.update, bias)
+            s, v = emulator.run(
+                part, total_steps, watch, record_v, options.on_step, bar.update, bias
+            )
             for n in watch:
                 spikes[n].append(s[n])
             for n in record_v:

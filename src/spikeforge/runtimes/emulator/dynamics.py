@@ -2,10 +2,12 @@
 
 The fixed-point update copies the order and widths of
 ``lava.proc.lif.models.AbstractPyLifModelFixed``: 12-bit decays applied with a
-sign-magnitude right shift, synaptic input MSB-aligned by 6 bits, int32 arithmetic,
-``u`` wrapped once into 24 bits (Lava's asymmetric rule: ``x > 2^23`` loses 2^24,
-``x <= -2^23`` gains it), ``v`` clipped to ``±(2^23 - 1)``, spike when ``v > vth << 6``,
-reset to 0. Every parameter is a per-neuron tensor over the concatenated populations.
+sign-magnitude right shift, synaptic input MSB-aligned by ``ACT_SHIFT`` bits, int32
+arithmetic, ``u`` wrapped once into ``STATE_BITS`` (Lava's asymmetric rule: ``x >
+STATE_HALF`` loses ``2 * STATE_HALF``, ``x <= -STATE_HALF`` gains it), ``v`` clipped to
+``±(STATE_HALF - 1)``, spike when ``v > vth << VTH_SHIFT``, reset to 0 (the formats of
+:mod:`spikeforge.loihi_format`). Every parameter is a per-neuron tensor over the
+concatenated populations.
 """
 
 from __future__ import annotations
@@ -19,24 +21,30 @@ import numpy as np
 import torch
 
 from spikeforge.compile.lower import LoihiPlan
+from spikeforge.loihi_format import (
+    ACT_SHIFT,
+    DECAY_UNITY,
+    INT32_HALF,
+    STATE_HALF,
+    VTH_SHIFT,
+    lava_u_keep,
+    lava_v_keep,
+)
 from spikeforge.runtimes.emulator.rules import FiringRule, firing_rule
 
-DECAY_SHIFT = 12
-DECAY_UNITY = 1 << DECAY_SHIFT
-ACT_SHIFT = 6
-VTH_SHIFT = 6
-UV_HALF = 1 << 23
-#: |input| below this keeps |decayed u + input << 6| and |v + u + bias| inside int32.
-INPUT_WITHOUT_OVERFLOW = 1 << 24
+#: |input| below this keeps |decayed u + input << ACT_SHIFT| (|decayed u| < STATE_HALF)
+#: under INT32_HALF, and so |v + u + bias| inside int32.
+INPUT_WITHOUT_OVERFLOW = (INT32_HALF >> 1) >> ACT_SHIFT
 
 
 def wrap_int32(x: torch.Tensor) -> torch.Tensor:
     """Two's-complement int32 overflow of an int64 tensor (what numpy's int32 cast does)."""
-    return ((x + (1 << 31)) & ((1 << 32) - 1)) - (1 << 31)
+    return ((x + INT32_HALF) & (2 * INT32_HALF - 1)) - INT32_HALF
 
 
 def _decay(x: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
-    """``sign(x·keep) * (|x·keep| >> 12)``: Lava's sign-magnitude shift truncates toward 0."""
+    """``sign(x·keep) * (|x·keep| >> DECAY_SHIFT)``: Lava's sign-magnitude shift truncates
+    toward 0."""
     return torch.div(x * keep, DECAY_UNITY, rounding_mode="trunc")
 
 
@@ -55,12 +63,13 @@ def _subthreshold(
         x = wrap_int32(wrap_int32(_decay(u, u_keep)) + wrap_int32(a_in << ACT_SHIFT))
     else:
         x = _decay(u, u_keep) + (a_in << ACT_SHIFT)
-    u = torch.where(x > UV_HALF, x - 2 * UV_HALF, torch.where(x <= -UV_HALF, x + 2 * UV_HALF, x))
+    half = STATE_HALF
+    u = torch.where(x > half, x - 2 * half, torch.where(x <= -half, x + 2 * half, x))
     if overflow:
         v = wrap_int32(wrap_int32(_decay(v, v_keep)) + u + bias)
     else:
         v = _decay(v, v_keep) + u + bias
-    return u, torch.clamp(v, -(UV_HALF - 1), UV_HALF - 1)
+    return u, torch.clamp(v, -(STATE_HALF - 1), STATE_HALF - 1)
 
 
 def _lif(
@@ -123,8 +132,9 @@ class FixedLif:
     vth: torch.Tensor
     v_init: torch.Tensor
     #: Whether int32 arithmetic can overflow at all: only when a step's input can
-    #: reach 2^24 (``<< 6`` then nears 2^31). Below that every int32 cast is the
-    #: identity and is skipped; above it each one is applied as Lava's numpy does.
+    #: reach :data:`INPUT_WITHOUT_OVERFLOW` (``<< ACT_SHIFT`` then nears INT32_HALF).
+    #: Below that every int32 cast is the identity and is skipped; above it each one is
+    #: applied as Lava's numpy does.
     int32_overflow: bool = True
     #: Another firing rule than LIF's (spikeforge's SfLif), or None.
     rule: FiringRule | None = None
@@ -168,7 +178,7 @@ class FixedLif:
         u, v = self._kernels.subthreshold(
             u, v, a_in, self.u_keep, self.v_keep, bias, self.int32_overflow
         )
-        return self.rule.apply(u, v, self.vth, lambda x: x.clamp(-(UV_HALF - 1), UV_HALF - 1))
+        return self.rule.apply(u, v, self.vth, lambda x: x.clamp(-(STATE_HALF - 1), STATE_HALF - 1))
 
 
 @dataclass
@@ -228,8 +238,8 @@ def neuron_model(
             for m, e in zip(as_int, exps, strict=True)
         ]
         return FixedLif(
-            u_keep=per_neuron([DECAY_UNITY - (int(p.du) + 1) for p in pops], torch.int64),
-            v_keep=per_neuron([DECAY_UNITY - int(p.dv) for p in pops], torch.int64),
+            u_keep=per_neuron([lava_u_keep(int(p.du)) for p in pops], torch.int64),
+            v_keep=per_neuron([lava_v_keep(int(p.dv)) for p in pops], torch.int64),
             bias=per_neuron(bias, torch.int64),
             vth=per_neuron([int(p.vth) << VTH_SHIFT for p in pops], torch.int64),
             v_init=per_neuron([np.asarray(p.v_init).astype(np.int32) for p in pops], torch.int64),

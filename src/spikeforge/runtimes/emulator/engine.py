@@ -19,6 +19,7 @@ import torch.nn.functional as F
 
 from spikeforge.compile.lower import LoihiPlan
 from spikeforge.compile.timing import BIAS_SOURCE
+from spikeforge.loihi_format import INT32_HALF, STATE_HALF
 from spikeforge.runtimes.emulator.dynamics import neuron_model
 from spikeforge.runtimes.emulator.layout import Layout, build_layout
 from spikeforge.runtimes.emulator.sdn import with_sigma_delta
@@ -189,7 +190,7 @@ class Emulator:
                 active[:, proj.always_on] = 1.0
             total = active @ proj.weight_t
             if proj.graded:  # SDNN hook: Lava's int32 dot of payloads and weights wraps
-                total = torch.remainder(total + 2.0**31, 2.0**32) - 2.0**31
+                total = torch.remainder(total + INT32_HALF, 2.0 * INT32_HALF) - INT32_HALF
             if proj.right_shift:
                 total = torch.floor(total.double() * 2.0**-proj.right_shift)
             ring[(t + 1 + proj.delay) % ring.shape[0], :, proj.rows] += total
@@ -206,5 +207,6 @@ class Emulator:
             )
             flat = out.permute(0, 3, 2, 1).reshape(out.shape[0], -1)
             if conv.wraps:
-                flat = torch.remainder(flat + 2.0**23, 2.0**24) - 2.0**23  # Lava: signed_clamp 24
+                # Lava: signed_clamp to STATE_BITS
+                flat = torch.remainder(flat + STATE_HALF, 2.0 * STATE_HALF) - STATE_HALF
             ring[(t + 1) % ring.shape[0], :, conv.rows] += flat

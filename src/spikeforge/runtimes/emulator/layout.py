@@ -29,10 +29,12 @@ import torch
 from spikeforge.compile.lower import ConvSynapses, LoihiPlan, Synapses
 from spikeforge.compile.timing import BIAS_SOURCE
 from spikeforge.errors import UnsupportedError
-from spikeforge.loihi_format import STATE_HALF, WEIGHT_BITS
+from spikeforge.loihi_format import INT32_HALF, STATE_HALF, WEIGHT_BITS
 
-FLOAT32_EXACT = 2**24
-INT32_LIMIT = 2**31
+#: Integers float32 holds exactly: up to 2^(mantissa bits + 1).
+FLOAT32_EXACT = 2 ** (np.finfo(np.float32).nmant + 1)
+#: Lava's int32 message range, beyond which a plan is refused rather than emulated.
+INT32_LIMIT = INT32_HALF
 
 
 @dataclass
@@ -132,8 +134,10 @@ def build_layout(plan: LoihiPlan, device: torch.device) -> Layout:
         reach[proj.rows] += proj.weight_t.abs().sum(dim=0).cpu().numpy()
     convolutions = [_conv(conv, neurons, senders, fixed, device) for conv in plan.convolutions]
     for conv in plan.convolutions:
-        # Lava wraps a Conv's output to 24 bits: |a| <= 2^23 per step at most.
-        per_channel = np.minimum(np.abs(conv.weight).reshape(len(conv.weight), -1).sum(1), 2**23)
+        # Lava wraps a Conv's output to STATE_BITS: |a| <= STATE_HALF per step at most.
+        per_channel = np.minimum(
+            np.abs(conv.weight).reshape(len(conv.weight), -1).sum(1), STATE_HALF
+        )
         rows = neurons[conv.post]
         reach[rows] += np.tile(per_channel, (rows.stop - rows.start) // len(per_channel))
     graded = any(p.graded for p in projections) or any(

@@ -10,7 +10,7 @@ Both reuse Lava's LIF sub-threshold update unchanged (``AbstractPyLifModelFloat`
 3. the reset on the spike step: ``to_value`` sets ``v = 0``, ``subtract`` subtracts
    the threshold; the next-step modes remember the spikes.
 
-The fixed-point threshold is ``vth << 6`` as in ``PyLifModelBitAcc``.
+The fixed-point threshold is ``vth << vth_shift`` (``VTH_SHIFT``) as in ``PyLifModelBitAcc``.
 
 With ``multi_spike`` steps 2-3 are instead sinabs' MultiSpike with MembraneSubtract:
 ``count = (v > 0) * trunc(v / vth)``, ``v -= count * vth``, and the count is sent as
@@ -29,6 +29,7 @@ from lava.magma.core.resources import CPU
 from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
 from lava.proc.lif.models import AbstractPyLifModelFixed, AbstractPyLifModelFloat
 
+from spikeforge.loihi_format import STATE_BITS, VTH_BITS
 from spikeforge.runtimes.lava_neuron.process import RESET_CODES, SfLif
 
 TO_VALUE, SUBTRACT, SUBTRACT_NEXT, ZERO_NEXT = (
@@ -80,8 +81,8 @@ class PySfLifModelFloat(AbstractPyLifModelFloat):
 @requires(CPU)
 @tag("bit_accurate_loihi", "fixed_pt")
 class PySfLifModelBitAcc(AbstractPyLifModelFixed):
-    s_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int32, precision=24)
-    vth: int = LavaPyType(int, np.int32, precision=17)
+    s_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int32, precision=STATE_BITS)
+    vth: int = LavaPyType(int, np.int32, precision=VTH_BITS)
     pending: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=1)
     reset_mode: int = LavaPyType(int, np.int32, precision=2)
     inclusive: int = LavaPyType(int, np.int32, precision=1)
