@@ -704,3 +704,14 @@ def test_subprocess_module_run_bad_input(tmp_path: Path) -> None:
     assert len(lines) == 1 and lines[0].startswith("spikeforge run: error: "), proc.stderr
     assert "got [2, 10, 7]" in lines[0]
     assert not out.exists() and _leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("option", [["--synapse", "unscaled"], ["--fires-on", "previous"]])
+def test_run_refuses_convention_options_on_a_compiled_network(
+    pipeline: dict, spikes_npy: Path, tmp_path: Path, capsys, option: list[str]
+) -> None:
+    """Every convention option shapes the import, so on a ``.sfnet`` it would be ignored."""
+    out = tmp_path / "out.npz"
+    argv = ["run", str(pipeline["sfnet"]), "--input", str(spikes_npy), "-o", str(out), *option]
+    msg = _user_error(capsys, argv, out)
+    assert "cannot apply to an already compiled network" in msg

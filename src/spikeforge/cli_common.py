@@ -79,17 +79,7 @@ def add_import_options(parser: argparse.ArgumentParser) -> None:
 def import_options(args: argparse.Namespace) -> dict[str, object]:
     """The keyword arguments of :func:`spikeforge.compile.load_graph` from the options."""
     overrides = {
-        key: getattr(args, key)
-        for key in (
-            "threshold",
-            "decay",
-            "if_input",
-            "v_init",
-            "multi_spike",
-            "synapse",
-            "fires_on",
-        )
-        if getattr(args, key) is not None
+        key: getattr(args, key) for key in CONVENTION_OVERRIDES if getattr(args, key) is not None
     }
     return {
         "dt": args.dt,
@@ -217,9 +207,12 @@ def load_array(path: Path, what: str) -> np.ndarray:
 #: Options that shape compilation, and so cannot apply to an already compiled ``.sfnet``.
 COMPILE_ONLY_OPTIONS = ("dt", "calibrate", "weight_planes", "allow_timing_divergence")
 #: Import options whose default is ``None`` (the convention options included).
-IMPORT_ONLY_OPTIONS = (
-    "framework", "cuba_order", "reset", "threshold", "decay", "if_input", "v_init", "multi_spike",
+#: Import options that are single convention choices (``load_graph``'s ``overrides``).
+CONVENTION_OVERRIDES = (
+    "threshold", "decay", "if_input", "v_init", "multi_spike", "synapse", "fires_on",
 )  # fmt: skip
+#: Every option that shapes how a graph is read: meaningless for a compiled ``.sfnet``.
+IMPORT_ONLY_OPTIONS = ("framework", "cuba_order", "reset", *CONVENTION_OVERRIDES)
 
 
 def compiled_from_args(args: argparse.Namespace, precision: str = "fixed") -> CompiledNet:

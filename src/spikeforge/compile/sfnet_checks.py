@@ -13,6 +13,7 @@ import math
 
 import numpy as np
 
+from spikeforge.choices import WEIGHT_PLANES
 from spikeforge.compile.codec import register
 from spikeforge.compile.lower import ConvSynapses, CorePopulation, LoihiPlan, Synapses, count_bits
 from spikeforge.compile.network import Connection, Network, Population, Readout
@@ -392,7 +393,7 @@ def check_compiled(compiled) -> None:
     if compiled.float_plan is not None:  # None: a netx file's own fixed-point plan
         _plan(compiled.float_plan, "float_plan", "float")
     _plan(compiled.fixed_plan, "fixed_plan", "fixed")
-    _bounded_int(compiled.weight_planes, 1, 3, "weight_planes")
+    _bounded_int(compiled.weight_planes, min(WEIGHT_PLANES), max(WEIGHT_PLANES), "weight_planes")
     for name in ("float_plan", "fixed_plan"):
         if getattr(compiled, name) is not None:
             check_graded(getattr(compiled, name), name)  # the sdnn branch's fields
