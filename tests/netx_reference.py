@@ -14,6 +14,7 @@ import logging
 from pathlib import Path
 
 import numpy as np
+import torch
 from lava.magma.core.run_conditions import RunSteps
 from lava.magma.core.run_configs import Loihi2SimCfg
 from lava.proc.io.sink import RingBuffer as SinkBuffer
@@ -166,6 +167,38 @@ def layer_digests(spikes: list[np.ndarray], volts: list[np.ndarray]) -> list[dic
         shape = ",".join(map(str, whole.shape)).encode()
         return hashlib.sha256(shape + b":" + np.ascontiguousarray(whole).tobytes()).hexdigest()
 
-    return [
-        {"spikes": digest(s), "v": digest(v)} for s, v in zip(spikes, volts, strict=True)
+    return [{"spikes": digest(s), "v": digest(v)} for s, v in zip(spikes, volts, strict=True)]
+
+
+#: The CUBA neuron of the slayer-built test networks (integer-friendly decays).
+LEAKY = {"threshold": 1.0, "current_decay": 0.25, "voltage_decay": 0.05, "requires_grad": False}
+
+
+def dense_with_biases_and_delays(slayer, path: Path) -> Path:
+    """20 -> 16 (per-synapse delays 0..3) -> 4 dense CUBA, both layers with biases."""
+    torch.manual_seed(0)
+    blocks = [
+        slayer.block.cuba.Dense(LEAKY, 20, 16, weight_scale=3, delay=True),
+        slayer.block.cuba.Dense(LEAKY, 16, 4, weight_scale=3),
     ]
+    blocks[0].delay.delay.data = torch.randint(0, 4, blocks[0].delay.delay.shape).float()
+    export_blocks(path, blocks, torch.zeros(1, 20, 4))
+    rng = np.random.default_rng(0)
+    add_bias(path, 0, rng.integers(-20, 40, 16))
+    add_bias(path, 1, rng.integers(-20, 40, 4))
+    return path
+
+
+def conv_with_biases_then_dense(slayer, path: Path) -> Path:
+    """Conv (stride (1, 2), H != W, per-channel bias) -> flatten -> dense with bias;
+    the input is netx's (W, H, C) = (8, 7, 2)."""
+    torch.manual_seed(1)
+    blocks = [
+        slayer.block.cuba.Conv(LEAKY, 2, 3, 3, stride=(1, 2), padding=1, weight_scale=3),
+        slayer.block.cuba.Flatten(),
+        slayer.block.cuba.Dense(LEAKY, 3 * 7 * 4, 5, weight_scale=3),
+    ]
+    export_blocks(path, blocks, torch.zeros(1, 2, 7, 8, 4), (2, 7, 8))
+    add_bias(path, 1, np.array([10, -5, 30]))
+    add_bias(path, 3, np.arange(5) * 8)
+    return path

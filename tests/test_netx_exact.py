@@ -22,8 +22,11 @@ import numpy as np
 import pytest
 import torch
 
-from netx_reference import (  # tests/ is on sys.path (pytest's rootdir-less import)
+from netx_reference import (
+    LEAKY,
     add_bias,
+    conv_with_biases_then_dense,
+    dense_with_biases_and_delays,  # tests/ is on sys.path (pytest's rootdir-less import)
     export_blocks,
     import_slayer,
     layer_digests,
@@ -36,7 +39,6 @@ from spikeforge.errors import SpikeforgeError
 from spikeforge.runtimes import run
 
 STEPS = 24
-LEAKY = {"threshold": 1.0, "current_decay": 0.25, "voltage_decay": 0.05, "requires_grad": False}
 
 
 @pytest.fixture(scope="module")
@@ -83,30 +85,13 @@ def _spikes(shape: tuple[int, ...], density: float, seed: int) -> np.ndarray:
 
 
 def test_dense_cuba_with_biases_and_delays_is_bit_exact(slayer, tmp_path):
-    torch.manual_seed(0)
-    blocks = [
-        slayer.block.cuba.Dense(LEAKY, 20, 16, weight_scale=3, delay=True),
-        slayer.block.cuba.Dense(LEAKY, 16, 4, weight_scale=3),
-    ]
-    blocks[0].delay.delay.data = torch.randint(0, 4, blocks[0].delay.delay.shape).float()
-    path = export_blocks(tmp_path / "dense.net", blocks, torch.zeros(1, 20, 4))
-    rng = np.random.default_rng(0)
-    add_bias(path, 0, rng.integers(-20, 40, 16))
-    add_bias(path, 1, rng.integers(-20, 40, 4))
+    path = dense_with_biases_and_delays(slayer, tmp_path / "dense.net")
     _compare(path, NetxOptions(), spikes=_spikes((20,), 0.3, 1))
 
 
 def test_conv_with_biases_then_dense_is_bit_exact(slayer, tmp_path):
     """Conv (stride (1, 2), H != W, per-channel bias) -> flatten -> dense with bias."""
-    torch.manual_seed(1)
-    blocks = [
-        slayer.block.cuba.Conv(LEAKY, 2, 3, 3, stride=(1, 2), padding=1, weight_scale=3),
-        slayer.block.cuba.Flatten(),
-        slayer.block.cuba.Dense(LEAKY, 3 * 7 * 4, 5, weight_scale=3),
-    ]
-    path = export_blocks(tmp_path / "conv.net", blocks, torch.zeros(1, 2, 7, 8, 4), (2, 7, 8))
-    add_bias(path, 1, np.array([10, -5, 30]))
-    add_bias(path, 3, np.arange(5) * 8)
+    path = conv_with_biases_then_dense(slayer, tmp_path / "conv.net")
     _compare(path, NetxOptions(), spikes=_spikes((8, 7, 2), 0.3, 2))  # netx's (W, H, C)
 
 

@@ -19,7 +19,16 @@ import numpy as np
 import pytest
 import torch
 
-from netx_reference import add_bias, export_blocks, import_slayer, run_netx, run_netx_sdnn
+from netx_reference import (
+    LEAKY,
+    add_bias,
+    conv_with_biases_then_dense,
+    dense_with_biases_and_delays,
+    export_blocks,
+    import_slayer,
+    run_netx,
+    run_netx_sdnn,
+)
 from spikeforge.cli import main
 from spikeforge.compile import NetxOptions, load_or_compile
 from spikeforge.compile.compiled import save
@@ -28,7 +37,6 @@ from spikeforge.export.netx import netx_plan
 from test_netx import compiled_example
 
 STEPS = 16
-LEAKY = {"threshold": 1.0, "current_decay": 0.25, "voltage_decay": 0.05, "requires_grad": False}
 
 
 @pytest.fixture(scope="module")
@@ -79,16 +87,7 @@ def _spikes(shape: tuple[int, ...], density: float, seed: int) -> np.ndarray:
 
 
 def test_dense_with_biases_and_delays_round_trips(slayer, tmp_path):
-    torch.manual_seed(0)
-    blocks = [
-        slayer.block.cuba.Dense(LEAKY, 20, 16, weight_scale=3, delay=True),
-        slayer.block.cuba.Dense(LEAKY, 16, 4, weight_scale=3),
-    ]
-    blocks[0].delay.delay.data = torch.randint(0, 4, blocks[0].delay.delay.shape).float()
-    path = export_blocks(tmp_path / "dense.net", blocks, torch.zeros(1, 20, 4))
-    rng = np.random.default_rng(0)
-    add_bias(path, 0, rng.integers(-20, 40, 16))
-    add_bias(path, 1, rng.integers(-20, 40, 4))
+    path = dense_with_biases_and_delays(slayer, tmp_path / "dense.net")
     out = tmp_path / "out.net"
     _reexport(path, out)
     _assert_same_plan(path, out, NetxOptions())
@@ -97,15 +96,7 @@ def test_dense_with_biases_and_delays_round_trips(slayer, tmp_path):
 
 def test_conv_flatten_dense_round_trips(slayer, tmp_path):
     """Conv (stride (1, 2), H != W, per-channel bias) -> flatten -> dense with bias."""
-    torch.manual_seed(1)
-    blocks = [
-        slayer.block.cuba.Conv(LEAKY, 2, 3, 3, stride=(1, 2), padding=1, weight_scale=3),
-        slayer.block.cuba.Flatten(),
-        slayer.block.cuba.Dense(LEAKY, 3 * 7 * 4, 5, weight_scale=3),
-    ]
-    path = export_blocks(tmp_path / "conv.net", blocks, torch.zeros(1, 2, 7, 8, 4), (2, 7, 8))
-    add_bias(path, 1, np.array([10, -5, 30]))
-    add_bias(path, 3, np.arange(5) * 8)
+    path = conv_with_biases_then_dense(slayer, tmp_path / "conv.net")
     out = tmp_path / "out.net"
     _reexport(path, out)
     _assert_same_plan(path, out, NetxOptions())

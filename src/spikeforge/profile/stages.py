@@ -156,6 +156,31 @@ class HardwareRun:
     outputs: dict[str, np.ndarray]
     spikes: dict[str, np.ndarray]
 
+    @classmethod
+    def priced(
+        cls,
+        stage: str,
+        precision: str,
+        backend: str,
+        wall_s: float,
+        placement: Placement,
+        activity: Activity,
+        hardware: Hardware,
+        result: RunResult,
+    ) -> HardwareRun:
+        """The run's activity on its placement, priced on ``hardware``."""
+        return cls(
+            stage=stage,
+            precision=precision,
+            backend=backend,
+            wall_s=wall_s,
+            placement=placement,
+            activity=activity,
+            cost=estimate(activity, placement, hardware),
+            outputs=result.outputs,
+            spikes=result.spikes,
+        )
+
 
 #: ``(stage, compiled, inputs, hardware, backend, precision, raster, show_progress)``
 #: -> the stage run over every sample of ``inputs`` (``{name: [batch, time, *shape]}``).
@@ -400,16 +425,8 @@ def _hardware_run(
         compiled, shaped, placement, backend, precision, raster, show_progress
     )
     wall = time.perf_counter() - start
-    return HardwareRun(
-        stage=stage,
-        precision=precision,
-        backend=backend,
-        wall_s=wall,
-        placement=placement,
-        activity=activity,
-        cost=estimate(activity, placement, hardware),
-        outputs=result.outputs,
-        spikes=result.spikes,
+    return HardwareRun.priced(
+        stage, precision, backend, wall, placement, activity, hardware, result
     )
 
 
@@ -438,18 +455,11 @@ def bias_driven_run(
         on_step=counter, device=device, input_bias=bias, steps=steps,
         show_progress=show_progress,
     )  # fmt: skip
-    activity = counter.result()
-    return HardwareRun(
-        stage=hardware_stage(backend, "fixed"),
-        precision="fixed",
-        backend=backend,
-        wall_s=time.perf_counter() - start,
-        placement=placement,
-        activity=activity,
-        cost=estimate(activity, placement, hardware),
-        outputs=result.outputs,
-        spikes=result.spikes,
-    )
+    wall = time.perf_counter() - start
+    return HardwareRun.priced(
+        hardware_stage(backend, "fixed"), "fixed", backend, wall, placement, counter.result(),
+        hardware, result,
+    )  # fmt: skip
 
 
 def measure_bias_driven(
