@@ -22,11 +22,11 @@ import numpy as np
 import pytest
 import torch
 
-from netx_reference import (
+from netx_reference import (  # tests/ is on sys.path
     LEAKY,
     add_bias,
     conv_with_biases_then_dense,
-    dense_with_biases_and_delays,  # tests/ is on sys.path (pytest's rootdir-less import)
+    dense_with_biases_and_delays,
     export_blocks,
     import_slayer,
     layer_digests,
