@@ -121,6 +121,31 @@ def test_three_planes_keep_fractions_for_a_rounded_sum(seed):
     assert fine.routes()[1][0] == fine.pacemaker
 
 
+@pytest.mark.parametrize("seed", range(5))
+def test_three_planes_from_a_graded_source_count_the_pacemakers_half(seed):
+    """A multi-spike source's payloads are added to the pacemaker's 1 (Lava sums graded
+    input; ``tests/test_emulator.py`` checks that on Lava), so each count on the
+    always-on channel also carries its half unit: whole units + 1/2 must be that
+    channel's weight within half a unit. Rounded to whole units as for a binary
+    source, the error would reach one unit, and seeds 0-4 do exceed 1/2 then."""
+    weights = np.random.default_rng(seed).normal(0, 0.05, (12, 30))
+    plan = _plan(weights)
+    plan.synapses[0].num_message_bits = 4
+    fixed, (report,) = quantize(plan, weight_planes=3)
+    assert len(fixed.synapses) == 3
+    fine = fixed.synapses[2]
+    assert all(s.num_message_bits == 4 for s in fixed.synapses)
+    channel = fine.always_on
+    assert np.all(fine.weights[:, channel] == 2 ** (-FRACTION_EXP - 1))
+    per_count = sum(s.weights * 2.0**s.weight_exp for s in fixed.synapses)
+    error = per_count - weights * report.scale
+    assert np.abs(error[:, channel]).max() <= 0.5 + 1e-9
+    assert np.abs(np.delete(error, channel, axis=1)).max() <= 2.0**FRACTION_EXP
+    # The source's own counts reach the always-on column; the report measures that.
+    np.testing.assert_array_equal(fine.routes()[0][1], fine.weights)
+    assert report.weight_error_max * np.abs(weights).max() * report.scale <= 0.5 + 1e-9
+
+
 def test_one_pacemaker_serves_every_fraction_plane_of_its_source():
     rng = np.random.default_rng(3)
     plan = _plan(rng.normal(0, 0.05, (4, 6)))
@@ -193,3 +218,4 @@ def test_peaks_from_older_files_are_read_conservatively():
     plan = _plan(np.full((2, 3), 0.01))
     old = {"p": np.array([[0.1, 0.1], [5 * VTH, 5 * VTH]])}
     assert quantize(plan, peaks=old)[1] == quantize(plan, peaks=_peaks(0.1, 5 * VTH, 5 * VTH))[1]
+

@@ -294,11 +294,11 @@ def _quantize_synapses(
         quantized = [(*quantize_plane(target), None)]
     else:
         high, exp, residual = _floor_plane(target)
-        # Graded input cannot share its port with a pacemaker (Lava ORs spikes, not counts).
-        if planes == 2 or syn.pre == BIAS_SOURCE or syn.num_message_bits:
+        if planes == 2 or syn.pre == BIAS_SOURCE:
             quantized = [(high, exp, None), (*quantize_plane(residual), None)]
         else:
-            quantized = [(high, exp, None), *_whole_and_fraction(residual, channel)]
+            graded = syn.num_message_bits > 0
+            quantized = [(high, exp, None), *_whole_and_fraction(residual, channel, graded)]
     return [
         Synapses(
             syn.pre,
@@ -329,13 +329,14 @@ def _pacemaker_channels(synapses: list[Synapses], scales: dict[str, float]) -> d
         if syn.pre == BIAS_SOURCE:
             continue
         residual = _floor_plane(syn.weights * scales[syn.post])[2]
-        fraction = residual - np.floor(residual)
+        # A graded channel keeps the pacemaker's half unit per count: it rounds r - 1/2.
+        fraction = residual - np.floor(residual) - (0.5 if syn.num_message_bits else 0.0)
         lost[syn.pre] = lost.get(syn.pre, 0.0) + ((fraction - np.round(fraction)) ** 2).sum(0)
     return {pre: int(np.argmin(cost)) for pre, cost in lost.items()}
 
 
 def _whole_and_fraction(
-    residual: np.ndarray, channel: int
+    residual: np.ndarray, channel: int, graded: bool = False
 ) -> list[tuple[np.ndarray, int, int | None]]:
     """Two planes for a non-negative remainder below 256 units: whole units, then 1/256ths.
 
@@ -348,6 +349,12 @@ def _whole_and_fraction(
     is the weight of ``channel``, which a pacemaker keeps spiking (``always_on``).
     That channel's own spikes then carry no fraction: its weights are rounded to
     whole units.
+
+    A ``graded`` source (multi-spike counts) differs in one point: Lava's ``Dense``
+    reading payloads adds the pacemaker's 1 to the channel's count instead of ORing
+    it, so each of the channel's own counts also brings the half unit. Where the
+    pacemaker's half is present, that channel's whole units are therefore its
+    remainder less one half, rounded: the same error bound (half a unit per count).
     """
     whole = np.floor(residual)
     fraction = residual - whole
@@ -358,7 +365,10 @@ def _whole_and_fraction(
     fine = _round_preserving_row_sums(fraction * 2.0**-FRACTION_EXP)
     carry = fine == 2.0**-FRACTION_EXP  # a fraction rounded up to a whole unit
     whole, fine = whole + carry, np.where(carry, 0.0, fine)
-    fine[fine.any(axis=1), channel] = 2.0 ** (-FRACTION_EXP - 1)
+    paced = fine.any(axis=1)
+    fine[paced, channel] = 2.0 ** (-FRACTION_EXP - 1)
+    if graded:
+        whole[paced, channel] = np.round(residual[paced, channel] - 0.5)
     whole = np.clip(whole, 0, WEIGHT_MAX).astype(np.int64)
     return [(whole, 0, None), (fine.astype(np.int64), FRACTION_EXP, channel)]
 
