@@ -30,6 +30,7 @@ import numpy as np
 from spikeforge.choices import WEIGHT_PLANES
 from spikeforge.compile.lower import CorePopulation, LoihiPlan, Synapses, count_bits
 from spikeforge.compile.timing import BIAS_SOURCE
+from spikeforge.errors import UnsupportedError
 from spikeforge.loihi_format import (
     ACT_SHIFT,
     BIAS_EXP_MAX,
@@ -40,6 +41,7 @@ from spikeforge.loihi_format import (
     MIXED_SIGN_WEIGHT_STEP,
     STATE_HALF,
     VTH_MAX,
+    VTH_SHIFT,
     WEIGHT_BITS,
     WEIGHT_EXP_RANGE,
     WEIGHT_MAX,
@@ -185,7 +187,12 @@ def _population_scale(
     case or, calibrated, :data:`WRAP_MARGIN` times the peak seen. A spiking
     population's voltage only has to reach its threshold above reset, and below
     reset the window of :data:`V_WINDOW` or :data:`V_WINDOW_MAX`. A non-spiking
-    population's voltage is its output and gets its full range. The scale is then
+    population's voltage is its output and gets its full range. A multi-spike
+    population's voltage holds a whole step's count before it is subtracted: its
+    range is calibrated likewise, or bounded by the worst case (a remainder below
+    the threshold plus one step's current and bias), so that the count is never cut
+    by the voltage's saturation unless inputs exceed calibration; counts the 24-bit
+    voltage cannot hold are refused (:func:`_check_count_range`). The scale is then
     rounded down so that the threshold is an exact integer.
     """
     bias = np.abs(pop.bias_mant)
@@ -205,9 +212,13 @@ def _population_scale(
         u_range = float(np.max(worst_input / max(pop.du, 1.0 / DECAY_UNITY), initial=0.0))
         if pop.spiking:
             v_range = V_WINDOW * pop.vth
+            if pop.multi_spike:  # below vth after each count, then one step's u and bias
+                v_range = max(v_range, pop.vth + u_range + float(bias.max(initial=0.0)))
         else:
             v_range = float(np.max((u_range + bias) / max(pop.dv, 1.0 / 16), initial=0.0))
     state = max(u_range, v_range, float(np.max(np.abs(pop.v_init), initial=0.0)))
+    if pop.multi_spike:
+        _check_count_range(pop, state, "calibrated" if observed is not None else "worst case")
     limits = [STATE_HALF / (2**ACT_SHIFT * state)] if state > 0 else []
     if pop.spiking:
         limits.append(VTH_MAX / pop.vth)
@@ -220,6 +231,24 @@ def _population_scale(
     if pop.spiking and scale * pop.vth >= 1:
         scale = float(np.floor(scale * pop.vth) / pop.vth)
     return scale
+
+
+def _check_count_range(pop: CorePopulation, state: float, source: str) -> None:
+    """Refuse a multi-spike population whose counts the 24-bit voltage cannot hold.
+
+    Its count is ``v // (vth << 6)`` of a voltage that saturates at ``STATE_HALF - 1``,
+    so at the smallest threshold, 1, it carries at most ``(STATE_HALF - 1) >> 6``
+    spikes a step; a population that needs more would have its counts clipped by the
+    saturation (identically in Lava and the emulator, but not in the source model).
+    """
+    most = (STATE_HALF - 1) >> VTH_SHIFT
+    needed = state / pop.vth
+    if needed > most:
+        raise UnsupportedError(
+            f"population '{pop.name}': multi-spike counts up to {needed:.6g} a step "
+            f"({source} state range) exceed the {most} a 24-bit voltage holds at threshold 1; "
+            "calibrate on representative input (--calibrate) or scale its input down"
+        )
 
 
 def _payload_width(syn: Synapses, populations: dict[str, CorePopulation]) -> Synapses:
