@@ -148,7 +148,7 @@ def test_cuda_equals_cpu(network):
 
 def test_graded_input_is_refused(network):
     compiled, inputs = network
-    with pytest.raises(SpikeforgeError, match="must be 0 or 1"):
+    with pytest.raises(SpikeforgeError, match=r"must be 0 or 1, got 0\.5 \(multi-spike"):
         run(compiled, inputs * 0.5, backend="emulator")
 
 
