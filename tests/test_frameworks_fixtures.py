@@ -262,3 +262,19 @@ def test_loihi2_backend_says_multi_spike_needs_a_microcoded_neuron():
     x, _ = fix.data()
     with pytest.raises(SpikeforgeError, match=r"multi-spike counts sent as.*microcoded neuron"):
         run(compile_network(fix.load()), x[:1, :5], "loihi2")
+
+
+@pytest.mark.parametrize(
+    ("key", "bound"), [("rockpool/lif_mlp", 0.9753), ("rockpool/lif_mlp_single", 0.9917)]
+)
+def test_the_decays_alone_cost_what_the_readme_states(key, bound):
+    """The measurement behind the Rockpool floors above: the float64 reference with
+    only Loihi's 12-bit decays in place of its own (scripts/framework_agreement.py,
+    "decays rounded"); exact float must still be 100 %, so the loss is the decays'."""
+    fix = FIXTURES[key]
+    x, truth = fix.data()
+    compiled = compile_network(fix.load(), calibration=fa.calibration(x.shape[2:]))
+    rounded = run_reference(fa.decays_rounded(compiled), x).output.reshape(truth.shape)
+    assert np.mean(rounded == truth) == pytest.approx(bound, abs=1e-4)
+    exact = run_reference(compiled.network, x).output.reshape(truth.shape)
+    np.testing.assert_array_equal(exact, truth)
