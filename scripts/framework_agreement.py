@@ -3,10 +3,16 @@
 For each framework and setting: build a small network in that framework, export it
 with the framework's own NIR exporter, import it with ``--from FRAMEWORK``, and run
 random spike input (4 samples x 150 steps) through the framework itself and through
-spikeforge's reference, emulator (float and fixed) and, with ``--lava``, Lava's
-simulator. Agreement is the share of output entries that are equal. A setting
-spikeforge refuses prints the reason instead; multi-spike rows (sinabs' and Rockpool's
-defaults) note the width of the graded payloads their counts cross Loihi in.
+spikeforge's reference, emulator (float, and fixed with 2 weight planes, the compiler's
+default, and with 3) and, with ``--lava``, Lava's simulator. Agreement is the share of
+output entries that are equal. A setting spikeforge refuses prints the reason instead;
+multi-spike rows (sinabs' and Rockpool's defaults) note the width of the graded
+payloads their counts cross Loihi in.
+
+The column "decays rounded" is the float64 reference with nothing changed but each
+population's ``du``/``dv``, replaced by the 12-bit decays the fixed-point plan holds:
+how far Loihi's decay format alone moves the network, which no scale or weight
+plane can recover.
 
     PYTHONPATH=src python scripts/framework_agreement.py [--lava]
 
@@ -23,7 +29,7 @@ import json
 import tempfile
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import nir
@@ -32,17 +38,20 @@ import snntorch as snn
 import torch
 from snntorch.export_nir import export_to_nir
 
-from spikeforge.compile.compiled import compile_network
-from spikeforge.compile.network import normalize
+from spikeforge.compile.compiled import CompiledNet, compile_network
+from spikeforge.compile.network import Network, normalize
 from spikeforge.errors import SpikeforgeError
 from spikeforge.ir.conventions import ConventionWarning
 from spikeforge.ir.nir_import import load_nir
+from spikeforge.loihi_format import DECAY_UNITY, DU_OFFSET
 from spikeforge.runtimes import run
 from spikeforge.runtimes.reference import calibrate_on, run_reference
 
 FIXTURES = Path(__file__).resolve().parents[1] / "tests" / "data" / "frameworks"
 N_IN, N_HID, N_OUT = 12, 10, 6
 SAMPLES, STEPS = 4, 150
+#: Fixed-point columns: the compiler's default weight planes, and the third plane.
+PLANES = (2, 3)
 
 
 @dataclass(frozen=True)
@@ -230,6 +239,31 @@ def agreement(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.mean(a == b))
 
 
+def decays_rounded(compiled: CompiledNet) -> Network:
+    """The compiled (split) network with each population's ``du``/``dv`` replaced by
+    the 12-bit decays of its fixed-point plan (``u *= (4096 - du - 1) / 4096``,
+    ``v *= (4096 - dv) / 4096``), everything else exact."""
+    populations = {}
+    for name, pop in compiled.network.populations.items():
+        fixed = compiled.fixed_plan.populations[name]
+        populations[name] = replace(
+            pop,
+            du=np.full_like(pop.du, (fixed.du + DU_OFFSET) / DECAY_UNITY),
+            dv=np.full_like(pop.dv, fixed.dv / DECAY_UNITY),
+        )
+    return replace(compiled.network, populations=populations)
+
+
+def fixed_rows(compiled: CompiledNet, x: np.ndarray, agree) -> dict[str, float]:
+    """Agreement of the decay-rounded reference and of the emulator at fixed point with
+    each of :data:`PLANES` weight planes (the same calibrated peaks)."""
+    row = {"decays rounded": agree(run_reference(decays_rounded(compiled), x).output)}
+    for planes in PLANES:
+        out = run(compiled.with_weight_planes(planes), x, "emulator", "fixed", device="cpu")
+        row[f"fixed, {planes} planes"] = agree(out.output)
+    return row
+
+
 def measure(case: Case, seed: int = 0, lava: bool = False) -> dict[str, float | str]:
     """Agreement with the framework per spikeforge backend, or the refusal."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -247,9 +281,7 @@ def measure(case: Case, seed: int = 0, lava: bool = False) -> dict[str, float | 
     row["emulator float"] = agreement(
         run(compiled, x, "emulator", "float", device="cpu").output, truth
     )
-    row["emulator fixed"] = agreement(
-        run(compiled, x, "emulator", "fixed", device="cpu").output, truth
-    )
+    row.update(fixed_rows(compiled, x, lambda out: agreement(out, truth)))
     if lava:
         row["Lava float"] = agreement(run(compiled, x, "lava", "float").output, truth)
     return row
@@ -329,9 +361,8 @@ def measure_fixture(fix: Fixture, lava: bool = False) -> dict[str, float | str]:
     except SpikeforgeError as exc:
         row["refused"] = str(exc)
         return row
-    for backend, precision in (("emulator", "float"), ("emulator", "fixed")):
-        out = run(compiled, x, backend, precision, device="cpu").output
-        row[f"{backend} {precision}"] = agree(out)
+    row["emulator float"] = agree(run(compiled, x, "emulator", "float", device="cpu").output)
+    row.update(fixed_rows(compiled, x, agree))
     bits = sorted({p.num_message_bits for p in compiled.fixed_plan.populations.values()} - {0})
     if bits:  # multi-spike counts cross as graded payloads
         row["note"] = f"counts as {'/'.join(map(str, bits))}-bit graded payloads"
@@ -344,9 +375,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lava", action="store_true", help="also run Lava's simulator (slow)")
     args = parser.parse_args()
-    columns = ["reference", "emulator float", "emulator fixed"] + (
-        ["Lava float"] if args.lava else []
-    )
+    columns = [
+        "reference",
+        "emulator float",
+        *(["Lava float"] if args.lava else []),
+        "decays rounded",
+        *(f"fixed, {planes} planes" for planes in PLANES),
+    ]
     print("| framework | setting | " + " | ".join(columns) + " | note |")
     print("|---|---|" + "---|" * len(columns) + "---|")
     for case in CASES:

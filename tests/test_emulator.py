@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from spikeforge.compile import compile_network
-from spikeforge.compile.lower import CorePopulation, LoihiPlan, Synapses
+from spikeforge.compile.lower import CorePopulation, LoihiPlan, Synapses, count_bits
 from spikeforge.compile.timing import BIAS_SOURCE
 from spikeforge.errors import SpikeforgeError
 from spikeforge.export import to_nir
@@ -150,7 +150,7 @@ def test_cuda_equals_cpu(network):
 
 def test_graded_input_is_refused(network):
     compiled, inputs = network
-    with pytest.raises(SpikeforgeError, match="must be 0 or 1"):
+    with pytest.raises(SpikeforgeError, match=r"must be 0 or 1, got 0\.5 \(multi-spike"):
         run(compiled, inputs * 0.5, backend="emulator")
 
 
@@ -278,6 +278,46 @@ def test_a_pacemaker_turns_the_right_shift_into_rounding():
         _, emu_v = Emulator(plan, torch.device("cpu")).run({"in": spikes[None]}, 4, ["p"], ["p"])
         np.testing.assert_array_equal(lava_v["p"][:, 0], volts, err_msg=f"always_on={always_on}")
         np.testing.assert_array_equal(emu_v["p"][0, :, 0], volts)
+
+
+def test_a_pacemaker_adds_to_a_graded_channels_count():
+    """The fraction plane of a multi-spike (graded) source, by hand, on Lava's fixed_pt.
+
+    ``src`` forgets ``u`` and (below 2^12) ``v`` each step and has ``vth << 6 = 64``,
+    so its count is its input: 3 on channel 0 at step 1, counts (3, 2) at step 2. A
+    ``Dense`` reading payloads sums its input port, so the pacemaker's 1 is added to
+    channel 1's count, not ORed: ``p`` receives (3 * 200 + 128 * (0 + 1)) >> 8 = 2 at
+    step 2 and (3 * 200 + 128 * (2 + 1)) >> 8 = 3 at step 3, each ``64 * a_in`` in
+    ``v``. ORed, step 3 would get (600 + 128) >> 8 = 2 and ``v`` would end at 256.
+    Payloads are ``count_bits(1)`` = 17 bits wide.
+    """
+    assert count_bits(1) == 17
+    common = dict(bias_mant=np.zeros(2), bias_exp=np.zeros(2), v_init=np.zeros(2),
+                  scale=np.ones(2), v_reset=np.zeros(2), spiking=True, latency=0)  # fmt: skip
+    src = CorePopulation(name="src", size=2, du=4095, dv=4095, vth=1, reset="subtract",
+                         multi_spike=True, num_message_bits=17, **common)  # fmt: skip
+    post = CorePopulation(name="p", size=1, du=4095, dv=0, vth=2**17 - 1,
+                          **{k: a[:1] if isinstance(a, np.ndarray) else a
+                             for k, a in common.items()})  # fmt: skip
+    plan = LoihiPlan(
+        precision="fixed",
+        inputs={"in": 2},
+        populations={"src": src, "p": post},
+        synapses=[
+            Synapses("in", "src", np.array([[3, 0], [0, 2]]), 0, 0),
+            Synapses("src", "p", np.array([[200, 128]]), -8, 0, always_on=1, num_message_bits=17),
+        ],
+        latency={"src": 0, "p": 0},
+    )
+    spikes = np.array([[1, 0], [1, 1], [0, 0], [0, 0], [0, 0]], dtype=np.float64)
+    lava_s, lava_v = _run_sample(plan, {"in": spikes}, 5, ["src", "p"], ["p"])
+    emu_s, emu_v = Emulator(plan, torch.device("cpu")).run(
+        {"in": spikes[None]}, 5, ["src", "p"], ["p"]
+    )
+    np.testing.assert_array_equal(lava_s["src"], [[0, 0], [3, 0], [3, 2], [0, 0], [0, 0]])
+    np.testing.assert_array_equal(lava_v["p"][:, 0], [0, 0, 128, 320, 320])
+    np.testing.assert_array_equal(emu_s["src"][0], lava_s["src"])
+    np.testing.assert_array_equal(emu_v["p"][0], lava_v["p"])
 
 
 def test_int32_overflow_of_the_current_is_reproduced():

@@ -11,6 +11,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
@@ -25,6 +26,9 @@ from spikeforge.compile.quantize import (
     quantize,
 )
 from spikeforge.compile.timing import BIAS_SOURCE
+from spikeforge.errors import UnsupportedError
+from spikeforge.loihi_format import GRADED_BITS_MAX
+from spikeforge.runtimes.emulator import Emulator
 
 VTH = 0.3
 
@@ -121,6 +125,31 @@ def test_three_planes_keep_fractions_for_a_rounded_sum(seed):
     assert fine.routes()[1][0] == fine.pacemaker
 
 
+@pytest.mark.parametrize("seed", range(5))
+def test_three_planes_from_a_graded_source_count_the_pacemakers_half(seed):
+    """A multi-spike source's payloads are added to the pacemaker's 1 (Lava sums graded
+    input; ``tests/test_emulator.py`` checks that on Lava), so each count on the
+    always-on channel also carries its half unit: whole units + 1/2 must be that
+    channel's weight within half a unit. Rounded to whole units as for a binary
+    source, the error would reach one unit, and seeds 0-4 do exceed 1/2 then."""
+    weights = np.random.default_rng(seed).normal(0, 0.05, (12, 30))
+    plan = _plan(weights)
+    plan.synapses[0].num_message_bits = 4
+    fixed, (report,) = quantize(plan, weight_planes=3)
+    assert len(fixed.synapses) == 3
+    fine = fixed.synapses[2]
+    assert all(s.num_message_bits == 4 for s in fixed.synapses)
+    channel = fine.always_on
+    assert np.all(fine.weights[:, channel] == 2 ** (-FRACTION_EXP - 1))
+    per_count = sum(s.weights * 2.0**s.weight_exp for s in fixed.synapses)
+    error = per_count - weights * report.scale
+    assert np.abs(error[:, channel]).max() <= 0.5 + 1e-9
+    assert np.abs(np.delete(error, channel, axis=1)).max() <= 2.0**FRACTION_EXP
+    # The source's own counts reach the always-on column; the report measures that.
+    np.testing.assert_array_equal(fine.routes()[0][1], fine.weights)
+    assert report.weight_error_max * np.abs(weights).max() * report.scale <= 0.5 + 1e-9
+
+
 def test_one_pacemaker_serves_every_fraction_plane_of_its_source():
     rng = np.random.default_rng(3)
     plan = _plan(rng.normal(0, 0.05, (4, 6)))
@@ -193,3 +222,45 @@ def test_peaks_from_older_files_are_read_conservatively():
     plan = _plan(np.full((2, 3), 0.01))
     old = {"p": np.array([[0.1, 0.1], [5 * VTH, 5 * VTH]])}
     assert quantize(plan, peaks=old)[1] == quantize(plan, peaks=_peaks(0.1, 5 * VTH, 5 * VTH))[1]
+
+
+def _multi_spike_plan(weight: float, n_in: int = 5) -> LoihiPlan:
+    """``n_in`` inputs of ``weight`` into one multi-spike IF neuron (sinabs' IAF), vth 1."""
+    plan = _plan(np.full((1, n_in), weight), vth=1.0)
+    plan.populations["p"] = replace(
+        plan.populations["p"], du=1.0, dv=0.0, reset="subtract", multi_spike=True,
+        num_message_bits=GRADED_BITS_MAX,
+    )  # fmt: skip
+    return plan
+
+
+def test_uncalibrated_multi_spike_counts_never_reach_the_voltage_limit():
+    """Worst-case scale: ``v`` holds a remainder below vth plus a step's whole input.
+
+    Five inputs of 2.11 spiking on every step give v = 10.55, 11.1, 10.65, 11.2, ...:
+    counts 10 and 11. Sized for the input alone (the current's worst case), the
+    11-count voltages exceed 2^23 and saturate to counts of 10: silently clipped.
+    """
+    plan = _multi_spike_plan(2.11)
+    fixed, _ = quantize(plan, weight_planes=2)
+    steps, drive = 20, {"in": np.ones((1, 20, 5))}
+    counts = {
+        p.precision: Emulator(p, torch.device("cpu")).run(drive, steps, ["p"], [])[0]["p"]
+        for p in (plan, fixed)
+    }
+    assert set(np.unique(counts["float"][0, 1:])) == {10.0, 11.0}
+    np.testing.assert_array_equal(counts["fixed"], counts["float"])
+
+
+def test_multi_spike_counts_beyond_the_voltage_are_refused_with_node_value_and_limit():
+    """Worst case: a remainder below vth = 1 plus five inputs of most/4 each, 163840
+    thresholds, beyond the 131071 counts the 24-bit voltage holds at threshold 1."""
+    most = (2**23 - 1) >> 6
+    with pytest.raises(UnsupportedError) as refused:
+        quantize(_multi_spike_plan(most / 4.0, n_in=5))
+    message = str(refused.value)
+    assert "\n" not in message
+    assert "population 'p'" in message and "up to 163840 a step" in message
+    assert f"exceed the {most} " in message
+    # Calibrated, the range is the one observed (with its head-room), and fits.
+    assert quantize(_multi_spike_plan(most / 4.0), peaks=_peaks(1.0, 3.0, 0.0, n=1))[0]

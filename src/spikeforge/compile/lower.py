@@ -108,7 +108,8 @@ class Synapses:
 
     ``always_on`` (fixed point only) names a presynaptic channel that the process
     sees spike on every step: a pacemaker neuron shares its input port and Lava ORs
-    the two spike vectors, so that column's weights are added to every step's sum.
+    the two spike vectors (or, reading graded payloads, adds the pacemaker's 1 to the
+    channel's count), so that column's weights are added to every step's sum.
     Set to half the step of a negative weight exponent, they turn the right shift's
     floor into rounding to nearest (see :mod:`spikeforge.compile.quantize`).
     """
@@ -135,11 +136,13 @@ class Synapses:
 
     def routes(self) -> list[tuple[str, np.ndarray]]:
         """(source, the weights its spikes reach): the presynaptic source's, and the
-        pacemaker's always-on column, which the source's own spikes there never add to."""
+        pacemaker's always-on column, which a binary source's own spikes there never add
+        to (ORed with the pacemaker's); a graded source's counts there still do (added)."""
         if self.always_on is None:
             return [(self.pre, self.weights)]
         own = np.array(self.weights, copy=True)
-        own[:, self.always_on] = 0
+        if not self.num_message_bits:
+            own[:, self.always_on] = 0
         paced = np.zeros_like(self.weights)
         paced[:, self.always_on] = self.weights[:, self.always_on]
         return [(self.pre, own), (self.pacemaker, paced)]

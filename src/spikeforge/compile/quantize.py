@@ -31,6 +31,7 @@ import numpy as np
 from spikeforge.choices import WEIGHT_PLANES
 from spikeforge.compile.lower import CorePopulation, LoihiPlan, Synapses, count_bits
 from spikeforge.compile.timing import BIAS_SOURCE
+from spikeforge.errors import UnsupportedError
 from spikeforge.loihi_format import (
     ACT_SHIFT,
     BIAS_EXP_MAX,
@@ -41,6 +42,7 @@ from spikeforge.loihi_format import (
     MIXED_SIGN_WEIGHT_STEP,
     STATE_HALF,
     VTH_MAX,
+    VTH_SHIFT,
     WEIGHT_BITS,
     WEIGHT_EXP_RANGE,
     WEIGHT_MAX,
@@ -186,7 +188,12 @@ def _population_scale(
     case or, calibrated, :data:`WRAP_MARGIN` times the peak seen. A spiking
     population's voltage only has to reach its threshold above reset, and below
     reset the window of :data:`V_WINDOW` or :data:`V_WINDOW_MAX`. A non-spiking
-    population's voltage is its output and gets its full range. The scale is then
+    population's voltage is its output and gets its full range. A multi-spike
+    population's voltage holds a whole step's count before it is subtracted: its
+    range is calibrated likewise, or bounded by the worst case (a remainder below
+    the threshold plus one step's current and bias), so that the count is never cut
+    by the voltage's saturation unless inputs exceed calibration; counts the 24-bit
+    voltage cannot hold are refused (:func:`_check_count_range`). The scale is then
     rounded down so that the threshold is an exact integer.
     """
     bias = np.abs(pop.bias_mant)
@@ -206,9 +213,13 @@ def _population_scale(
         u_range = float(np.max(worst_input / max(pop.du, 1.0 / DECAY_UNITY), initial=0.0))
         if pop.spiking:
             v_range = V_WINDOW * pop.vth
+            if pop.multi_spike:  # below vth after each count, then one step's u and bias
+                v_range = max(v_range, pop.vth + u_range + float(bias.max(initial=0.0)))
         else:
             v_range = float(np.max((u_range + bias) / max(pop.dv, 1.0 / 16), initial=0.0))
     state = max(u_range, v_range, float(np.max(np.abs(pop.v_init), initial=0.0)))
+    if pop.multi_spike:
+        _check_count_range(pop, state, "calibrated" if observed is not None else "worst case")
     limits = [STATE_HALF / (2**ACT_SHIFT * state)] if state > 0 else []
     if pop.spiking:
         limits.append(VTH_MAX / pop.vth)
@@ -221,6 +232,24 @@ def _population_scale(
     if pop.spiking and scale * pop.vth >= 1:
         scale = float(np.floor(scale * pop.vth) / pop.vth)
     return scale
+
+
+def _check_count_range(pop: CorePopulation, state: float, source: str) -> None:
+    """Refuse a multi-spike population whose counts the 24-bit voltage cannot hold.
+
+    Its count is ``v // (vth << 6)`` of a voltage that saturates at ``STATE_HALF - 1``,
+    so at the smallest threshold, 1, it carries at most ``(STATE_HALF - 1) >> 6``
+    spikes a step; a population that needs more would have its counts clipped by the
+    saturation (identically in Lava and the emulator, but not in the source model).
+    """
+    most = (STATE_HALF - 1) >> VTH_SHIFT
+    needed = state / pop.vth
+    if needed > most:
+        raise UnsupportedError(
+            f"population '{pop.name}': multi-spike counts up to {needed:.6g} a step "
+            f"({source} state range) exceed the {most} a 24-bit voltage holds at threshold 1; "
+            "calibrate on representative input (--calibrate) or scale its input down"
+        )
 
 
 def _payload_width(syn: Synapses, populations: dict[str, CorePopulation]) -> Synapses:
@@ -295,11 +324,11 @@ def _quantize_synapses(
         quantized = [(*quantize_plane(target), None)]
     else:
         high, exp, residual = _floor_plane(target)
-        # Graded input cannot share its port with a pacemaker (Lava ORs spikes, not counts).
-        if planes == 2 or syn.pre == BIAS_SOURCE or syn.num_message_bits:
+        if planes == 2 or syn.pre == BIAS_SOURCE:
             quantized = [(high, exp, None), (*quantize_plane(residual), None)]
         else:
-            quantized = [(high, exp, None), *_whole_and_fraction(residual, channel)]
+            graded = syn.num_message_bits > 0
+            quantized = [(high, exp, None), *_whole_and_fraction(residual, channel, graded)]
     return [
         Synapses(
             syn.pre,
@@ -330,13 +359,14 @@ def _pacemaker_channels(synapses: list[Synapses], scales: dict[str, float]) -> d
         if syn.pre == BIAS_SOURCE:
             continue
         residual = _floor_plane(syn.weights * scales[syn.post])[2]
-        fraction = residual - np.floor(residual)
+        # A graded channel keeps the pacemaker's half unit per count: it rounds r - 1/2.
+        fraction = residual - np.floor(residual) - (0.5 if syn.num_message_bits else 0.0)
         lost[syn.pre] = lost.get(syn.pre, 0.0) + ((fraction - np.round(fraction)) ** 2).sum(0)
     return {pre: int(np.argmin(cost)) for pre, cost in lost.items()}
 
 
 def _whole_and_fraction(
-    residual: np.ndarray, channel: int
+    residual: np.ndarray, channel: int, graded: bool = False
 ) -> list[tuple[np.ndarray, int, int | None]]:
     """Two planes for a non-negative remainder below 256 units: whole units, then 1/256ths.
 
@@ -349,6 +379,12 @@ def _whole_and_fraction(
     is the weight of ``channel``, which a pacemaker keeps spiking (``always_on``).
     That channel's own spikes then carry no fraction: its weights are rounded to
     whole units.
+
+    A ``graded`` source (multi-spike counts) differs in one point: Lava's ``Dense``
+    reading payloads adds the pacemaker's 1 to the channel's count instead of ORing
+    it, so each of the channel's own counts also brings the half unit. Where the
+    pacemaker's half is present, that channel's whole units are therefore its
+    remainder less one half, rounded: the same error bound (half a unit per count).
     """
     whole = np.floor(residual)
     fraction = residual - whole
@@ -359,7 +395,10 @@ def _whole_and_fraction(
     fine = _round_preserving_row_sums(fraction * 2.0**-FRACTION_EXP)
     carry = fine == 2.0**-FRACTION_EXP  # a fraction rounded up to a whole unit
     whole, fine = whole + carry, np.where(carry, 0.0, fine)
-    fine[fine.any(axis=1), channel] = 2.0 ** (-FRACTION_EXP - 1)
+    paced = fine.any(axis=1)
+    fine[paced, channel] = 2.0 ** (-FRACTION_EXP - 1)
+    if graded:
+        whole[paced, channel] = np.round(residual[paced, channel] - 0.5)
     whole = np.clip(whole, 0, WEIGHT_MAX).astype(np.int64)
     return [(whole, 0, None), (fine.astype(np.int64), FRACTION_EXP, channel)]
 

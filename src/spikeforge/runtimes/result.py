@@ -215,10 +215,12 @@ def require_graded_frames(flat: Mapping[str, np.ndarray]) -> None:
 def require_spikes(flat: Mapping[str, np.ndarray], backend: str) -> None:
     """Loihi takes spikes: refuse graded inputs instead of binarising them silently."""
     for name, arr in flat.items():
-        if not np.isin(arr, (0.0, 1.0)).all():
+        off = ~np.isin(arr, (0.0, 1.0))
+        if off.any():
             raise SpikeforgeError(
                 f"input '{name}': the {backend} backend feeds inputs as spikes, "
-                "so values must be 0 or 1"
+                f"so values must be 0 or 1, got {arr[off].flat[0]:g} (multi-spike counts "
+                "enter only from a population, as graded payloads)"
             )
 
 

@@ -182,11 +182,15 @@ class Emulator:
 
         Integer sums stay exact in float64 (they are bounded by 2^31, see
         :mod:`.layout`); a negative weight exponent floors, as Lava's right shift does;
-        an always-on channel is ORed with its pacemaker, as Lava's boolean input port does.
+        an always-on channel gets its pacemaker's spike: ORed with the channel's own, as
+        Lava's ``Dense`` reads binary input as booleans, or added to a graded channel's
+        count, as its input port sums the payloads it receives.
         """
         for proj in self.layout.projections:
             active = senders.index_select(1, proj.cols).to(proj.weight_t.dtype)
-            if proj.always_on is not None:
+            if proj.always_on is not None and proj.graded:
+                active[:, proj.always_on] += 1.0
+            elif proj.always_on is not None:
                 active[:, proj.always_on] = 1.0
             total = active @ proj.weight_t
             if proj.graded:  # SDNN hook: Lava's int32 dot of payloads and weights wraps

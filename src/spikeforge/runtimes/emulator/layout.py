@@ -12,7 +12,8 @@ synapse processes that can be summed before they reach the neurons:
 * a process with a negative exponent keeps its own matrix, because Lava floors each
   process's sum separately (``floor(a/2^k) + floor(b/2^k) != floor((a+b)/2^k)``);
   so does one with an always-on channel, whose pacemaker is ORed with that channel's
-  spikes (Lava's ``Dense`` reads its input port as booleans).
+  spikes (Lava's ``Dense`` reads binary input as booleans) or, from a graded source,
+  added to its count (Lava's input port sums the payloads it receives).
 
 Integer sums are carried in float32 while they cannot exceed 2^24 (exact), in
 float64 otherwise; plans whose activations could leave Lava's int32 message range
