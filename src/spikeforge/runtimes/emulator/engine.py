@@ -194,17 +194,15 @@ class Emulator:
                 total = torch.floor(total.double() * 2.0**-proj.right_shift)
             ring[(t + 1 + proj.delay) % ring.shape[0], :, proj.rows] += total
         for conv in self.layout.convolutions:
-            width, height, channels = conv.in_whc
-            image = senders[:, conv.cols].to(conv.weight.dtype).reshape(-1, width, height, channels)
             out = F.conv2d(
-                image.permute(0, 3, 2, 1),
+                conv.source.image(senders[:, conv.cols].to(conv.weight.dtype)),
                 conv.weight,
                 stride=conv.stride,
                 padding=conv.padding,
                 dilation=conv.dilation,
                 groups=conv.groups,
             )
-            flat = out.permute(0, 3, 2, 1).reshape(out.shape[0], -1)
+            flat = conv.source.flat(out)
             if conv.wraps:
                 flat = torch.remainder(flat + 2.0**23, 2.0**24) - 2.0**23  # Lava: signed_clamp 24
             ring[(t + 1) % ring.shape[0], :, conv.rows] += flat
