@@ -157,17 +157,15 @@ def float32_limit(layout: Layout, batch: int, steps: int, device: torch.device) 
             for cols, rows, w in weights:
                 a_in[:, rows] += senders.index_select(1, cols) @ w
             for conv, w in convs:
-                width, height, channels = conv.in_whc
-                image = senders[:, conv.cols].reshape(-1, width, height, channels)
                 out = F.conv2d(
-                    image.permute(0, 3, 2, 1),
+                    conv.source.image(senders[:, conv.cols]),
                     w,
                     stride=conv.stride,
                     padding=conv.padding,
                     dilation=conv.dilation,
                     groups=conv.groups,
                 )
-                a_in[:, conv.rows] += out.permute(0, 3, 2, 1).reshape(batch, -1)
+                a_in[:, conv.rows] += conv.source.flat(out)
             u = u * keep + a_in
             v = v * keep + u
             fired = v > vth
