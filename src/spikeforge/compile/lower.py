@@ -229,6 +229,21 @@ def conv_synapses(conv: ConvConnection, kernel: np.ndarray) -> ConvSynapses:
     )
 
 
+def dense_synapses(conv: ConvSynapses) -> Synapses:
+    """``conv`` as the ``Dense`` of its matrix (same mantissas and exponent), for a
+    consumer that stores only dense layers (the netx exporter)."""
+    import torch
+    import torch.nn.functional as F
+
+    eye = torch.eye(int(np.prod(conv.input_shape)), dtype=torch.float64)
+    kernel = torch.as_tensor(conv.torch_kernel() / 2.0**conv.weight_exp)
+    matrix = conv.flat(F.conv2d(conv.image(eye), kernel, **conv.torch_geometry())).T
+    return Synapses(
+        conv.pre, conv.post, matrix.numpy().copy(), conv.weight_exp, 0,
+        num_message_bits=conv.num_message_bits,
+    )  # fmt: skip
+
+
 def lava_conv_weight(kernel: np.ndarray) -> np.ndarray:
     """torch's ``(C_out, C_in / groups, kH, kW)`` correlation kernel as Lava's
     ``(C_out, W, H, C_in)`` convolution weight (as netx converts it)."""
