@@ -227,8 +227,8 @@ def lava_figures(compiled: CompiledNet, inputs: np.ndarray, pops: list[str]) -> 
 
     from spikeforge.runtimes import run
     from spikeforge.runtimes.lava import (
-        _connect,
         build_process_graph,
+        connect_source,
         connected_parts,
         input_buffer,
     )
@@ -244,7 +244,7 @@ def lava_figures(compiled: CompiledNet, inputs: np.ndarray, pops: list[str]) -> 
         shape = tuple(ports[0].shape) if ports else (plan.inputs[name],)
         source = RingBuffer(data=data.reshape(*shape, steps))
         for port in ports:
-            _connect(source.s_out, port)
+            connect_source(source.s_out, port)
     config = Loihi2SimCfg(select_tag="fixed_pt")
     stepping = 0.0
     for component in connected_parts(plan):
