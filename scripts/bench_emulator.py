@@ -158,17 +158,15 @@ def float32_limit(layout: Layout, batch: int, steps: int, device: torch.device) 
             for cols, rows, w in weights:
                 a_in[:, rows] += senders.index_select(1, cols) @ w
             for conv, w in convs:
-                width, height, channels = conv.in_whc
-                image = senders[:, conv.cols].reshape(-1, width, height, channels)
                 out = F.conv2d(
-                    image.permute(0, 3, 2, 1),
+                    conv.source.image(senders[:, conv.cols]),
                     w,
                     stride=conv.stride,
                     padding=conv.padding,
                     dilation=conv.dilation,
                     groups=conv.groups,
                 )
-                a_in[:, conv.rows] += out.permute(0, 3, 2, 1).reshape(batch, -1)
+                a_in[:, conv.rows] += conv.source.flat(out)
             u = u * keep + a_in
             v = v * keep + u
             fired = v > vth
@@ -230,8 +228,8 @@ def lava_figures(compiled: CompiledNet, inputs: np.ndarray, pops: list[str]) -> 
 
     from spikeforge.runtimes import run
     from spikeforge.runtimes.lava import (
-        _connect,
         build_process_graph,
+        connect_source,
         connected_parts,
         input_buffer,
     )
@@ -247,7 +245,7 @@ def lava_figures(compiled: CompiledNet, inputs: np.ndarray, pops: list[str]) -> 
         shape = tuple(ports[0].shape) if ports else (plan.inputs[name],)
         source = RingBuffer(data=data.reshape(*shape, steps))
         for port in ports:
-            _connect(source.s_out, port)
+            connect_source(source.s_out, port)
     config = Loihi2SimCfg(select_tag="fixed_pt")
     stepping = 0.0
     for component in connected_parts(plan):

@@ -1,6 +1,6 @@
 """The compiled network: the pipeline's product, and its one-file ``.sfnet`` format.
 
-A ``.sfnet`` (format version 3) is a zip (numpy ``.npz``) holding a JSON header and
+A ``.sfnet`` (format version 4) is a zip (numpy ``.npz``) holding a JSON header and
 one ``.npy`` member per array. It stores the *plans themselves* — the float and
 fixed-point :class:`~spikeforge.compile.lower.LoihiPlan` with every quantised
 integer, the timing, the quantisation report — beside the normalised network the
@@ -37,7 +37,10 @@ from spikeforge.limits import require_fits
 from spikeforge.npy_guard import read_header, read_npy
 
 FORMAT = "spikeforge.sfnet"
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
+#: Version 3 is version 4 without convolutional connections in the network: its
+#: connections are all dense and stored untagged, and are read as such.
+V3 = 3
 HEADER = "__header__"
 #: A header is text describing a few populations; 16 MiB is far beyond any real one.
 MAX_HEADER_BYTES = 16 << 20
@@ -197,14 +200,27 @@ def _read_header(archive: zipfile.ZipFile, path: Path) -> dict:
         ) from exc
     if not isinstance(header, dict) or header.get("format") != FORMAT:
         raise SpikeforgeError(f"{path}: not a spikeforge compiled network")
-    if header.get("version") != FORMAT_VERSION:
+    if header.get("version") not in (V3, FORMAT_VERSION) or isinstance(header.get("version"), bool):
         raise SpikeforgeError(
             f"{path}: written in .sfnet format version {header.get('version')!r}, this spikeforge "
-            f"reads version {FORMAT_VERSION}; compile the source graph again"
+            f"reads version {FORMAT_VERSION} (and still reads version {V3}); compile the source "
+            "graph again"
         )
     if "compiled" not in header:
         raise SpikeforgeError(f"{path}: corrupt compiled network: header has no 'compiled'")
+    if header["version"] == V3:
+        _tag_v3_connections(header["compiled"])
     return header
+
+
+def _tag_v3_connections(compiled: object) -> None:
+    """Tag a version-3 network's connections as the dense ``Connection`` they all are
+    (version 4 stores a connection as either kind); anything malformed is left for
+    decoding to name."""
+    network = compiled.get("network") if isinstance(compiled, dict) else None
+    connections = network.get("connections") if isinstance(network, dict) else None
+    if isinstance(connections, list):
+        network["connections"] = [{"kind": "Connection", "value": c} for c in connections]
 
 
 def _read_text_npy(fh, size: int, path: Path) -> str:

@@ -29,14 +29,18 @@ delivered by one always-spiking bias neuron, delayed to start at source step 1.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
-from spikeforge.compile.network import Network, Population
+from spikeforge.compile.convolution import ConvConnection
+from spikeforge.compile.network import Connection, Network, Population
 from spikeforge.compile.timing import BIAS_SOURCE, PACEMAKER, Timing
 from spikeforge.errors import UnsupportedError
 from spikeforge.loihi_format import GRADED_BITS_MAX, STATE_HALF, VTH_SHIFT, WEIGHT_BITS
+
+if TYPE_CHECKING:
+    import torch
 
 Precision = Literal["float", "fixed"]
 
@@ -150,12 +154,15 @@ class Synapses:
 
 @dataclass
 class ConvSynapses:
-    """One Lava ``Conv`` process (fixed point): ``a = wrap24(conv(spikes, weight))``.
+    """One Lava ``Conv`` process: ``a = wrap24(conv(spikes, weight << weight_exp))``.
 
     Shapes and geometry are in Lava's (X, Y) = (W, H) order, ``weight`` in Lava's
     ``(C_out, W, H, C_in)`` layout; the pre and post populations are shaped
-    ``input_shape`` and ``output_shape`` (W, H, C). Lava's fixed-point Conv applies
-    no weight exponent and no weight truncation, so neither is stored.
+    ``input_shape`` and ``output_shape`` (W, H, C), or, with ``chw``, number their
+    neurons in NIR's (C, H, W) order (a NIR graph's convolution, whose populations
+    keep the graph's numbering) and the runtimes transpose at the Conv's ports. A
+    netx conv has no exponent and no weight truncation; a quantised NIR conv has an
+    8-bit mantissa and an exponent per weight plane, as a dense plane does.
     """
 
     pre: str
@@ -169,6 +176,81 @@ class ConvSynapses:
     groups: int
     #: As :attr:`Synapses.num_message_bits`: > 0 convolves the graded payloads.
     num_message_bits: int = 0
+    weight_exp: int = 0
+    chw: bool = False
+
+    def torch_kernel(self) -> np.ndarray:
+        """``weight << weight_exp`` in torch's ``(C_out, C_in / groups, kH, kW)``
+        layout, unflipped: what Lava's ``conv()`` hands to torch."""
+        kernel = np.asarray(self.weight, np.float64)[:, ::-1, ::-1].transpose(0, 3, 2, 1)
+        return np.ascontiguousarray(kernel) * 2.0**self.weight_exp
+
+    def torch_geometry(self) -> dict[str, object]:
+        """torch's (H, W)-ordered stride, padding, dilation, and the groups."""
+        return {
+            "stride": (self.stride[1], self.stride[0]),
+            "padding": (self.padding[1], self.padding[0]),
+            "dilation": (self.dilation[1], self.dilation[0]),
+            "groups": self.groups,
+        }
+
+    def image(self, flat: torch.Tensor, side: Literal["pre", "post"] = "pre") -> torch.Tensor:
+        """``[batch, n]`` in the pre's (or post's) neuron order as torch's ``[batch, C, H, W]``."""
+        width, height, channels = self.input_shape if side == "pre" else self.output_shape
+        if self.chw:
+            return flat.reshape(-1, channels, height, width)
+        return flat.reshape(-1, width, height, channels).permute(0, 3, 2, 1)
+
+    def flat(self, out: torch.Tensor) -> torch.Tensor:
+        """torch's ``[batch, C, H, W]`` as ``[batch, n]`` in the order of the populations
+        this conv connects (either side: both are numbered alike)."""
+        return (out if self.chw else out.permute(0, 3, 2, 1)).reshape(out.shape[0], -1)
+
+    def whc(self, values: np.ndarray, side: Literal["pre", "post"]) -> np.ndarray:
+        """Per-neuron ``values`` of the pre or post population in Lava's (W, H, C) order."""
+        width, height, channels = self.input_shape if side == "pre" else self.output_shape
+        values = np.asarray(values)
+        if not self.chw:
+            return values
+        return values.reshape(channels, height, width).transpose(2, 1, 0).ravel()
+
+
+def conv_synapses(conv: ConvConnection, kernel: np.ndarray) -> ConvSynapses:
+    """A NIR-convention convolution as the Lava ``Conv`` it runs as: the one place where
+    (C, H, W) shapes and (H, W) pairs become Lava's (W, H, C) and (X, Y)."""
+    return ConvSynapses(
+        conv.pre,
+        conv.post,
+        lava_conv_weight(kernel),
+        list(conv.in_shape[::-1]),
+        list(conv.out_shape[::-1]),
+        list(conv.stride[::-1]),
+        list(conv.padding[::-1]),
+        list(conv.dilation[::-1]),
+        conv.groups,
+        chw=True,
+    )
+
+
+def dense_synapses(conv: ConvSynapses) -> Synapses:
+    """``conv`` as the ``Dense`` of its matrix (same mantissas and exponent), for a
+    consumer that stores only dense layers (the netx exporter)."""
+    import torch
+    import torch.nn.functional as F
+
+    eye = torch.eye(int(np.prod(conv.input_shape)), dtype=torch.float64)
+    kernel = torch.as_tensor(conv.torch_kernel() / 2.0**conv.weight_exp)
+    matrix = conv.flat(F.conv2d(conv.image(eye), kernel, **conv.torch_geometry())).T
+    return Synapses(
+        conv.pre, conv.post, matrix.numpy().copy(), conv.weight_exp, 0,
+        num_message_bits=conv.num_message_bits,
+    )  # fmt: skip
+
+
+def lava_conv_weight(kernel: np.ndarray) -> np.ndarray:
+    """torch's ``(C_out, C_in / groups, kH, kW)`` correlation kernel as Lava's
+    ``(C_out, W, H, C_in)`` convolution weight (as netx converts it)."""
+    return np.ascontiguousarray(np.asarray(kernel)[:, :, ::-1, ::-1].transpose(0, 3, 2, 1))
 
 
 @dataclass
@@ -223,6 +305,7 @@ def lower(network: Network, timing: Timing) -> LoihiPlan:
         for name, pop in network.populations.items()
     }
     synapses = []
+    convolutions = []
     for conn, extra in zip(network.connections, timing.extra_delay, strict=True):
         if conn.pre in network.populations and not network.populations[conn.pre].spiking:
             pre = network.populations[conn.pre]
@@ -232,6 +315,11 @@ def lower(network: Network, timing: Timing) -> LoihiPlan:
             )
         scale = populations[conn.post].scale
         bits = populations[conn.pre].num_message_bits if conn.pre in populations else 0
+        conv = _as_conv(conn, extra, scale)
+        if conv is not None:
+            conv.num_message_bits = bits
+            convolutions.append(conv)
+            continue
         synapses.append(
             Synapses(conn.pre, conn.post, scale[:, None] * conn.weight, 0, extra,
                      num_message_bits=bits)
@@ -249,7 +337,22 @@ def lower(network: Network, timing: Timing) -> LoihiPlan:
         populations=populations,
         synapses=synapses,
         latency=dict(timing.latency),
+        convolutions=convolutions,
     )
+
+
+def _as_conv(
+    conn: Connection | ConvConnection, extra: int, scale: np.ndarray
+) -> ConvSynapses | None:
+    """A convolution as a Lava ``Conv``, or None to run it as a ``Dense`` of its matrix:
+    a ``Conv`` has no synaptic delay, and only a threshold scale that is the same
+    across each output channel folds into its kernel."""
+    if not isinstance(conn, ConvConnection) or extra:
+        return None
+    per_channel = scale.reshape(len(conn.kernel), -1)
+    if not np.all(per_channel == per_channel[:, :1]):
+        return None
+    return conv_synapses(conn, conn.kernel * per_channel[:, 0, None, None, None])
 
 
 def _pipeline_safe_leak(pop: Population) -> np.ndarray:

@@ -4,8 +4,10 @@ This is what every backend executes. It is produced from the IR graph by collaps
 each chain of stateless maps (Affine, Conv, pooling, Flatten, Scale, Delay) between
 two populations into one weight matrix per (source, delay), folding each
 population's input gain (r, w_in, dt/tau) into the weights and its maps' constant
-terms into a per-neuron bias. Nothing here is approximate: it is the same
-arithmetic, reassociated, in float64.
+terms into a per-neuron bias. A population whose whole input is one convolution
+keeps it as a :class:`~spikeforge.compile.convolution.ConvConnection` instead
+(:mod:`spikeforge.compile.convolution` says when). Nothing here is approximate: it
+is the same arithmetic, reassociated, in float64.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
+from spikeforge.compile.convolution import ConvConnection, conv_connection, conv_input
 from spikeforge.errors import SpikeforgeError
 from spikeforge.ir import maps
 from spikeforge.ir.nir_import import infer_shapes
@@ -115,7 +118,7 @@ class Network:
     dt: float
     inputs: dict[str, Shape]
     populations: dict[str, Population]
-    connections: list[Connection]
+    connections: list[Connection | ConvConnection]
     readouts: dict[str, Readout]
     metadata: dict[str, object] = field(default_factory=dict)
     splits: dict[str, Split] = field(default_factory=dict)
@@ -125,7 +128,7 @@ class Network:
             return int(np.prod(self.inputs[name]))
         return self.populations[name].size
 
-    def incoming(self, post: str) -> list[Connection]:
+    def incoming(self, post: str) -> list[Connection | ConvConnection]:
         return [c for c in self.connections if c.post == post]
 
     @property
@@ -174,10 +177,15 @@ def normalize(graph: Graph) -> Network:
         return result
 
     populations: dict[str, Population] = {}
-    connections: list[Connection] = []
+    connections: list[Connection | ConvConnection] = []
     for name, node in graph.neurons().items():
-        incoming = _sum_inputs(graph, name, expr).shifted(node.input_delay)
         gain = node.gain.ravel()
+        conv = _convolution(graph, name, node, shapes)
+        if conv is not None:
+            connections.append(conv[0])
+            populations[name] = _population(name, node, gain * conv[1])
+            continue
+        incoming = _sum_inputs(graph, name, expr).shifted(node.input_delay)
         for (pre, delay), w in sorted(incoming.terms.items()):
             dense = gain[:, None] * w.toarray()
             if np.any(dense):
@@ -200,6 +208,23 @@ def normalize(graph: Graph) -> Network:
         readouts=readouts,
         metadata=dict(graph.metadata),
     )
+
+
+def _convolution(
+    graph: Graph, name: str, node: NeuronNode, shapes: dict[str, Shape]
+) -> tuple[ConvConnection, np.ndarray] | None:
+    """The population's whole input as one convolution and its constant term (per
+    neuron, before the gain), where it is one (:mod:`spikeforge.compile.convolution`);
+    None keeps the dense matrix."""
+    found = conv_input(graph, name, shapes)
+    if found is None or not np.any(found[2].weight):
+        return None
+    pre, delay, kernel, out_shape = found
+    conv = conv_connection(
+        pre, name, delay + node.input_delay, kernel, node.gain.ravel(), (shapes[pre], out_shape)
+    )
+    bias = np.repeat(kernel.bias, int(np.prod(out_shape[1:])))
+    return None if conv is None else (conv, bias)
 
 
 def _sum_inputs(graph: Graph, name: str, expr) -> _Expr:

@@ -366,20 +366,26 @@ def _conv_rows(conv: ConvSynapses, start: int, stop: int) -> tuple[int, int]:
 
 
 def _count_conv_axons(plan: LoihiPlan, placement: Placement) -> None:
-    """A conv core's input axons (one per feeding core) and its sources' output axons."""
+    """A conv core's input axons (one per feeding core) and its sources' output axons:
+    one per (source row, core holding part of that row) whose row the core reads.
+    Rows are Lava's first (W) axis; a ``chw`` conv's populations are seen in that
+    order, where a core of a channel-major slice reads every row."""
     for conv in plan.convolutions:
         per_out = int(np.prod(conv.output_shape[1:]))
         per_in = int(np.prod(conv.input_shape[1:]))
         source = placement.neuron_core.get(conv.pre)
-        for core in np.unique(placement.neuron_core[conv.post]):
-            rows = np.flatnonzero(placement.neuron_core[conv.post] == core)
+        post = conv.whc(placement.neuron_core[conv.post], "post")
+        for core in np.unique(post):
+            rows = np.flatnonzero(post == core)
             low, high = _conv_rows(conv, rows[0] // per_out, rows[-1] // per_out + 1)
             if source is None:  # an input from the host: one axon, no core to send from
                 placement.cores[core].usage["input_axons"] += 1
                 continue
-            feeding = source[low * per_in : high * per_in : per_in]  # first neuron of each row
-            placement.cores[core].usage["input_axons"] += len(np.unique(feeding))
-            for index, count in zip(*np.unique(feeding, return_counts=True), strict=True):
+            block = conv.whc(source, "pre")[low * per_in : high * per_in].reshape(-1, per_in)
+            row = np.repeat(np.arange(len(block)), per_in)
+            pairs = np.unique(np.stack([row, block.ravel()]), axis=1)  # (source row, core)
+            placement.cores[core].usage["input_axons"] += len(np.unique(pairs[1]))
+            for index, count in zip(*np.unique(pairs[1], return_counts=True), strict=True):
                 placement.cores[index].usage["output_axons"] += int(count)
 
 

@@ -27,9 +27,18 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 
 import numpy as np
+import torch
+import torch.nn.functional as F
 
 from spikeforge.choices import WEIGHT_PLANES
-from spikeforge.compile.lower import CorePopulation, LoihiPlan, Synapses, count_bits
+from spikeforge.compile.lower import (
+    ConvSynapses,
+    CorePopulation,
+    LoihiPlan,
+    Synapses,
+    count_bits,
+    lava_conv_weight,
+)
 from spikeforge.compile.timing import BIAS_SOURCE
 from spikeforge.errors import UnsupportedError
 from spikeforge.loihi_format import (
@@ -122,13 +131,19 @@ def quantize(
     incoming: dict[str, list[Synapses]] = {name: [] for name in plan.populations}
     for syn in plan.synapses:
         incoming[syn.post].append(syn)
+    convs: dict[str, list[ConvSynapses]] = {name: [] for name in plan.populations}
+    for conv in plan.convolutions:
+        convs[conv.post].append(conv)
     scales = {
-        name: _population_scale(pop, incoming[name], None if peaks is None else peaks.get(name))
+        name: _population_scale(
+            pop, incoming[name], None if peaks is None else peaks.get(name), convs[name]
+        )
         for name, pop in plan.populations.items()
     }
     channels = _pacemaker_channels(plan.synapses, scales) if weight_planes == 3 else {}
     populations: dict[str, CorePopulation] = {}
     synapses: list[Synapses] = []
+    convolutions: list[ConvSynapses] = []
     reports: list[QuantReport] = []
     for name, pop in plan.populations.items():
         scale = scales[name]
@@ -137,16 +152,24 @@ def quantize(
         w_err_sq = w_norm_sq = 0.0
         w_err_max = w_max = 0.0
         zeroed = total = 0
+        pairs = []
         for syn in incoming[name]:
             planes = _quantize_synapses(syn, scale, weight_planes, channels.get(syn.pre, 0))
             synapses.extend(planes)
             approx = sum(p.routes()[0][1] * 2.0**p.weight_exp for p in planes) / scale
-            diff = np.abs(approx - syn.weights)
+            pairs.append((syn.weights, approx))
+        for conv in convs[name]:  # errors over kernel taps, each shared by many synapses
+            conv_planes = _quantize_conv(conv, scale, weight_planes)
+            convolutions.extend(conv_planes)
+            approx = sum((p.torch_kernel() for p in conv_planes), 0.0) / scale
+            pairs.append((conv.torch_kernel(), approx))
+        for weights, approx in pairs:
+            diff = np.abs(approx - weights)
             w_err_sq += float((diff**2).sum())
-            w_norm_sq += float((syn.weights**2).sum())
+            w_norm_sq += float((weights**2).sum())
             w_err_max = max(w_err_max, float(diff.max(initial=0.0)))
-            w_max = max(w_max, float(np.abs(syn.weights).max(initial=0.0)))
-            nonzero = syn.weights != 0
+            w_max = max(w_max, float(np.abs(weights).max(initial=0.0)))
+            nonzero = weights != 0
             total += int(nonzero.sum())
             zeroed += int((nonzero & (approx == 0)).sum())
         vth_err = abs(qpop.vth / scale - pop.vth) / pop.vth if pop.spiking and pop.vth > 0 else 0.0
@@ -175,12 +198,16 @@ def quantize(
         synapses=[s for s in synapses if s.pre != BIAS_SOURCE]
         + [s for s in synapses if s.pre == BIAS_SOURCE],
         latency=dict(plan.latency),
+        convolutions=[_payload_width(c, populations) for c in convolutions],
     )
     return fixed, reports
 
 
 def _population_scale(
-    pop: CorePopulation, incoming: list[Synapses], observed: np.ndarray | None
+    pop: CorePopulation,
+    incoming: list[Synapses],
+    observed: np.ndarray | None,
+    convs: list[ConvSynapses] = (),
 ) -> float:
     """The largest scale that every format and the state headroom allow (module docstring).
 
@@ -210,6 +237,7 @@ def _population_scale(
             v_range = WRAP_MARGIN * max(v_above, v_below)
     else:
         worst_input = sum((np.abs(s.weights).sum(axis=1) for s in incoming), np.zeros(pop.size))
+        worst_input = worst_input + sum((_conv_row_sums(c) for c in convs), np.zeros(pop.size))
         u_range = float(np.max(worst_input / max(pop.du, 1.0 / DECAY_UNITY), initial=0.0))
         if pop.spiking:
             v_range = V_WINDOW * pop.vth
@@ -223,7 +251,11 @@ def _population_scale(
     limits = [STATE_HALF / (2**ACT_SHIFT * state)] if state > 0 else []
     if pop.spiking:
         limits.append(VTH_MAX / pop.vth)
-    w_max = max((float(np.abs(s.weights).max(initial=0.0)) for s in incoming), default=0.0)
+    w_max = max(
+        (float(np.abs(w).max(initial=0.0)) for w in [*(s.weights for s in incoming),
+                                                      *(c.weight for c in convs)]),
+        default=0.0,
+    )  # fmt: skip
     if w_max > 0:
         limits.append(WEIGHT_MAX * 2.0**WEIGHT_EXP_MAX / w_max)
     if bias.max(initial=0.0) > 0:
@@ -252,7 +284,42 @@ def _check_count_range(pop: CorePopulation, state: float, source: str) -> None:
         )
 
 
-def _payload_width(syn: Synapses, populations: dict[str, CorePopulation]) -> Synapses:
+def _conv_row_sums(conv: ConvSynapses) -> np.ndarray:
+    """Per post neuron, ``sum |w|`` over the inputs it reads: the dense matrix's row sums."""
+    width, height, channels = conv.input_shape
+    ones = torch.ones((1, channels, height, width), dtype=torch.float64)
+    kernel = torch.as_tensor(np.abs(conv.torch_kernel()))
+    return conv.flat(F.conv2d(ones, kernel, **conv.torch_geometry()))[0].numpy()
+
+
+def _quantize_conv(conv: ConvSynapses, scale: float, planes: int) -> list[ConvSynapses]:
+    """A convolution's planes, rounded as :func:`_quantize_synapses` rounds a matrix's.
+
+    Each output channel's kernel is one row, in torch's ``(C_in, kH, kW)`` order: the
+    row, in the same column order, of every neuron whose receptive field lies inside
+    the image, so those neurons get exactly the dense path's integers. A neuron at the
+    border reads fewer weights; the dense rounding preserves its cropped row's sum,
+    which no kernel shared across positions can, so a conv rounds it as an interior
+    neuron. A Lava ``Conv`` cannot shift right, so a conv keeps two planes where a
+    matrix would get a third (fraction) plane.
+    """
+    kernel = conv.torch_kernel()
+    target = kernel.reshape(len(kernel), -1) * scale
+    if planes == 1:
+        quantized = [quantize_plane(target)]
+    else:
+        high, exp, residual = _floor_plane(target)
+        quantized = [(high, exp), quantize_plane(residual)]
+    return [
+        replace(conv, weight=lava_conv_weight(w.reshape(kernel.shape)), weight_exp=e)
+        for w, e in quantized
+        if w.any()
+    ]
+
+
+def _payload_width(
+    syn: Synapses | ConvSynapses, populations: dict[str, CorePopulation]
+) -> Synapses | ConvSynapses:
     """``syn`` reading its multi-spike source's payloads at the source's fixed-point width."""
     pre = populations.get(syn.pre)
     if pre is None or not pre.multi_spike:

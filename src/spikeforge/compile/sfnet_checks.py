@@ -15,7 +15,15 @@ import numpy as np
 
 from spikeforge.choices import WEIGHT_PLANES
 from spikeforge.compile.codec import register
-from spikeforge.compile.lower import ConvSynapses, CorePopulation, LoihiPlan, Synapses, count_bits
+from spikeforge.compile.convolution import ConvConnection
+from spikeforge.compile.lower import (
+    ConvSynapses,
+    CorePopulation,
+    LoihiPlan,
+    Synapses,
+    conv_synapses,
+    count_bits,
+)
 from spikeforge.compile.network import Connection, Network, Population, Readout
 from spikeforge.compile.timing import BIAS_SOURCE, MAX_EXTRA_DELAY, Timing
 from spikeforge.errors import SpikeforgeError
@@ -174,6 +182,19 @@ def _conv(conv: ConvSynapses, where: str) -> None:
             f"{where}.output_shape",
             f"{conv.output_shape}, but the convolution gives {[*given, out_c]}",
         )
+    _bounded_int(conv.weight_exp, 0, WEIGHT_EXP_RANGE[1], f"{where}.weight_exp")
+
+
+@register(ConvConnection)
+def _conv_connection(conv: ConvConnection, where: str) -> None:
+    """The same geometry rules, in NIR's (C, H, W) convention: checked on the Lava
+    ``Conv`` it lowers to, which is built from the fields alone."""
+    if conv.kernel.ndim != _CONV_WEIGHT_DIMS or not all(
+        len(v) == n for v, n in ((conv.in_shape, 3), (conv.out_shape, 3))
+    ):
+        _fail(f"{where}.kernel", f"shape {conv.kernel.shape} must be 4-D with 3-D shapes")
+    _conv(conv_synapses(conv, conv.kernel), where)
+    _bounded_int(conv.delay, 0, MAX_DELAY_STEPS, f"{where}.delay")
 
 
 def _plan(plan: LoihiPlan, where: str, precision: str) -> None:
@@ -224,18 +245,21 @@ def _plan(plan: LoihiPlan, where: str, precision: str) -> None:
 
 
 def _plan_conv(plan: LoihiPlan, conv: ConvSynapses, at: str, precision: str) -> None:
-    """A convolution connects populations (or the input) of exactly its shapes."""
-    if precision != "fixed":
-        _fail(at, "convolutions exist only in fixed-point (netx) plans")
+    """A convolution connects populations (or the input) of exactly its shapes: (W, H, C)
+    shaped ones, or flat ones of as many neurons for a ``chw`` conv."""
+    if precision != "fixed" and not conv.chw:
+        _fail(at, "netx convolutions exist only in fixed-point plans")
+    if precision == "fixed":
+        _integers_within(conv.weight, WEIGHT_MIN, WEIGHT_MAX, f"{at}.weight")
     if conv.post not in plan.populations:
         _fail(f"{at}.post", f"names unknown population {conv.post!r}")
     post = plan.populations[conv.post]
-    if post.shape != conv.output_shape:
-        _fail(f"{at}.output_shape", f"{conv.output_shape}, but {conv.post!r} is {post.shape}")
+    if not _holds(post, conv.output_shape, conv.chw):
+        _fail(f"{at}.output_shape", f"{conv.output_shape}, but {conv.post!r} is {_seen(post)}")
     if conv.pre in plan.populations:
-        pre_shape = plan.populations[conv.pre].shape
-        if pre_shape != conv.input_shape:
-            _fail(f"{at}.input_shape", f"{conv.input_shape}, but {conv.pre!r} is {pre_shape}")
+        pre = plan.populations[conv.pre]
+        if not _holds(pre, conv.input_shape, conv.chw):
+            _fail(f"{at}.input_shape", f"{conv.input_shape}, but {conv.pre!r} is {_seen(pre)}")
     elif conv.pre in plan.inputs:
         if math.prod(conv.input_shape) != plan.inputs[conv.pre]:
             _fail(
@@ -244,7 +268,15 @@ def _plan_conv(plan: LoihiPlan, conv: ConvSynapses, at: str, precision: str) -> 
             )
     else:
         _fail(f"{at}.pre", f"names unknown source {conv.pre!r}")
-    _integers_within(conv.weight, WEIGHT_MIN, WEIGHT_MAX, f"{at}.weight")
+
+
+def _holds(pop: CorePopulation, shape: list[int], chw: bool) -> bool:
+    """A netx conv's population has its (W, H, C) shape; a ``chw`` conv's is flat."""
+    return pop.shape is None and pop.size == math.prod(shape) if chw else pop.shape == shape
+
+
+def _seen(pop: CorePopulation) -> str:
+    return str(pop.shape) if pop.shape is not None else f"flat ({pop.size} neurons)"
 
 
 def _network(net: Network, where: str) -> None:
@@ -261,10 +293,15 @@ def _network(net: Network, where: str) -> None:
             _fail(f"{at}.post", f"names unknown population {conn.post!r}")
         if conn.pre not in sizes:
             _fail(f"{at}.pre", f"names unknown source {conn.pre!r}")
-        if conn.weight.shape != (sizes[conn.post], sizes[conn.pre]):
+        shape = (
+            (math.prod(conn.out_shape), math.prod(conn.in_shape))
+            if isinstance(conn, ConvConnection)
+            else conn.weight.shape
+        )
+        if shape != (sizes[conn.post], sizes[conn.pre]):
             _fail(
                 f"{at}.weight",
-                f"shape {conn.weight.shape}, expected {(sizes[conn.post], sizes[conn.pre])}",
+                f"shape {shape}, expected {(sizes[conn.post], sizes[conn.pre])}",
             )
     for name, readout in net.readouts.items():
         if readout.name != name:

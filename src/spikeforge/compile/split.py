@@ -23,6 +23,7 @@ import itertools
 
 import numpy as np
 
+from spikeforge.compile.convolution import ConvConnection
 from spikeforge.compile.network import Connection, Network, Population, Readout, Split
 from spikeforge.errors import UnsupportedError
 
@@ -54,8 +55,12 @@ def split_decays(network: Network, max_parts: int = MAX_PARTS) -> Network:
     for name, pop in network.populations.items():
         for part, rows in pieces.get(name, [(name, slice(None))]):
             populations[part] = pop if part == name else _part(pop, part, rows)
+    # A convolution between unsplit populations stays one; one into or out of a split
+    # population is cut into dense blocks like any matrix.
     connections = [
-        Connection(pre, post, block, conn.delay)
+        conn
+        if isinstance(conn, ConvConnection) and not {conn.pre, conn.post} & pieces.keys()
+        else Connection(pre, post, block, conn.delay)
         for conn in network.connections
         for pre, post, block in _blocks(conn, pieces)
         if block.any()
@@ -118,7 +123,7 @@ def _part(pop: Population, name: str, rows: slice) -> Population:
 
 
 def _blocks(
-    conn: Connection, pieces: dict[str, list[tuple[str, slice]]]
+    conn: Connection | ConvConnection, pieces: dict[str, list[tuple[str, slice]]]
 ) -> list[tuple[str, str, np.ndarray]]:
     """``conn``'s weight cut into (pre part, post part, block) by both ends' parts."""
     whole = [(conn.post, slice(None))]

@@ -31,7 +31,7 @@ group, which netx ignores).
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import h5py
@@ -39,7 +39,7 @@ import numpy as np
 
 from spikeforge.atomic import atomic_path
 from spikeforge.compile.compiled import CompiledNet
-from spikeforge.compile.lower import CorePopulation, LoihiPlan, Synapses
+from spikeforge.compile.lower import CorePopulation, LoihiPlan, Synapses, dense_synapses
 from spikeforge.compile.quantize import quantize_plane, quantize_population
 from spikeforge.compile.timing import BIAS_SOURCE
 from spikeforge.errors import SpikeforgeError, UnsupportedError
@@ -92,7 +92,9 @@ def netx_plan(compiled: CompiledNet) -> NetxPlan:
             "this network is a netx file's own plan, not a compiled graph; write it back "
             "with spikeforge.export.netx_replan.write_netx_plan (export-netx does)"
         )
-    float_plan = compiled.float_plan
+    # netx's conv layers number neurons (W, H, C); a NIR conv's populations are
+    # (C, H, W), so its convolutions are written as the dense layers they equal.
+    float_plan = _dense_only(compiled.float_plan)
     if len(float_plan.inputs) != 1:
         raise UnsupportedError(
             f"netx networks have one input; this one has {len(float_plan.inputs)} "
@@ -105,7 +107,7 @@ def netx_plan(compiled: CompiledNet) -> NetxPlan:
     order = _chain(float_plan, input_name)
     scales = {r.population: r.scale for r in compiled.quant_report}
     float_incoming = _incoming(float_plan)
-    fixed_incoming = _incoming(compiled.fixed_plan)
+    fixed_incoming = _incoming(_dense_only(compiled.fixed_plan))
     layers = []
     pre = input_name
     for name in order:
@@ -201,6 +203,11 @@ def describe(exported: NetxPlan) -> str:
             + ", ".join(exported.host_readouts)
         )
     return "\n".join(lines)
+
+
+def _dense_only(plan: LoihiPlan) -> LoihiPlan:
+    convs = [dense_synapses(conv) for conv in plan.convolutions]
+    return replace(plan, synapses=[*convs, *plan.synapses], convolutions=[])
 
 
 def _incoming(plan: LoihiPlan) -> dict[str, list[Synapses]]:

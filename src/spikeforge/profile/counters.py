@@ -441,43 +441,28 @@ class ActivityCounter:
 
 
 def _torch_mask(conv: ConvSynapses) -> np.ndarray:
-    """Non-zero kernel entries in torch's ``(C_out, C_in / groups, kH, kW)`` layout, as
-    the emulator turns Lava's ``(C_out, W, H, C_in)`` weight (emulator/layout.py)."""
-    weight = np.asarray(conv.weight)[:, ::-1, ::-1].transpose(0, 3, 2, 1)
-    return np.ascontiguousarray(weight != 0).astype(np.float32)
-
-
-def _geometry(conv: ConvSynapses) -> dict[str, object]:
-    """torch's (H, W)-ordered stride, padding, dilation of a Lava (X, Y) conv."""
-    return {
-        "stride": (conv.stride[1], conv.stride[0]),
-        "padding": (conv.padding[1], conv.padding[0]),
-        "dilation": (conv.dilation[1], conv.dilation[0]),
-        "groups": conv.groups,
-    }
+    """Non-zero kernel entries in torch's ``(C_out, C_in / groups, kH, kW)`` layout."""
+    return (conv.torch_kernel() != 0).astype(np.float32)
 
 
 def _conv_fanout(conv: ConvSynapses, post: np.ndarray) -> np.ndarray:
     """Per presynaptic neuron, the stored conv synapses it reaches among ``post`` (a
     mask over the post population): the kernel's transpose applied to ``post``."""
-    w_out, h_out, c_out = conv.output_shape
     w_in, h_in, c_in = conv.input_shape
-    target = torch.as_tensor(post.reshape(w_out, h_out, c_out).transpose(2, 1, 0)[None] * 1.0)
+    target = conv.image(torch.as_tensor(post[None] * 1.0, dtype=torch.float64), "post")
     fan = torch.nn.grad.conv2d_input(
         (1, c_in, h_in, w_in),
         torch.as_tensor(_torch_mask(conv), dtype=torch.float64),
-        target.to(torch.float64),
-        **_geometry(conv),
+        target,
+        **conv.torch_geometry(),
     )
-    return fan[0].permute(2, 1, 0).reshape(-1).round().numpy()
+    return conv.flat(fan)[0].round().numpy()
 
 
 def _conv_reached(conv: ConvSynapses, kernel: torch.Tensor, spikes: torch.Tensor) -> torch.Tensor:
     """``[batch, n_post]``: post neurons that ``spikes`` reach through a non-zero weight."""
-    w_in, h_in, c_in = conv.input_shape
-    image = spikes.reshape(-1, w_in, h_in, c_in).permute(0, 3, 2, 1)
-    out = torch.nn.functional.conv2d(image, kernel, **_geometry(conv))
-    return out.permute(0, 3, 2, 1).reshape(out.shape[0], -1) > 0
+    out = torch.nn.functional.conv2d(conv.image(spikes), kernel, **conv.torch_geometry())
+    return conv.flat(out) > 0
 
 
 def count_activity(

@@ -203,7 +203,7 @@ def _run_batch(
         shape = tuple(ports[0].shape) if ports else (plan.inputs[name],)
         source = SourceBuffer(data=data.reshape(*shape, total))
         for port in ports:
-            _connect(source.s_out, port)
+            connect_source(source.s_out, port)
     sinks, monitors = _probes(plan, neurons, watch, record_v, total)
     config = Loihi2SimCfg(select_tag=_TAGS[plan.precision])
     logging.getLogger("lava").setLevel(logging.WARNING)
@@ -309,7 +309,7 @@ class ProcessGraph:
     """
 
     neurons: dict[str, LIF]
-    input_ports: dict[str, list[InPort]]
+    input_ports: dict[str, list[InPort | ChwPort]]
 
 
 def _connect(out, port) -> None:
@@ -337,7 +337,7 @@ def build_process_graph(
         neurons[BIAS_SOURCE] = _always_spiking(BIAS_SOURCE, 1, 0, fixed)
     for name, (pre, channel) in plan.pacemakers.items():
         neurons[name] = _always_spiking(name, plan.source_size(pre), channel, fixed)
-    input_ports: dict[str, list[InPort]] = {name: [] for name in plan.inputs}
+    input_ports: dict[str, list[InPort | ChwPort]] = {name: [] for name in plan.inputs}
     for name, source in plan.direct_inputs.items():  # SDNN: a Delta layer reads the input
         input_ports[source].append(neurons[name].a_in)
     for syn in plan.synapses:
@@ -365,8 +365,10 @@ def build_process_graph(
             neurons[syn.pacemaker].s_out.connect(proc.s_in)
         _connect(proc.a_out, neurons[syn.post].a_in)
     for conv in plan.convolutions:
+        # Lava's CPU Conv models ignore weight_exp, so they get the shifted weights.
+        weight = np.asarray(conv.weight) * 2**conv.weight_exp
         proc = Conv(
-            weight=conv.weight.astype(np.int32) if fixed else conv.weight.astype(float),
+            weight=weight.astype(np.int32) if fixed else weight.astype(float),
             input_shape=tuple(conv.input_shape),
             padding=tuple(conv.padding),
             stride=tuple(conv.stride),
@@ -375,11 +377,43 @@ def build_process_graph(
             num_message_bits=conv.num_message_bits,
         )
         if conv.pre in input_ports:
-            input_ports[conv.pre].append(proc.s_in)
+            input_ports[conv.pre].append(ChwPort(proc.s_in) if conv.chw else proc.s_in)
         else:
-            _connect(neurons[conv.pre].s_out, proc.s_in)
-        _connect(proc.a_out, neurons[conv.post].a_in)
+            _connect(_whc_view(neurons[conv.pre].s_out, conv.input_shape, conv.chw), proc.s_in)
+        _connect(_flat_view(proc.a_out, conv.output_shape, conv.chw), neurons[conv.post].a_in)
     return ProcessGraph(neurons, input_ports)
+
+
+def _whc_view(out, whc: list[int], chw: bool):
+    """A population's or input's output port as a ``chw`` Conv reads it: its (C, H, W)
+    numbering as Lava's (W, H, C), through virtual reshape and transpose ports."""
+    return out.reshape(tuple(whc[::-1])).transpose((2, 1, 0)) if chw else out
+
+
+def _flat_view(out, whc: list[int], chw: bool):
+    """A ``chw`` Conv's (W, H, C) output port in the (C, H, W) numbering of its post."""
+    return out.transpose((2, 1, 0)).reshape((int(np.prod(whc)),)) if chw else out
+
+
+@dataclass
+class ChwPort:
+    """A ``chw`` Conv's input port where a network input (numbered (C, H, W)) feeds it:
+    a runtime connects its source with :func:`connect_source`. ``shape`` is the flat
+    input's, so the source is built flat."""
+
+    port: InPort
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return (int(np.prod(self.port.shape)),)
+
+
+def connect_source(out, port: InPort | ChwPort) -> None:
+    """Connect a network input's source to one of the ports it drives."""
+    if isinstance(port, ChwPort):
+        _whc_view(out, list(port.port.shape), True).connect(port.port)
+    else:
+        _connect(out, port)
 
 
 def input_buffer(plan: LoihiPlan, spikes: np.ndarray, steps: int) -> np.ndarray:

@@ -208,7 +208,12 @@ class _ChipRunner:
         from lava.utils import loihi2_profiler
         from lava.utils.loihi2_state_probes import StateProbe
 
-        from spikeforge.runtimes.lava import build_process_graph, connected_parts, input_buffer
+        from spikeforge.runtimes.lava import (
+            build_process_graph,
+            connect_source,
+            connected_parts,
+            input_buffer,
+        )
 
         skip_v = INPUT_ADAPTER_LATENCY
         skip_spikes = INPUT_ADAPTER_LATENCY + OUTPUT_ADAPTER_LATENCY
@@ -219,7 +224,7 @@ class _ChipRunner:
             adapter = PyToNxAdapter(shape=(plan.inputs[name],))
             source.s_out.connect(adapter.inp)
             for port in ports:
-                adapter.out.connect(port)
+                connect_source(adapter.out, port)
         sinks = {}
         probes = {}
         for name in watch:

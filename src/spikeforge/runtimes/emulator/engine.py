@@ -199,17 +199,15 @@ class Emulator:
                 total = torch.floor(total.double() * 2.0**-proj.right_shift)
             ring[(t + 1 + proj.delay) % ring.shape[0], :, proj.rows] += total
         for conv in self.layout.convolutions:
-            width, height, channels = conv.in_whc
-            image = senders[:, conv.cols].to(conv.weight.dtype).reshape(-1, width, height, channels)
             out = F.conv2d(
-                image.permute(0, 3, 2, 1),
+                conv.source.image(senders[:, conv.cols].to(conv.weight.dtype)),
                 conv.weight,
                 stride=conv.stride,
                 padding=conv.padding,
                 dilation=conv.dilation,
                 groups=conv.groups,
             )
-            flat = out.permute(0, 3, 2, 1).reshape(out.shape[0], -1)
+            flat = conv.source.flat(out)
             if conv.wraps:
                 # Lava: signed_clamp to STATE_BITS
                 flat = torch.remainder(flat + STATE_HALF, 2.0 * STATE_HALF) - STATE_HALF

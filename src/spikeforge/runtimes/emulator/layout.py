@@ -62,12 +62,14 @@ class ConvProjection:
     Lava's fixed-point Conv wraps each step's sums to signed 24 bits. Where no sum can
     reach 2^23 (sum of |weight| per output channel) that wrap is the identity and the
     sums are exact in float32, so the product runs in float32 and skips the wrap;
-    otherwise (and for float plans) in float64 with the wrap.
+    otherwise in float64 with the wrap. Lava's floating-point Conv does not wrap: a
+    float plan's runs in float64 without it. ``source`` keeps the
+    plan's conv for its neuron orders (:meth:`ConvSynapses.image`, ``flat``).
     """
 
     rows: slice
     cols: slice
-    in_whc: tuple[int, int, int]
+    source: ConvSynapses
     weight: torch.Tensor  # torch layout (C_out, C_in / groups, kH, kW)
     stride: tuple[int, int]  # (H, W), torch's order
     padding: tuple[int, int]
@@ -136,11 +138,11 @@ def build_layout(plan: LoihiPlan, device: torch.device) -> Layout:
     convolutions = [_conv(conv, neurons, senders, fixed, device) for conv in plan.convolutions]
     for conv in plan.convolutions:
         # Lava wraps a Conv's output to STATE_BITS: |a| <= STATE_HALF per step at most.
-        per_channel = np.minimum(
-            np.abs(conv.weight).reshape(len(conv.weight), -1).sum(1), STATE_HALF
-        )
+        kernel = conv.torch_kernel()
+        per_channel = np.minimum(np.abs(kernel).reshape(len(kernel), -1).sum(1), STATE_HALF)
         rows = neurons[conv.post]
-        reach[rows] += np.tile(per_channel, (rows.stop - rows.start) // len(per_channel))
+        count = (rows.stop - rows.start) // len(per_channel)
+        reach[rows] += np.repeat(per_channel, count) if conv.chw else np.tile(per_channel, count)
     graded = any(p.graded for p in projections) or any(
         c.num_message_bits for c in plan.convolutions
     )
@@ -171,22 +173,21 @@ def _conv(
     fixed: bool,
     device: torch.device,
 ) -> ConvProjection:
-    # Lava's conv(): weight[:, ::-1, ::-1].transpose([0, 3, 2, 1]) for torch, (X, Y) reversed.
-    weight = np.ascontiguousarray(np.asarray(conv.weight)[:, ::-1, ::-1].transpose(0, 3, 2, 1))
-    width, height, channels = conv.input_shape
+    weight = conv.torch_kernel()
     reach = np.abs(weight).reshape(len(weight), -1).sum(axis=1).max(initial=0.0)
     small = fixed and reach < STATE_HALF
     dtype = torch.float32 if small else torch.float64
+    geometry = conv.torch_geometry()
     return ConvProjection(
         rows=neurons[conv.post],
         cols=senders[conv.pre],
-        in_whc=(width, height, channels),
+        source=conv,
         weight=torch.as_tensor(weight, dtype=dtype, device=device),
-        stride=(conv.stride[1], conv.stride[0]),
-        padding=(conv.padding[1], conv.padding[0]),
-        dilation=(conv.dilation[1], conv.dilation[0]),
+        stride=geometry["stride"],
+        padding=geometry["padding"],
+        dilation=geometry["dilation"],
         groups=conv.groups,
-        wraps=not small,
+        wraps=fixed and not small,
     )
 
 
