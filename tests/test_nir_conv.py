@@ -75,6 +75,19 @@ def test_the_plans_hold_convolutions_with_the_pooling_folded_in() -> None:
         assert {s.post for s in plan.synapses} == set(plan.populations) - {c.post for c in convs}
 
 
+def test_three_weight_planes_run_a_convolution_as_its_matrix() -> None:
+    """A Lava Conv cannot shift right for the fraction plane: with three planes asked
+    for, the fixed plan holds the convolution's matrix, with a pacemaker, not a Conv."""
+    compiled = compile_network(
+        _graph(_module()), calibration=calibrate_on(_spikes(1, 4)), weight_planes=3
+    )
+    assert len(compiled.float_plan.convolutions) == 2
+    assert compiled.fixed_plan.convolutions == []
+    conv_posts = {c.post for c in compiled.float_plan.convolutions}
+    paced = {s.post for s in compiled.fixed_plan.synapses if s.always_on is not None}
+    assert conv_posts <= paced
+
+
 def test_a_convolution_is_the_dense_matrix_it_replaces() -> None:
     """Pooling then convolution, folded into one kernel, is the product of their matrices."""
     graph = _graph(_module())
