@@ -36,6 +36,7 @@ import numpy as np
 from spikeforge.compile.network import Network, Population
 from spikeforge.compile.timing import BIAS_SOURCE, PACEMAKER, Timing
 from spikeforge.errors import UnsupportedError
+from spikeforge.ir.weights import Weights, scale_rows, split_column
 from spikeforge.loihi_format import GRADED_BITS_MAX, STATE_HALF, VTH_SHIFT, WEIGHT_BITS
 
 Precision = Literal["float", "fixed"]
@@ -115,7 +116,9 @@ class Synapses:
 
     pre: str
     post: str
-    weights: np.ndarray
+    #: ``[post, pre]``; CSR where large and mostly zeros (:mod:`spikeforge.ir.weights`):
+    #: then a Lava ``Sparse`` (or ``DelaySparse``) process.
+    weights: Weights
     weight_exp: int
     extra_delay: int
     always_on: int | None = None
@@ -133,15 +136,12 @@ class Synapses:
         """The name of the pacemaker feeding ``always_on`` (one per pre and channel)."""
         return None if self.always_on is None else f"{PACEMAKER}{self.pre}[{self.always_on}]"
 
-    def routes(self) -> list[tuple[str, np.ndarray]]:
+    def routes(self) -> list[tuple[str, Weights]]:
         """(source, the weights its spikes reach): the presynaptic source's, and the
         pacemaker's always-on column, which the source's own spikes there never add to."""
         if self.always_on is None:
             return [(self.pre, self.weights)]
-        own = np.array(self.weights, copy=True)
-        own[:, self.always_on] = 0
-        paced = np.zeros_like(self.weights)
-        paced[:, self.always_on] = self.weights[:, self.always_on]
+        own, paced = split_column(self.weights, self.always_on)
         return [(self.pre, own), (self.pacemaker, paced)]
 
 
@@ -230,7 +230,7 @@ def lower(network: Network, timing: Timing) -> LoihiPlan:
         scale = populations[conn.post].scale
         bits = populations[conn.pre].num_message_bits if conn.pre in populations else 0
         synapses.append(
-            Synapses(conn.pre, conn.post, scale[:, None] * conn.weight, 0, extra,
+            Synapses(conn.pre, conn.post, scale_rows(conn.weight, scale), 0, extra,
                      num_message_bits=bits)
         )  # fmt: skip
     for name, pop in network.populations.items():

@@ -40,6 +40,7 @@ from pathlib import Path
 import h5py
 import nir
 import numpy as np
+import scipy.sparse as sp
 
 from spikeforge.errors import SpikeforgeError, UnsupportedError
 from spikeforge.hdf5_guard import checked_hdf5
@@ -68,6 +69,7 @@ from spikeforge.ir.nodes import (
     Shape,
 )
 from spikeforge.ir.repairs import fill_shape_fields, repair, rockpool_dt
+from spikeforge.ir.weights import Weights, compact, is_sparse
 from spikeforge.limits import require_fits
 
 #: Largest magnitude of any parameter: far beyond any physical network (voltages,
@@ -529,6 +531,20 @@ def _delay_edges(nodes: dict[str, Node], nir_edges: list[tuple[str, str]]) -> li
     return [Edge(pre, post, delay=int((pre, post) in back)) for pre, post in nir_edges]
 
 
+def _weight(name: str, node: nir.Affine | nir.Linear) -> Weights:
+    """An Affine/Linear weight, CSR where :func:`~spikeforge.ir.weights.compact` says so.
+
+    A NIR file holds dense arrays, so the choice is made here, on the one float64
+    copy the import makes anyway; a graph built in memory may hand over a scipy
+    sparse matrix, which is checked on its non-zeros and never densified.
+    """
+    if not is_sparse(node.weight):
+        return compact(_arr(name, node, "weight"))
+    weight = sp.csr_array(node.weight, dtype=np.float64)
+    _check_values(name, type(node).__name__, "weight", weight.data)  # the rest are zeros
+    return compact(weight)
+
+
 def _arr(name: str, node: nir.NIRNode, field: str, shape: Shape | None = None) -> np.ndarray:
     """A parameter as a finite float64 array, broadcast to ``shape``; errors name node and field."""
     raw = getattr(node, field, None)
@@ -546,19 +562,7 @@ def _arr(name: str, node: nir.NIRNode, field: str, shape: Shape | None = None) -
             f"{original.dtype}; a real number type (int, float) is required"
         )
     value = original.astype(np.float64)
-    bad = ~np.isfinite(value)
-    if bad.any():
-        where = tuple(int(i) for i in np.argwhere(bad)[0])
-        raise SpikeforgeError(
-            f"node '{name}' ({type(node).__name__}): parameter {field} has "
-            f"{int(bad.sum())} non-finite value(s), first {value[where]} at index {where}"
-        )
-    if value.size and np.abs(value).max() > MAX_MAGNITUDE:
-        where = tuple(int(i) for i in np.unravel_index(np.argmax(np.abs(value)), value.shape))
-        raise SpikeforgeError(
-            f"node '{name}' ({type(node).__name__}): parameter {field} = {value[where]:g} at "
-            f"index {where} exceeds the magnitude limit {MAX_MAGNITUDE:g}"
-        )
+    _check_values(name, type(node).__name__, field, value)
     if shape is not None:
         try:
             value = np.broadcast_to(value, shape).copy()
@@ -568,6 +572,23 @@ def _arr(name: str, node: nir.NIRNode, field: str, shape: Shape | None = None) -
                 f"{value.shape}, expected {shape}"
             ) from exc
     return value
+
+
+def _check_values(name: str, kind: str, field: str, value: np.ndarray) -> None:
+    """Refuse non-finite values and magnitudes beyond :data:`MAX_MAGNITUDE`."""
+    bad = ~np.isfinite(value)
+    if bad.any():
+        where = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise SpikeforgeError(
+            f"node '{name}' ({kind}): parameter {field} has "
+            f"{int(bad.sum())} non-finite value(s), first {value[where]} at index {where}"
+        )
+    if value.size and np.abs(value).max() > MAX_MAGNITUDE:
+        where = tuple(int(i) for i in np.unravel_index(np.argmax(np.abs(value)), value.shape))
+        raise SpikeforgeError(
+            f"node '{name}' ({kind}): parameter {field} = {value[where]:g} at "
+            f"index {where} exceeds the magnitude limit {MAX_MAGNITUDE:g}"
+        )
 
 
 def _neuron_shape(name: str, node: nir.NIRNode, field: str) -> Shape:
@@ -687,7 +708,7 @@ def _convert(name: str, node: nir.NIRNode, dt: float, conv: Conventions) -> Node
             **_firing(name, node, shape, conv),
         )
     if isinstance(node, (nir.Affine, nir.Linear)):
-        weight = _arr(name, node, "weight")
+        weight = _weight(name, node)
         if weight.ndim != 2:
             raise SpikeforgeError(
                 f"node '{name}' ({kind}): weight must be 2-D (out, in), has shape {weight.shape}"
