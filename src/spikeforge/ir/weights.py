@@ -63,6 +63,20 @@ def stored_values(weights: Weights) -> np.ndarray:
     return weights.data if sp.issparse(weights) else np.asarray(weights)
 
 
+def with_values(weights: Weights, values: np.ndarray) -> Weights:
+    """``values`` (one per stored entry, :func:`stored_values`) in ``weights``' places."""
+    if not sp.issparse(weights):
+        return values.reshape(weights.shape)
+    return sp.csr_array((values, weights.indices, weights.indptr), shape=weights.shape)
+
+
+def side_by_side(blocks: list[Weights]) -> Weights:
+    """Matrices of equal row counts concatenated along columns, stored by the rule."""
+    if not any(sp.issparse(b) for b in blocks):
+        return np.concatenate(blocks, axis=1)
+    return compact(sp.hstack([sp.csr_array(b) for b in blocks], format="csr"))
+
+
 def nonzeros_lost(original: Weights, approx: Weights) -> int:
     """Non-zeros of ``original`` that are zero in ``approx`` (weights rounded away)."""
     if not sp.issparse(original):
@@ -77,6 +91,16 @@ def nonzeros_per_row(weights: Weights) -> np.ndarray:
         rows = np.repeat(np.arange(weights.shape[0]), np.diff(weights.indptr))
         return np.bincount(rows[weights.data != 0], minlength=weights.shape[0])
     return np.count_nonzero(np.asarray(weights), axis=1)
+
+
+def columns_used(weights: Weights, rows: slice | np.ndarray) -> np.ndarray:
+    """Which columns (presynaptic neurons) reach ``rows`` through a non-zero weight."""
+    if not sp.issparse(weights):
+        return (np.asarray(weights)[rows] != 0).any(axis=0)
+    block = weights[rows]
+    used = np.zeros(weights.shape[1], dtype=bool)
+    used[block.indices[block.data != 0]] = True
+    return used
 
 
 def dense(weights: Weights) -> np.ndarray:

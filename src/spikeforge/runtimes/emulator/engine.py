@@ -23,6 +23,7 @@ from spikeforge.runtimes.emulator.dynamics import neuron_model
 from spikeforge.runtimes.emulator.layout import Layout, build_layout
 from spikeforge.runtimes.emulator.sdn import with_sigma_delta
 from spikeforge.runtimes.emulator.threads import ThreadPolicy
+from spikeforge.runtimes.matrices import times
 from spikeforge.runtimes.result import StepObserver
 
 #: Element-steps (batch x neurons x steps) from which a run compiles the neuron update
@@ -187,7 +188,7 @@ class Emulator:
             active = senders.index_select(1, proj.cols).to(proj.weight_t.dtype)
             if proj.always_on is not None:
                 active[:, proj.always_on] = 1.0
-            total = active @ proj.weight_t
+            total = times(active, proj.weight_t)
             if proj.graded:  # SDNN hook: Lava's int32 dot of payloads and weights wraps
                 total = torch.remainder(total + 2.0**31, 2.0**32) - 2.0**31
             if proj.right_shift:
