@@ -69,13 +69,16 @@ from spikeforge.ir.nodes import (
     Shape,
 )
 from spikeforge.ir.repairs import fill_shape_fields, repair, rockpool_dt
-from spikeforge.ir.weights import Weights, compact, is_sparse
+from spikeforge.ir.weights import Weights, compact, is_sparse, wants_sparse
 from spikeforge.limits import require_fits
 
 #: Largest magnitude of any parameter: far beyond any physical network (voltages,
 #: weights, time constants in seconds), small enough that the quantiser's products
 #: stay finite in float64.
 MAX_MAGNITUDE = 1e12
+#: Bytes of one stored CSR entry in the memory estimate: float64 value, int32 column,
+#: and as much again for the copy a pass makes while building the next.
+CSR_BYTES = 24
 #: Longest Delay node in steps (Loihi 2's DelayDense holds 0-63 per synapse).
 MAX_DELAY_STEPS = 1 << 16
 
@@ -322,11 +325,13 @@ def _check_geometry(name: str, node: Conv2dMap | Pool2dMap, in_shape: Shape) -> 
 
 
 def _check_memory(graph: Graph, shapes: dict[str, Shape]) -> None:
-    """Estimate the dense float64 matrices normalisation builds; refuse before allocating.
+    """Estimate the matrices normalisation builds; refuse before allocating.
 
-    Every population (and output) gets one dense matrix from each input or population
-    it reaches through stateless maps; a convolution or pooling map is computed by
-    applying it to an identity basis of its input.
+    Every population (and output) gets one matrix from each input or population it
+    reaches through stateless maps: dense float64, or CSR where it is fed only by
+    sparse Affine maps straight from its sources (:func:`_sparse_entries`); a
+    convolution or pooling map is computed by applying it to an identity basis of
+    its input.
     """
     size = {name: int(np.prod(shape)) for name, shape in shapes.items()}
     total = 0
@@ -335,8 +340,28 @@ def _check_memory(graph: Graph, shapes: dict[str, Shape]) -> None:
             n_in = size[graph.in_edges(name)[0].pre]
             total += n_in * (n_in + size[name]) * 8
         if isinstance(node, (NeuronNode, OutputNode)):
-            total += size[name] * sum(size[s] for s in _sources(graph, name)) * 8
-    require_fits(total, "the network's synaptic matrices (dense float64)")
+            entries = size[name] * sum(size[s] for s in _sources(graph, name))
+            stored = _sparse_entries(graph, name)
+            sparse = stored is not None and wants_sparse((entries,), stored)
+            total += CSR_BYTES * stored if sparse else entries * 8
+    require_fits(total, "the network's synaptic matrices")
+
+
+def _sparse_entries(graph: Graph, name: str) -> int | None:
+    """Stored entries of ``name``'s matrices if every input reaches it through one CSR
+    Affine map, or directly (an identity); None where a denser path may build them."""
+    stored = 0
+    for edge in graph.in_edges(name):
+        node = graph.nodes[edge.pre]
+        if isinstance(node, (InputNode, NeuronNode)):
+            stored += int(np.prod(node.shape))
+            continue
+        feeds = graph.in_edges(edge.pre)
+        direct = all(isinstance(graph.nodes[e.pre], (InputNode, NeuronNode)) for e in feeds)
+        if not (isinstance(node, AffineMap) and is_sparse(node.weight) and direct):
+            return None
+        stored += node.weight.nnz * len(feeds)
+    return stored
 
 
 def _sources(graph: Graph, name: str) -> set[str]:

@@ -97,7 +97,8 @@ def columns_used(weights: Weights, rows: slice | np.ndarray) -> np.ndarray:
     """Which columns (presynaptic neurons) reach ``rows`` through a non-zero weight."""
     if not sp.issparse(weights):
         return (np.asarray(weights)[rows] != 0).any(axis=0)
-    block = weights[rows]
+    # A boolean mask picks rows by index: scipy then copies only those rows' entries.
+    block = weights[np.flatnonzero(rows) if isinstance(rows, np.ndarray) else rows]
     used = np.zeros(weights.shape[1], dtype=bool)
     used[block.indices[block.data != 0]] = True
     return used
