@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from spikeforge.compile.entries import Entries
 from spikeforge.compile.lower import CorePopulation, LoihiPlan, Synapses
-from spikeforge.compile.quantize import _round_preserving_row_sums, quantize
+from spikeforge.compile.quantize import _rank_in_row, _round_preserving_row_sums, quantize
 from spikeforge.compile.timing import BIAS_SOURCE
 from spikeforge.ir.weights import dense, is_sparse
 
@@ -114,3 +114,18 @@ def test_row_rounding_of_a_sparse_matrix_rounds_only_its_non_zeros():
     rounded = _round_preserving_row_sums(entries)
     assert rounded.shape == (csr.nnz,), "cost follows the non-zeros"
     assert np.array_equal(entries.like(rounded).matrix().toarray(), _round_preserving_row_sums(x))
+
+
+@pytest.mark.parametrize("uneven", [False, True])
+def test_both_ways_of_ranking_within_rows_agree_with_a_lexicographic_sort(uneven):
+    rng = np.random.default_rng(11)
+    for _ in range(50):
+        counts = rng.integers(0, 8, rng.integers(1, 20))
+        if uneven:
+            counts[0] = 60  # too uneven to pad: the two-sort path
+        rows = np.repeat(np.arange(len(counts)), counts)
+        keys = rng.integers(0, 4, len(rows)).astype(np.float64)  # many ties
+        order = np.lexsort((keys, rows))
+        expected = np.empty(len(rows), dtype=np.int64)
+        expected[order] = np.arange(len(rows)) - np.searchsorted(rows[order], rows[order])
+        assert np.array_equal(_rank_in_row(keys, rows, len(counts)), expected)

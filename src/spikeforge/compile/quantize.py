@@ -428,10 +428,32 @@ def _round_preserving_row_sums(x: Entries | np.ndarray) -> np.ndarray:
     wanted = np.round(entries.row_sums(fraction))
     candidates = np.flatnonzero(fraction > 0)
     rows = entries.rows[candidates]
-    order = np.lexsort((-fraction[candidates], rows))  # per row, largest first, stable
-    ranked_rows = rows[order]
-    rank = np.arange(len(order)) - np.searchsorted(ranked_rows, ranked_rows)
     up = np.zeros(len(fraction), dtype=bool)
-    up[candidates[order]] = rank < wanted[ranked_rows]
+    up[candidates] = _rank_in_row(-fraction[candidates], rows, len(wanted)) < wanted[rows]
     rounded = base + up
     return rounded if isinstance(x, Entries) else rounded.reshape(np.shape(x))
+
+
+def _rank_in_row(keys: np.ndarray, rows: np.ndarray, n_rows: int) -> np.ndarray:
+    """Each entry's place when its row (``rows``: non-decreasing) is sorted by ``keys``,
+    ties kept in entry order (the lower column first).
+
+    Rows of similar lengths are sorted side by side in one padded array (many short
+    sorts); very uneven ones by a stable sort of all keys, then of the rows.
+    """
+    per_row = np.bincount(rows, minlength=n_rows)
+    first = np.cumsum(per_row) - per_row
+    within = np.arange(len(keys)) - first[rows]
+    width = int(per_row.max(initial=0))
+    if n_rows * width <= 2 * len(keys) + n_rows:
+        padded = np.full((n_rows, width), np.inf)
+        padded[rows, within] = keys
+        order = np.argsort(padded, axis=1, kind="stable")
+        ranks = np.empty_like(order)
+        np.put_along_axis(ranks, order, np.arange(width)[None, :], axis=1)
+        return ranks[rows, within]
+    order = np.argsort(keys, kind="stable")
+    order = order[np.argsort(rows[order], kind="stable")]
+    ranks = np.empty(len(keys), dtype=np.int64)
+    ranks[order] = np.arange(len(keys)) - first[rows[order]]
+    return ranks
