@@ -1,14 +1,16 @@
-"""How compile time, memory and emulator throughput grow with the network.
+"""How compile time, memory, placement and emulator throughput grow with the network.
 
 Random CubaLIF networks built as NIR graphs, feed-forward (a chain of equal layers)
 and recurrent (one input layer, one self-connected population), with sparse random
-weights (``--fan-in`` non-zeros per neuron and matrix). Per size: seconds and peak
-resident memory of every compiler pass (normalise, split, schedule, lower, quantise),
-then the emulator's sample-steps/s at batch 1, 32 and 256 with its peak memory. A
-size whose dense matrices would not fit in ``--max-gib`` is reported, not attempted:
-every pass still stores weights dense.
+weights (``--fan-in`` non-zeros per neuron and matrix). The graphs hold their
+weights as scipy CSR matrices, which spikeforge's importer keeps sparse (a NIR file
+holds dense arrays: 10^5 neurons would need 19-37 GiB of them). Per size: seconds
+and peak resident memory of every compiler pass (import, normalise, split, schedule,
+lower, quantise, place), the cores and chips Loihi 2 needs, then the emulator's
+sample-steps/s at batch 1, 32 and 256 with its peak memory. A size whose estimated
+peak exceeds ``--max-gib`` is reported, not attempted.
 
-    .venv/bin/python scripts/bench_scale.py [--sizes 1000 10000 100000] [--steps 50]
+    .venv/bin/python scripts/bench_scale.py [--sizes 1000 10000 100000] [--steps 5]
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import time
 
 import nir
 import numpy as np
+import scipy.sparse as sp
 import torch
 
 from bench_emulator import peak_memory
@@ -27,18 +30,33 @@ from spikeforge.compile.network import normalize
 from spikeforge.compile.quantize import quantize
 from spikeforge.compile.split import split_decays
 from spikeforge.compile.timing import schedule
+from spikeforge.errors import SpikeforgeError
 from spikeforge.ir import from_nir
+from spikeforge.profile import load_hardware, place
 from spikeforge.runtimes.emulator import Emulator
 
 LAYERS = 4
+#: Resident bytes per synapse at the compiler's peak, measured at 10^5 neurons (README):
+#: what ``--max-gib`` compares against before a size is built.
+BYTES_PER_SYNAPSE = 200
+#: Chips the placement may use: enough for 10^8 synapses at Loihi 2's core limits.
+MAX_CHIPS = 1024
 
 
-def _sparse(rng: np.random.Generator, rows: int, cols: int, fan_in: int) -> np.ndarray:
-    """``rows x cols`` with ``fan_in`` random non-zeros per row, scaled to fire a little."""
-    weights = np.zeros((rows, cols), np.float32)
-    picks = rng.random((rows, cols)).argpartition(min(fan_in, cols) - 1, axis=1)[:, :fan_in]
-    weights[np.arange(rows)[:, None], picks] = rng.normal(0.4, 0.6, picks.shape) / np.sqrt(fan_in)
-    return weights
+def _sparse(rng: np.random.Generator, rows: int, cols: int, fan_in: int) -> sp.csr_array:
+    """``rows x cols`` CSR, ``fan_in`` random columns per row, scaled to fire a little.
+
+    Sorted draws with repetition plus ``0, 1, 2, ...`` are distinct sorted columns, so
+    the matrix is built canonical without a dense draw.
+    """
+    fan_in = min(fan_in, cols)
+    picks = np.sort(rng.integers(0, cols - fan_in + 1, (rows, fan_in)), axis=1)
+    picks += np.arange(fan_in)
+    values = rng.normal(0.4, 0.6, (rows, fan_in)) / np.sqrt(fan_in)
+    indptr = np.arange(rows + 1, dtype=np.int64) * fan_in
+    return sp.csr_array(
+        (values.ravel(), picks.ravel().astype(np.int32), indptr), shape=(rows, cols)
+    )
 
 
 def _lif(n: int) -> nir.CubaLIF:
@@ -73,41 +91,50 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000, 100000])
     parser.add_argument("--fan-in", type=int, default=100)
-    parser.add_argument("--steps", type=int, default=50)
-    parser.add_argument("--max-gib", type=float, default=4.0, help="skip larger dense weights")
+    parser.add_argument("--steps", type=int, default=5)
+    parser.add_argument("--max-gib", type=float, default=8.0, help="skip larger estimated peaks")
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
     device = torch.device(args.device)
-    cpu = torch.device("cpu")
     load = os.getloadavg()[0]
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, load average {load:.1f}")
+    # As many chips as a size needs: the placement reports how many it used.
+    hardware = load_hardware("loihi2")
+    hardware = hardware.with_values(hardware.name, {"topology.chips": MAX_CHIPS})
     for kind in ("ff", "rec"):
         for neurons in args.sizes:
             width = neurons // LAYERS if kind == "ff" else neurons // 2
             matrices = LAYERS if kind == "ff" else 2
             synapses = matrices * width * args.fan_in
-            dense_gib = matrices * width * width * 8 / 2**30
             label = f"{kind:3s} {neurons:>7d} neurons {synapses:>9d} synapses"
-            if dense_gib > args.max_gib:
-                print(f"{label}: skipped, dense float64 weights alone {dense_gib:.0f} GiB")
+            estimate = synapses * BYTES_PER_SYNAPSE / 2**30
+            if estimate > args.max_gib:
+                print(f"{label}: skipped, estimated peak {estimate:.0f} GiB > --max-gib")
                 continue
-            passes = []
-            with peak_memory(cpu) as peak:
-                start = time.perf_counter()
-                graph = from_nir(random_graph(kind, neurons, args.fan_in))
-                passes.append(("import", time.perf_counter() - start))
+            source = random_graph(kind, neurons, args.fan_in)
+            passes: list[tuple[str, float]] = []
+            with peak_memory(torch.device("cpu")) as peak:
+                graph = _timed(passes, "import", from_nir, source)
                 network = _timed(passes, "normalise", normalize, graph)
+                del graph, source
                 network = _timed(passes, "split", split_decays, network)
                 timing = _timed(passes, "schedule", schedule, network)
                 float_plan = _timed(passes, "lower", lower, network, timing)
                 plan, _ = _timed(passes, "quantise", quantize, float_plan, 2, None)
+                del float_plan, network
+            try:
+                placement = _timed(passes, "place", place, plan, hardware)
+                where = f"{len(placement.cores)} cores, {placement.chips_used} chip(s)"
+            except SpikeforgeError as exc:
+                where = f"does not place: {exc}"
+            total = sum(seconds for _, seconds in passes)
             times = ", ".join(f"{name} {seconds:.2f}" for name, seconds in passes)
-            print(f"{label}: compile s: {times}; peak {peak.mib:.0f} MiB")
+            print(f"{label}: compile {total:.2f} s ({times}); peak {peak.mib:.0f} MiB; {where}")
             emulator = Emulator(plan, device, fuse=True)
             rng = np.random.default_rng(1)
             for batch in (1, 32, 256):
-                spikes = (rng.random((batch, args.steps, width)) < 0.1).astype(np.float64)
-                emulator.run({"input": spikes[:2, :3]}, 3, [], [])  # warm-up (compilation)
+                spikes = rng.random((batch, args.steps, width), dtype=np.float32) < 0.1
+                emulator.run({"input": spikes[:, :2]}, 2, [], [])  # warm-up (compilation)
                 with peak_memory(device) as peak:
                     start = time.perf_counter()
                     emulator.run({"input": spikes}, args.steps, [], [])
@@ -116,6 +143,7 @@ def main() -> None:
                     f"{'':>{len(label)}s}  emulator b={batch:<3d} {batch * args.steps / took:9.0f} "
                     f"sample-steps/s, peak {peak.mib:.0f} MiB"
                 )
+            del emulator, plan
 
 
 def _timed(passes: list[tuple[str, float]], name: str, work, *args):

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from typing import Any, Literal, Union
 
 import numpy as np
+import scipy.sparse as sp
 
 from spikeforge.errors import SpikeforgeError
 
@@ -28,6 +29,9 @@ from spikeforge.errors import SpikeforgeError
 MAX_INT = 2**53
 #: Longest name (population, input, readout) a header may hold.
 MAX_NAME = 256
+#: A weight matrix, dense or CSR (:mod:`spikeforge.ir.weights`): stored as one array,
+#: or as CSR's three arrays and the shape.
+_MATRICES = {np.ndarray, sp.csr_array}
 
 Validator = Callable[[Any, str], None]
 _VALIDATORS: dict[type, Validator] = {}
@@ -62,11 +66,18 @@ class Encoder:
             members = [a for a in args if a is not type(None)]
             if len(members) == 1:
                 return self.encode(value, members[0], key)
+            if set(members) == _MATRICES:
+                return self.encode(value, type(value) if sp.issparse(value) else np.ndarray, key)
             chosen = next(m for m in members if dataclasses.is_dataclass(m) and type(value) is m)
             return {"kind": chosen.__name__, "value": self.encode(value, chosen, key)}
         if hint is np.ndarray:
             self.arrays[key] = np.asarray(value)
             return key
+        if hint is sp.csr_array:
+            parts = {"data": value.data, "indices": value.indices, "indptr": value.indptr}
+            for part, array in parts.items():
+                self.arrays[f"{key}/{part}"] = array
+            return {"csr": {part: f"{key}/{part}" for part in parts}, "shape": list(value.shape)}
         if origin is dict:
             return {
                 k: self.encode(v, args[1], f"{key}/{i}") for i, (k, v) in enumerate(value.items())
@@ -97,6 +108,9 @@ def decode(data: Any, hint: Any, key: str, arrays: dict[str, np.ndarray], where:
             raise SpikeforgeError(f"{where} is missing (null)")
         if len(members) == 1:
             return decode(data, members[0], key, arrays, where)
+        if set(members) == _MATRICES:
+            chosen = sp.csr_array if isinstance(data, dict) else np.ndarray
+            return decode(data, chosen, key, arrays, where)
         by_name = {m.__name__: m for m in members if dataclasses.is_dataclass(m)}
         if not isinstance(data, dict) or data.get("kind") not in by_name:
             raise SpikeforgeError(f"{where}: expected one of {sorted(by_name)} tagged with 'kind'")
@@ -137,6 +151,8 @@ def decode(data: Any, hint: Any, key: str, arrays: dict[str, np.ndarray], where:
             index = tuple(int(i) for i in np.argwhere(~np.isfinite(array))[0])
             raise SpikeforgeError(f"{where}: non-finite value {array[index]} at index {index}")
         return array
+    if hint is sp.csr_array:
+        return _decode_csr(data, arrays, where)
     if origin is dict:
         if not isinstance(data, dict):
             raise SpikeforgeError(f"{where}: expected an object, got {_kind(data)}")
@@ -182,6 +198,44 @@ def decode(data: Any, hint: Any, key: str, arrays: dict[str, np.ndarray], where:
     if hint is object or hint is Any:
         return data
     raise SpikeforgeError(f"{where}: no decoder for type {hint!r}")  # a plan type we do not know
+
+
+def _decode_csr(data: Any, arrays: dict[str, np.ndarray], where: str) -> sp.csr_array:
+    """A CSR matrix from its three arrays, refused unless canonical (sorted, in range):
+    the quantiser and the runtimes read its entries as a dense matrix's non-zeros."""
+    if not isinstance(data, dict) or set(data) != {"csr", "shape"}:
+        raise SpikeforgeError(f"{where}: expected a CSR matrix {{csr, shape}}")
+    shape = decode(data["shape"], tuple[int, int], "", arrays, f"{where}.shape")
+    if min(shape) < 0:
+        raise SpikeforgeError(f"{where}.shape = {list(shape)}: must not be negative")
+    parts = data["csr"]
+    if not isinstance(parts, dict) or set(parts) != {"data", "indices", "indptr"}:
+        raise SpikeforgeError(f"{where}.csr: expected the arrays data, indices, indptr")
+    values, indices, indptr = (
+        decode(parts[p], np.ndarray, "", arrays, f"{where}.csr.{p}")
+        for p in ("data", "indices", "indptr")
+    )
+    for name, array in (("indices", indices), ("indptr", indptr)):
+        if array.ndim != 1 or array.dtype.kind not in "iu":
+            raise SpikeforgeError(f"{where}.csr.{name}: must be a 1-D integer array")
+    if values.ndim != 1 or values.dtype.kind not in "iuf" or len(values) != len(indices):
+        raise SpikeforgeError(
+            f"{where}.csr.data: must be a 1-D real array of {len(indices)} entries (one per index)"
+        )
+    rows, cols = shape
+    if len(indptr) != rows + 1 or indptr[0] != 0 or indptr[-1] != len(indices):
+        raise SpikeforgeError(
+            f"{where}.csr.indptr: must hold {rows + 1} offsets from 0 to {len(indices)}"
+        )
+    if np.any(np.diff(indptr) < 0):
+        raise SpikeforgeError(f"{where}.csr.indptr: offsets must not decrease")
+    if len(indices) and (indices.min() < 0 or indices.max() >= cols):
+        raise SpikeforgeError(f"{where}.csr.indices: column indices must lie in 0..{cols - 1}")
+    starts = np.zeros(len(indices), dtype=bool)
+    starts[indptr[:-1][np.diff(indptr) > 0]] = True
+    if np.any((np.diff(indices.astype(np.int64), prepend=-1) <= 0) & ~starts):
+        raise SpikeforgeError(f"{where}.csr.indices: must increase strictly within each row")
+    return sp.csr_array((values, indices, indptr), shape=shape)
 
 
 def _fields(cls: type) -> list[tuple[dataclasses.Field, Any]]:

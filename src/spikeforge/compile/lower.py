@@ -37,6 +37,7 @@ from spikeforge.compile.convolution import ConvConnection
 from spikeforge.compile.network import Connection, Network, Population
 from spikeforge.compile.timing import BIAS_SOURCE, PACEMAKER, Timing
 from spikeforge.errors import UnsupportedError
+from spikeforge.ir.weights import Weights, scale_rows, split_column
 from spikeforge.loihi_format import GRADED_BITS_MAX, STATE_HALF, VTH_SHIFT, WEIGHT_BITS
 
 if TYPE_CHECKING:
@@ -120,7 +121,9 @@ class Synapses:
 
     pre: str
     post: str
-    weights: np.ndarray
+    #: ``[post, pre]``; CSR where large and mostly zeros (:mod:`spikeforge.ir.weights`):
+    #: then a Lava ``Sparse`` (or ``DelaySparse``) process.
+    weights: Weights
     weight_exp: int
     extra_delay: int
     always_on: int | None = None
@@ -138,17 +141,15 @@ class Synapses:
         """The name of the pacemaker feeding ``always_on`` (one per pre and channel)."""
         return None if self.always_on is None else f"{PACEMAKER}{self.pre}[{self.always_on}]"
 
-    def routes(self) -> list[tuple[str, np.ndarray]]:
+    def routes(self) -> list[tuple[str, Weights]]:
         """(source, the weights its spikes reach): the presynaptic source's, and the
         pacemaker's always-on column, which a binary source's own spikes there never add
         to (ORed with the pacemaker's); a graded source's counts there still do (added)."""
         if self.always_on is None:
             return [(self.pre, self.weights)]
-        own = np.array(self.weights, copy=True)
-        if not self.num_message_bits:
-            own[:, self.always_on] = 0
-        paced = np.zeros_like(self.weights)
-        paced[:, self.always_on] = self.weights[:, self.always_on]
+        own, paced = split_column(self.weights, self.always_on)
+        if self.num_message_bits:  # graded counts add to the pacemaker's 1 there
+            own = self.weights
         return [(self.pre, own), (self.pacemaker, paced)]
 
 
@@ -321,7 +322,7 @@ def lower(network: Network, timing: Timing) -> LoihiPlan:
             convolutions.append(conv)
             continue
         synapses.append(
-            Synapses(conn.pre, conn.post, scale[:, None] * conn.weight, 0, extra,
+            Synapses(conn.pre, conn.post, scale_rows(conn.weight, scale), 0, extra,
                      num_message_bits=bits)
         )  # fmt: skip
     for name, pop in network.populations.items():

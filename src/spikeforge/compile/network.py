@@ -7,7 +7,8 @@ population's input gain (r, w_in, dt/tau) into the weights and its maps' constan
 terms into a per-neuron bias. A population whose whole input is one convolution
 keeps it as a :class:`~spikeforge.compile.convolution.ConvConnection` instead
 (:mod:`spikeforge.compile.convolution` says when). Nothing here is approximate: it
-is the same arithmetic, reassociated, in float64.
+is the same arithmetic, reassociated, in float64. Matrices stay sparse throughout,
+and one that is large and mostly zeros is kept sparse (:mod:`spikeforge.ir.weights`).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from spikeforge.ir.nodes import (
     OutputNode,
     Shape,
 )
+from spikeforge.ir.weights import Weights, compact, is_identity, nonzeros, scale_rows
 
 
 @dataclass(kw_only=True)
@@ -57,11 +59,14 @@ class Population(NeuronParams):
 
 @dataclass
 class Connection:
-    """``post.u += weight @ pre[t - delay]``; ``pre`` is an input or a population."""
+    """``post.u += weight @ pre[t - delay]``; ``pre`` is an input or a population.
+
+    ``weight`` is CSR where it is large and mostly zeros (:mod:`spikeforge.ir.weights`).
+    """
 
     pre: str
     post: str
-    weight: np.ndarray
+    weight: Weights
     delay: int
 
 
@@ -84,14 +89,7 @@ class Readout:
         if len(self.terms) != 1 or np.any(self.bias):
             return None
         term = self.terms[0]
-        n = term.weight.shape[1]
-        if (
-            term.delay == 0
-            and term.weight.shape == (n, n)
-            and np.array_equal(term.weight, np.eye(n))
-        ):
-            return term.pre
-        return None
+        return term.pre if term.delay == 0 and is_identity(term.weight) else None
 
 
 @dataclass
@@ -187,15 +185,15 @@ def normalize(graph: Graph) -> Network:
             continue
         incoming = _sum_inputs(graph, name, expr).shifted(node.input_delay)
         for (pre, delay), w in sorted(incoming.terms.items()):
-            dense = gain[:, None] * w.toarray()
-            if np.any(dense):
-                connections.append(Connection(pre=pre, post=name, weight=dense, delay=delay))
+            weight = compact(scale_rows(sp.csr_array(w), gain))
+            if nonzeros(weight):
+                connections.append(Connection(pre=pre, post=name, weight=weight, delay=delay))
         populations[name] = _population(name, node, gain * incoming.bias)
     readouts = {}
     for name, node in graph.outputs().items():
         total = _sum_inputs(graph, name, expr)
         terms = [
-            Connection(pre=pre, post=name, weight=w.toarray(), delay=delay)
+            Connection(pre=pre, post=name, weight=compact(w), delay=delay)
             for (pre, delay), w in sorted(total.terms.items())
         ]
         readouts[name] = Readout(name=name, shape=node.shape, terms=terms, bias=total.bias)

@@ -51,6 +51,7 @@ from spikeforge.compile.hardware import Hardware
 from spikeforge.compile.lower import ConvSynapses, LoihiPlan, Synapses
 from spikeforge.compile.timing import BIAS_SOURCE
 from spikeforge.errors import SpikeforgeError
+from spikeforge.ir.weights import Weights, columns_used, nonzeros_per_row
 from spikeforge.loihi_format import WEIGHT_BITS
 
 #: Bits of one stored weight: Lava's Dense keeps 8-bit mantissas (see compile/quantize.py).
@@ -250,12 +251,9 @@ def _coordinates(index: int, hardware: Hardware) -> tuple[int, int, int, int]:
 
 
 def stored_synapses(syn: Synapses) -> np.ndarray:
-    """``[post, pre]`` mask of the synapses a core stores for ``syn``: its non-zero weights.
-
-    The one place placement and cost read a dense group's connectivity from, so that a
-    sparse weight representation needs changing here only.
-    """
-    return np.asarray(syn.weights) != 0
+    """Synapses each post neuron's core stores for ``syn``: its non-zero weights (from
+    the CSR structure of a sparse matrix, without a dense mask)."""
+    return nonzeros_per_row(syn.weights)
 
 
 def _synapse_bits(syn: Synapses, hardware: Hardware) -> int:
@@ -268,8 +266,8 @@ class _Needs:
 
     synapses: np.ndarray
     bits: np.ndarray
-    #: ``[pre, post]`` masks of dense routes (input axons are the pre rows any post uses).
-    axon_masks: list[np.ndarray]
+    #: ``[post, pre]`` weights of the routes (input axons: the pre columns any post uses).
+    axon_masks: list[Weights]
     #: Bits of shared conv kernels, stored once on every core of the population.
     kernel_bits: int
 
@@ -280,13 +278,13 @@ def _needs(
     synapses = np.zeros(size, dtype=np.int64)
     bits = np.zeros(size, dtype=np.int64)
     for syn in incoming:
-        count = stored_synapses(syn).sum(axis=1)
+        count = stored_synapses(syn)
         synapses += count
         bits += count * _synapse_bits(syn, hardware)
-    masks = [np.asarray(w != 0).T for syn in incoming for _, w in syn.routes()]
+    masks = [w for syn in incoming for _, w in syn.routes()]
     kernel = sum(int(np.count_nonzero(c.weight)) for c in convs) * STORED_WEIGHT_BITS
     limits = {r: hardware.limit(r) for r in RESOURCES}
-    axons_each = sum((m.sum(axis=0) for m in masks), np.zeros(size, dtype=np.int64))
+    axons_each = sum((nonzeros_per_row(m) for m in masks), np.zeros(size, dtype=np.int64))
     for what, need, limit, unit in (
         ("stored synapses", synapses, limits["synapses"], ""),
         ("bits of synaptic memory", bits + kernel, limits["synaptic_memory"], " bits"),
@@ -307,7 +305,7 @@ def _usage(need: _Needs, start: int, stop: int, cumulative: dict[str, np.ndarray
         "synapses": int(cumulative["synapses"][stop] - cumulative["synapses"][start]),
         "synaptic_memory": int(cumulative["bits"][stop] - cumulative["bits"][start])
         + need.kernel_bits,
-        "input_axons": sum(int(m[:, start:stop].any(axis=1).sum()) for m in need.axon_masks),
+        "input_axons": sum(int(columns_used(m, slice(start, stop)).sum()) for m in need.axon_masks),
         "output_axons": 0,
     }
 
@@ -395,10 +393,9 @@ def _count_output_axons(plan: LoihiPlan, placement: Placement) -> None:
         if pre not in placement.neuron_core:
             continue  # an input: its routes start at the host, not on a core
         dest = placement.neuron_core[syn.post]
-        mask = weights != 0
         source = placement.neuron_core[pre]
         for core in np.unique(dest):
-            reaches = mask[dest == core].any(axis=0)
+            reaches = columns_used(weights, dest == core)
             counts = np.bincount(source[reaches], minlength=len(placement.cores))
             for index in np.flatnonzero(counts):
                 placement.cores[index].usage["output_axons"] += int(counts[index])

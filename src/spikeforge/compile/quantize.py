@@ -31,6 +31,7 @@ import torch
 import torch.nn.functional as F
 
 from spikeforge.choices import WEIGHT_PLANES
+from spikeforge.compile.entries import Entries
 from spikeforge.compile.lower import (
     ConvSynapses,
     CorePopulation,
@@ -42,6 +43,7 @@ from spikeforge.compile.lower import (
 )
 from spikeforge.compile.timing import BIAS_SOURCE
 from spikeforge.errors import UnsupportedError
+from spikeforge.ir.weights import Weights, abs_max, nonzeros, nonzeros_lost, stored_values
 from spikeforge.limits import require_fits
 from spikeforge.loihi_format import (
     ACT_SHIFT,
@@ -160,22 +162,21 @@ def quantize(
         for syn in incoming[name]:
             planes = _quantize_synapses(syn, scale, weight_planes, channels.get(syn.pre, 0))
             synapses.extend(planes)
-            approx = sum(p.routes()[0][1] * 2.0**p.weight_exp for p in planes) / scale
-            pairs.append((syn.weights, approx))
+            approx = sum((p.routes()[0][1] * 2.0**p.weight_exp for p in planes), syn.weights * 0.0)
+            pairs.append((syn.weights, approx / scale))
         for conv in convs[name]:  # errors over kernel taps, each shared by many synapses
             conv_planes = _quantize_conv(conv, scale, weight_planes)
             convolutions.extend(conv_planes)
             approx = sum((p.torch_kernel() for p in conv_planes), 0.0) / scale
             pairs.append((conv.torch_kernel(), approx))
         for weights, approx in pairs:
-            diff = np.abs(approx - weights)
+            diff = stored_values(approx - weights)
             w_err_sq += float((diff**2).sum())
-            w_norm_sq += float((weights**2).sum())
-            w_err_max = max(w_err_max, float(diff.max(initial=0.0)))
-            w_max = max(w_max, float(np.abs(weights).max(initial=0.0)))
-            nonzero = weights != 0
-            total += int(nonzero.sum())
-            zeroed += int((nonzero & (approx == 0)).sum())
+            w_norm_sq += float((stored_values(weights) ** 2).sum())
+            w_err_max = max(w_err_max, float(np.abs(diff).max(initial=0.0)))
+            w_max = max(w_max, abs_max(weights))
+            total += nonzeros(weights)
+            zeroed += nonzeros_lost(weights, approx)
         vth_err = abs(qpop.vth / scale - pop.vth) / pop.vth if pop.spiking and pop.vth > 0 else 0.0
         reports.append(
             QuantReport(
@@ -240,7 +241,7 @@ def _population_scale(
         else:
             v_range = WRAP_MARGIN * max(v_above, v_below)
     else:
-        worst_input = sum((np.abs(s.weights).sum(axis=1) for s in incoming), np.zeros(pop.size))
+        worst_input = sum((_abs_row_sums(s.weights) for s in incoming), np.zeros(pop.size))
         worst_input = worst_input + sum((_conv_row_sums(c) for c in convs), np.zeros(pop.size))
         u_range = float(np.max(worst_input / max(pop.du, 1.0 / DECAY_UNITY), initial=0.0))
         if pop.spiking:
@@ -256,10 +257,9 @@ def _population_scale(
     if pop.spiking:
         limits.append(VTH_MAX / pop.vth)
     w_max = max(
-        (float(np.abs(w).max(initial=0.0)) for w in [*(s.weights for s in incoming),
-                                                      *(c.weight for c in convs)]),
+        (abs_max(w) for w in [*(s.weights for s in incoming), *(c.weight for c in convs)]),
         default=0.0,
-    )  # fmt: skip
+    )
     if w_max > 0:
         limits.append(WEIGHT_MAX * 2.0**WEIGHT_EXP_MAX / w_max)
     if bias.max(initial=0.0) > 0:
@@ -325,17 +325,23 @@ def _quantize_conv(conv: ConvSynapses, scale: float, planes: int) -> list[ConvSy
     (three run as a matrix, :func:`_convolutions_as_matrices`).
     """
     kernel = conv.torch_kernel()
-    target = kernel.reshape(len(kernel), -1) * scale
+    target = Entries.of(kernel.reshape(len(kernel), -1) * scale)
     if planes == 1:
-        quantized = [quantize_plane(target)]
+        quantized = [_plane(target)]
     else:
         high, exp, residual = _floor_plane(target)
-        quantized = [(high, exp), quantize_plane(residual)]
+        quantized = [(high, exp), _plane(residual)]
     return [
-        replace(conv, weight=lava_conv_weight(w.reshape(kernel.shape)), weight_exp=e)
+        replace(conv, weight=lava_conv_weight(w.matrix().reshape(kernel.shape)), weight_exp=e)
         for w, e in quantized
-        if w.any()
+        if w.values.any()
     ]
+
+
+def _abs_row_sums(weights: Weights) -> np.ndarray:
+    """Summed ``|weight|`` per row, the same float for either storage (:mod:`.entries`)."""
+    entries = Entries.of(weights)
+    return entries.row_sums(np.abs(entries.values))
 
 
 def _payload_width(
@@ -405,15 +411,17 @@ def _quantize_synapses(
     Three planes split that remainder again, into whole units of ``a_in`` and a
     fraction that is summed before it is rounded (:func:`_whole_and_fraction`, with
     the pacemaker on ``channel``). The bias neuron's input is the same on every
-    step, so summing its fractions gains nothing: it keeps two planes.
+    step, so summing its fractions gains nothing: it keeps two planes. A CSR matrix
+    gives CSR planes, computed on its non-zeros only (:mod:`.entries`).
     """
-    target = syn.weights * scale
+    weights = Entries.of(syn.weights)
+    target = weights.like(weights.values * scale)
     if planes == 1:
-        quantized = [(*quantize_plane(target), None)]
+        quantized = [(*_plane(target), None)]
     else:
         high, exp, residual = _floor_plane(target)
         if planes == 2 or syn.pre == BIAS_SOURCE:
-            quantized = [(high, exp, None), (*quantize_plane(residual), None)]
+            quantized = [(high, exp, None), (*_plane(residual), None)]
         else:
             graded = syn.num_message_bits > 0
             quantized = [(high, exp, None), *_whole_and_fraction(residual, channel, graded)]
@@ -421,21 +429,21 @@ def _quantize_synapses(
         Synapses(
             syn.pre,
             syn.post,
-            weights,
+            mantissas.matrix(),
             exp,
             syn.extra_delay,
             always_on,
             num_message_bits=syn.num_message_bits,
         )
-        for weights, exp, always_on in quantized
-        if weights.any()
+        for mantissas, exp, always_on in quantized
+        if mantissas.values.any()
     ]
 
 
-def _floor_plane(target: np.ndarray) -> tuple[np.ndarray, int, np.ndarray]:
+def _floor_plane(target: Entries) -> tuple[Entries, int, Entries]:
     """The first of several planes, rounded down, and the non-negative remainder."""
-    high, exp = quantize_plane(target, np.floor)
-    return high, exp, target - high * 2.0**exp
+    high, exp = _plane(target, np.floor)
+    return high, exp, target.like(target.values - high.values * 2.0**exp)
 
 
 def _pacemaker_channels(synapses: list[Synapses], scales: dict[str, float]) -> dict[str, int]:
@@ -446,16 +454,18 @@ def _pacemaker_channels(synapses: list[Synapses], scales: dict[str, float]) -> d
     for syn in synapses:
         if syn.pre == BIAS_SOURCE:
             continue
-        residual = _floor_plane(syn.weights * scales[syn.post])[2]
+        weights = Entries.of(syn.weights)
+        residual = _floor_plane(weights.like(weights.values * scales[syn.post]))[2].values
         # A graded channel keeps the pacemaker's half unit per count: it rounds r - 1/2.
         fraction = residual - np.floor(residual) - (0.5 if syn.num_message_bits else 0.0)
-        lost[syn.pre] = lost.get(syn.pre, 0.0) + ((fraction - np.round(fraction)) ** 2).sum(0)
+        cost = weights.col_sums((fraction - np.round(fraction)) ** 2)
+        lost[syn.pre] = lost.get(syn.pre, 0.0) + cost
     return {pre: int(np.argmin(cost)) for pre, cost in lost.items()}
 
 
 def _whole_and_fraction(
-    residual: np.ndarray, channel: int, graded: bool = False
-) -> list[tuple[np.ndarray, int, int | None]]:
+    residual: Entries, channel: int, graded: bool = False
+) -> list[tuple[Entries, int, int | None]]:
     """Two planes for a non-negative remainder below 256 units: whole units, then 1/256ths.
 
     One unit of ``a_in`` is the finest step by which synaptic input can reach ``u``,
@@ -474,56 +484,104 @@ def _whole_and_fraction(
     pacemaker's half is present, that channel's whole units are therefore its
     remainder less one half, rounded: the same error bound (half a unit per count).
     """
-    whole = np.floor(residual)
-    fraction = residual - whole
-    if not fraction.any():
-        return [(whole.astype(np.int64), 0, None)]
-    whole[:, channel] += np.round(fraction[:, channel])
-    fraction[:, channel] = 0.0
-    fine = _round_preserving_row_sums(fraction * 2.0**-FRACTION_EXP)
+    if not (residual.values - np.floor(residual.values)).any():
+        return [(residual.like(np.floor(residual.values)), 0, None)]
+    residual = residual.with_column(channel)  # the pacemaker's half unit needs a place
+    whole = np.floor(residual.values)
+    fraction = residual.values - whole
+    paced = residual.cols == channel
+    whole[paced] += np.round(fraction[paced])
+    fraction[paced] = 0.0
+    fine = _round_preserving_row_sums(residual.like(fraction * 2.0**-FRACTION_EXP))
     carry = fine == 2.0**-FRACTION_EXP  # a fraction rounded up to a whole unit
     whole, fine = whole + carry, np.where(carry, 0.0, fine)
-    paced = fine.any(axis=1)
-    fine[paced, channel] = 2.0 ** (-FRACTION_EXP - 1)
+    busy = residual.row_sums((fine != 0).astype(np.float64)) > 0
+    at = paced & busy[residual.rows]
+    fine[at] = 2.0 ** (-FRACTION_EXP - 1)
     if graded:
-        whole[paced, channel] = np.round(residual[paced, channel] - 0.5)
-    whole = np.clip(whole, 0, WEIGHT_MAX).astype(np.int64)
-    return [(whole, 0, None), (fine.astype(np.int64), FRACTION_EXP, channel)]
+        whole[at] = np.round(residual.values[at] - 0.5)
+    whole = np.clip(whole, 0, WEIGHT_MAX)
+    return [(residual.like(whole), 0, None), (residual.like(fine), FRACTION_EXP, channel)]
 
 
 def quantize_plane(
-    target: np.ndarray, rounding: Callable[[np.ndarray], np.ndarray] | None = None
-) -> tuple[np.ndarray, int]:
+    target: Weights, rounding: Callable[[np.ndarray], np.ndarray] | None = None
+) -> tuple[Weights, int]:
     """Smallest exponent whose 8-bit mantissas (even when signs mix, as Lava truncates) fit.
 
     Mantissas are rounded by ``rounding`` (default :func:`_round_preserving_row_sums`).
     An entry that rounding pushes one step past the largest mantissa is clipped
     rather than costing the whole plane a bit of resolution.
     """
-    mixed = target.min(initial=0.0) < 0 < target.max(initial=0.0)
+    mantissas, exp = _plane(Entries.of(target), rounding)
+    return mantissas.matrix(), exp
+
+
+def _plane(
+    target: Entries, rounding: Callable[[np.ndarray], np.ndarray] | None = None
+) -> tuple[Entries, int]:
+    """:func:`quantize_plane` on stored entries; the mantissas are integer-valued floats."""
+    values = target.values
+    mixed = values.min(initial=0.0) < 0 < values.max(initial=0.0)
     step = MIXED_SIGN_WEIGHT_STEP if mixed else 1
     low, high = (WEIGHT_MIN, WEIGHT_MAX + 1 - step) if mixed else (-WEIGHT_MAX, WEIGHT_MAX)
     for exp in range(WEIGHT_EXP_MIN, WEIGHT_EXP_MAX + 1):
-        scaled = target / 2.0**exp / step
+        scaled = values / 2.0**exp / step
         lowest, highest = np.floor(scaled).min(initial=0), scaled.max(initial=0)
         if lowest * step >= low and highest * step <= high + step:
             break
-    rounded = (rounding or _round_preserving_row_sums)(scaled)
-    return np.clip(step * rounded, low, high).astype(np.int64), exp
+    if rounding is None:
+        rounded = _round_preserving_row_sums(target.like(scaled))
+    else:
+        rounded = rounding(scaled)
+    return target.like(np.clip(step * rounded, low, high)), exp
 
 
-def _round_preserving_row_sums(x: np.ndarray) -> np.ndarray:
+def _round_preserving_row_sums(x: Entries | np.ndarray) -> np.ndarray:
     """Integers within one of ``x`` whose rounding errors sum to under a half per row.
 
     Rounding every weight to nearest leaves errors that add up over a neuron's
     inputs whenever many of them are active, and add up coherently where one value
     is repeated (pooled or convolutional weights): the neuron's voltage then drifts
     from the float model's, and spikes near threshold flip. Rounding up the entries
-    with the largest fractions, as many as a row's fractions add up to, cancels the
-    drift; zero weights stay zero, so sparsity is kept.
+    with the largest fractions (ties: the lower column), as many as a row's fractions
+    add up to, cancels the drift; zero weights stay zero, so sparsity is kept. Only
+    entries with a fraction take part, so a CSR matrix costs its non-zeros and gets
+    the dense matrix's integers. A dense ``x`` gives a dense result; entries give
+    their values.
     """
-    base = np.floor(x)
-    fraction = x - base
-    wanted = np.round(fraction.sum(axis=-1, keepdims=True))
-    rank = np.argsort(np.argsort(-fraction, axis=-1, kind="stable"), axis=-1, kind="stable")
-    return base + (rank < wanted)
+    entries = x if isinstance(x, Entries) else Entries.of(x)
+    base = np.floor(entries.values)
+    fraction = entries.values - base
+    wanted = np.round(entries.row_sums(fraction))
+    candidates = np.flatnonzero(fraction > 0)
+    rows = entries.rows[candidates]
+    up = np.zeros(len(fraction), dtype=bool)
+    up[candidates] = _rank_in_row(-fraction[candidates], rows, len(wanted)) < wanted[rows]
+    rounded = base + up
+    return rounded if isinstance(x, Entries) else rounded.reshape(np.shape(x))
+
+
+def _rank_in_row(keys: np.ndarray, rows: np.ndarray, n_rows: int) -> np.ndarray:
+    """Each entry's place when its row (``rows``: non-decreasing) is sorted by ``keys``,
+    ties kept in entry order (the lower column first).
+
+    Rows of similar lengths are sorted side by side in one padded array (many short
+    sorts); very uneven ones by a stable sort of all keys, then of the rows.
+    """
+    per_row = np.bincount(rows, minlength=n_rows)
+    first = np.cumsum(per_row) - per_row
+    within = np.arange(len(keys)) - first[rows]
+    width = int(per_row.max(initial=0))
+    if n_rows * width <= 2 * len(keys) + n_rows:
+        padded = np.full((n_rows, width), np.inf)
+        padded[rows, within] = keys
+        order = np.argsort(padded, axis=1, kind="stable")
+        ranks = np.empty_like(order)
+        np.put_along_axis(ranks, order, np.arange(width)[None, :], axis=1)
+        return ranks[rows, within]
+    order = np.argsort(keys, kind="stable")
+    order = order[np.argsort(rows[order], kind="stable")]
+    ranks = np.empty(len(keys), dtype=np.int64)
+    ranks[order] = np.arange(len(keys)) - first[rows[order]]
+    return ranks

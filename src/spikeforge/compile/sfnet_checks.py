@@ -28,6 +28,7 @@ from spikeforge.compile.network import Connection, Network, Population, Readout
 from spikeforge.compile.timing import BIAS_SOURCE, MAX_EXTRA_DELAY, Timing
 from spikeforge.errors import SpikeforgeError
 from spikeforge.ir.nir_import import MAX_DELAY_STEPS
+from spikeforge.ir.weights import stored_values
 from spikeforge.loihi_format import (
     BIAS_EXP_MAX,
     BIAS_MANT_MAX,
@@ -228,7 +229,7 @@ def _plan(plan: LoihiPlan, where: str, precision: str) -> None:
         if syn.weights.shape != expected:
             _fail(f"{at}.weights", f"shape {syn.weights.shape}, expected {expected}")
         if precision == "fixed":
-            _integers_within(syn.weights, WEIGHT_MIN, WEIGHT_MAX, f"{at}.weights")
+            _integers_within(stored_values(syn.weights), WEIGHT_MIN, WEIGHT_MAX, f"{at}.weights")
     for name, size in plan.inputs.items():
         _bounded_int(size, 1, MAX_NEURONS, f"{where}.inputs[{name!r}]")
     for i, conv in enumerate(plan.convolutions):

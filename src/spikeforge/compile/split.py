@@ -26,6 +26,7 @@ import numpy as np
 from spikeforge.compile.convolution import ConvConnection
 from spikeforge.compile.network import Connection, Network, Population, Readout, Split
 from spikeforge.errors import UnsupportedError
+from spikeforge.ir.weights import Weights, compact, nonzeros
 
 #: Most parts one population is split into: each costs a Lava process, a neuron
 #: group on a core and a synapse process per connection block.
@@ -63,7 +64,7 @@ def split_decays(network: Network, max_parts: int = MAX_PARTS) -> Network:
         else Connection(pre, post, block, conn.delay)
         for conn in network.connections
         for pre, post, block in _blocks(conn, pieces)
-        if block.any()
+        if nonzeros(block)
     ]
     readouts = {
         name: Readout(name, readout.shape, _split_terms(readout, pieces), readout.bias)
@@ -124,11 +125,11 @@ def _part(pop: Population, name: str, rows: slice) -> Population:
 
 def _blocks(
     conn: Connection | ConvConnection, pieces: dict[str, list[tuple[str, slice]]]
-) -> list[tuple[str, str, np.ndarray]]:
+) -> list[tuple[str, str, Weights]]:
     """``conn``'s weight cut into (pre part, post part, block) by both ends' parts."""
     whole = [(conn.post, slice(None))]
     return [
-        (pre, post, conn.weight[rows, cols])
+        (pre, post, compact(conn.weight[rows, cols]))
         for post, rows in pieces.get(conn.post, whole)
         for pre, cols in pieces.get(conn.pre, [(conn.pre, slice(None))])
     ]

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 from spikeforge.compile.compiled import CompiledNet
 from spikeforge.compile.hardware import Hardware
 from spikeforge.compile.placement import placement_summary
+from spikeforge.ir.weights import nonzeros
 
 
 def summarize(compiled: CompiledNet, hardware: Hardware) -> str:
@@ -15,7 +14,7 @@ def summarize(compiled: CompiledNet, hardware: Hardware) -> str:
     fixed = {r.population: r for r in compiled.quant_report}
     synapses_in: dict[str, int] = {name: 0 for name in net.populations}
     for conn in net.connections:
-        synapses_in[conn.post] += int(np.count_nonzero(conn.weight))
+        synapses_in[conn.post] += nonzeros(conn.weight)
     lines = [
         f"dt = {net.dt:g} s; inputs: "
         + ", ".join(f"{k} {tuple(v)}" for k, v in net.inputs.items()),

@@ -76,7 +76,7 @@ def matrix(node: MapNode, in_shape: Shape) -> tuple[sp.csr_matrix, np.ndarray]:
     """The map as ``y = M @ x + b`` on flattened (C-order) vectors; DelayMap is the identity."""
     n_in = int(np.prod(in_shape))
     if isinstance(node, AffineMap):
-        return sp.csr_matrix(node.weight.astype(np.float64)), node.bias.astype(np.float64).ravel()
+        return sp.csr_matrix(node.weight, dtype=np.float64), node.bias.astype(np.float64).ravel()
     if isinstance(node, ScaleMap):
         scale = np.broadcast_to(node.scale.astype(np.float64).ravel(), (n_in,))
         return sp.diags(scale).tocsr(), np.zeros(n_in)

@@ -40,6 +40,7 @@ from pathlib import Path
 import h5py
 import nir
 import numpy as np
+import scipy.sparse as sp
 
 from spikeforge.errors import SpikeforgeError, UnsupportedError
 from spikeforge.hdf5_guard import checked_hdf5
@@ -68,12 +69,16 @@ from spikeforge.ir.nodes import (
     Shape,
 )
 from spikeforge.ir.repairs import fill_shape_fields, repair, rockpool_dt
+from spikeforge.ir.weights import Weights, compact, is_sparse, wants_sparse
 from spikeforge.limits import require_fits
 
 #: Largest magnitude of any parameter: far beyond any physical network (voltages,
 #: weights, time constants in seconds), small enough that the quantiser's products
 #: stay finite in float64.
 MAX_MAGNITUDE = 1e12
+#: Bytes of one stored CSR entry in the memory estimate: float64 value, int32 column,
+#: and as much again for the copy a pass makes while building the next.
+CSR_BYTES = 24
 #: Longest Delay node in steps (Loihi 2's DelayDense holds 0-63 per synapse).
 MAX_DELAY_STEPS = 1 << 16
 
@@ -320,11 +325,13 @@ def _check_geometry(name: str, node: Conv2dMap | Pool2dMap, in_shape: Shape) -> 
 
 
 def _check_memory(graph: Graph, shapes: dict[str, Shape]) -> None:
-    """Estimate the dense float64 matrices normalisation builds; refuse before allocating.
+    """Estimate the matrices normalisation builds; refuse before allocating.
 
-    Every population (and output) gets one dense matrix from each input or population
-    it reaches through stateless maps; a convolution or pooling map is computed by
-    applying it to an identity basis of its input.
+    Every population (and output) gets one matrix from each input or population it
+    reaches through stateless maps: dense float64, or CSR where it is fed only by
+    sparse Affine maps straight from its sources (:func:`_sparse_entries`); a
+    convolution or pooling map is computed by applying it to an identity basis of
+    its input.
     """
     size = {name: int(np.prod(shape)) for name, shape in shapes.items()}
     total = 0
@@ -333,8 +340,28 @@ def _check_memory(graph: Graph, shapes: dict[str, Shape]) -> None:
             n_in = size[graph.in_edges(name)[0].pre]
             total += n_in * (n_in + size[name]) * 8
         if isinstance(node, (NeuronNode, OutputNode)):
-            total += size[name] * sum(size[s] for s in _sources(graph, name)) * 8
-    require_fits(total, "the network's synaptic matrices (dense float64)")
+            entries = size[name] * sum(size[s] for s in _sources(graph, name))
+            stored = _sparse_entries(graph, name)
+            sparse = stored is not None and wants_sparse((entries,), stored)
+            total += CSR_BYTES * stored if sparse else entries * 8
+    require_fits(total, "the network's synaptic matrices")
+
+
+def _sparse_entries(graph: Graph, name: str) -> int | None:
+    """Stored entries of ``name``'s matrices if every input reaches it through one CSR
+    Affine map, or directly (an identity); None where a denser path may build them."""
+    stored = 0
+    for edge in graph.in_edges(name):
+        node = graph.nodes[edge.pre]
+        if isinstance(node, (InputNode, NeuronNode)):
+            stored += int(np.prod(node.shape))
+            continue
+        feeds = graph.in_edges(edge.pre)
+        direct = all(isinstance(graph.nodes[e.pre], (InputNode, NeuronNode)) for e in feeds)
+        if not (isinstance(node, AffineMap) and is_sparse(node.weight) and direct):
+            return None
+        stored += node.weight.nnz * len(feeds)
+    return stored
 
 
 def _sources(graph: Graph, name: str) -> set[str]:
@@ -529,6 +556,20 @@ def _delay_edges(nodes: dict[str, Node], nir_edges: list[tuple[str, str]]) -> li
     return [Edge(pre, post, delay=int((pre, post) in back)) for pre, post in nir_edges]
 
 
+def _weight(name: str, node: nir.Affine | nir.Linear) -> Weights:
+    """An Affine/Linear weight, CSR where :func:`~spikeforge.ir.weights.compact` says so.
+
+    A NIR file holds dense arrays, so the choice is made here, on the one float64
+    copy the import makes anyway; a graph built in memory may hand over a scipy
+    sparse matrix, which is checked on its non-zeros and never densified.
+    """
+    if not is_sparse(node.weight):
+        return compact(_arr(name, node, "weight"))
+    weight = sp.csr_array(node.weight, dtype=np.float64)
+    _check_values(name, type(node).__name__, "weight", weight.data)  # the rest are zeros
+    return compact(weight)
+
+
 def _arr(name: str, node: nir.NIRNode, field: str, shape: Shape | None = None) -> np.ndarray:
     """A parameter as a finite float64 array, broadcast to ``shape``; errors name node and field."""
     raw = getattr(node, field, None)
@@ -546,19 +587,7 @@ def _arr(name: str, node: nir.NIRNode, field: str, shape: Shape | None = None) -
             f"{original.dtype}; a real number type (int, float) is required"
         )
     value = original.astype(np.float64)
-    bad = ~np.isfinite(value)
-    if bad.any():
-        where = tuple(int(i) for i in np.argwhere(bad)[0])
-        raise SpikeforgeError(
-            f"node '{name}' ({type(node).__name__}): parameter {field} has "
-            f"{int(bad.sum())} non-finite value(s), first {value[where]} at index {where}"
-        )
-    if value.size and np.abs(value).max() > MAX_MAGNITUDE:
-        where = tuple(int(i) for i in np.unravel_index(np.argmax(np.abs(value)), value.shape))
-        raise SpikeforgeError(
-            f"node '{name}' ({type(node).__name__}): parameter {field} = {value[where]:g} at "
-            f"index {where} exceeds the magnitude limit {MAX_MAGNITUDE:g}"
-        )
+    _check_values(name, type(node).__name__, field, value)
     if shape is not None:
         try:
             value = np.broadcast_to(value, shape).copy()
@@ -568,6 +597,23 @@ def _arr(name: str, node: nir.NIRNode, field: str, shape: Shape | None = None) -
                 f"{value.shape}, expected {shape}"
             ) from exc
     return value
+
+
+def _check_values(name: str, kind: str, field: str, value: np.ndarray) -> None:
+    """Refuse non-finite values and magnitudes beyond :data:`MAX_MAGNITUDE`."""
+    bad = ~np.isfinite(value)
+    if bad.any():
+        where = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise SpikeforgeError(
+            f"node '{name}' ({kind}): parameter {field} has "
+            f"{int(bad.sum())} non-finite value(s), first {value[where]} at index {where}"
+        )
+    if value.size and np.abs(value).max() > MAX_MAGNITUDE:
+        where = tuple(int(i) for i in np.unravel_index(np.argmax(np.abs(value)), value.shape))
+        raise SpikeforgeError(
+            f"node '{name}' ({kind}): parameter {field} = {value[where]:g} at "
+            f"index {where} exceeds the magnitude limit {MAX_MAGNITUDE:g}"
+        )
 
 
 def _neuron_shape(name: str, node: nir.NIRNode, field: str) -> Shape:
@@ -687,7 +733,7 @@ def _convert(name: str, node: nir.NIRNode, dt: float, conv: Conventions) -> Node
             **_firing(name, node, shape, conv),
         )
     if isinstance(node, (nir.Affine, nir.Linear)):
-        weight = _arr(name, node, "weight")
+        weight = _weight(name, node)
         if weight.ndim != 2:
             raise SpikeforgeError(
                 f"node '{name}' ({kind}): weight must be 2-D (out, in), has shape {weight.shape}"

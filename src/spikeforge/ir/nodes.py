@@ -33,6 +33,7 @@ from typing import Literal
 import numpy as np
 
 from spikeforge.ir.conventions import ResetMode, Threshold
+from spikeforge.ir.weights import Weights
 
 Shape = tuple[int, ...]
 
@@ -103,9 +104,12 @@ class NeuronNode(NeuronParams):
 
 @dataclass
 class AffineMap:
-    """y = weight @ x + bias over a 1-D input (NIR Affine, or Linear with zero bias)."""
+    """y = weight @ x + bias over a 1-D input (NIR Affine, or Linear with zero bias).
 
-    weight: np.ndarray
+    ``weight`` is CSR where it is large and mostly zeros (:mod:`spikeforge.ir.weights`).
+    """
+
+    weight: Weights
     bias: np.ndarray
 
 

@@ -114,7 +114,7 @@ def _drop_input_batch(graph: nir.NIRGraph, framework: str) -> nir.NIRGraph:
         targets = [graph.nodes[post] for pre, post in graph.edges if pre == name]
         if not targets or not all(
             isinstance(t, (nir.Affine, nir.Linear))
-            and np.asarray(t.weight).shape[1] == int(np.prod(shape))
+            and np.shape(t.weight)[1] == int(np.prod(shape))
             for t in targets
         ):
             continue
@@ -186,7 +186,7 @@ def _broadcast_scalar_neurons(graph: nir.NIRGraph, framework: str) -> nir.NIRGra
         sources = [graph.nodes[pre] for pre, post in graph.edges if post == name]
         if len(sources) != 1 or not isinstance(sources[0], (nir.Affine, nir.Linear)):
             continue  # no single map that fixes the size: left to the importer's refusal
-        size = int(np.asarray(sources[0].weight).shape[0])
+        size = int(np.shape(sources[0].weight)[0])
         values = {f: np.full(size, float(getattr(node, f))) for f in fields}
         nodes[name] = dataclasses.replace(node, **values)
         repaired.append(f"'{name}'")

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.sparse as sp
 from lava.magma.core.process.ports.ports import InPort
 from lava.magma.core.run_conditions import RunSteps
 from lava.magma.core.run_configs import Loihi2SimCfg
@@ -25,12 +26,14 @@ from lava.proc.io.sink import RingBuffer as SinkBuffer
 from lava.proc.io.source import RingBuffer as SourceBuffer
 from lava.proc.lif.process import LIF, LIFReset
 from lava.proc.monitor.process import Monitor
+from lava.proc.sparse.process import DelaySparse, Sparse
 from lava.utils.weightutils import determine_sign_mode
 
 from spikeforge.compile.compiled import CompiledNet
-from spikeforge.compile.lower import CorePopulation, LoihiPlan
+from spikeforge.compile.lower import CorePopulation, LoihiPlan, Synapses
 from spikeforge.compile.timing import BIAS_SOURCE
 from spikeforge.errors import UnsupportedError
+from spikeforge.ir.weights import is_sparse
 from spikeforge.progress import progress
 from spikeforge.runtimes.lava_sdn import sdn_process, state_var
 from spikeforge.runtimes.options import DEFAULT_OPTIONS, RunOptions
@@ -320,6 +323,21 @@ def _connect(out, port) -> None:
     out.connect(port)
 
 
+def _sparse_process(syn: Synapses, kwargs: dict) -> Sparse | DelaySparse:
+    """Lava's ``Sparse`` (``DelaySparse`` with an extra delay) for a CSR matrix: the same
+    bit-accurate sums as ``Dense`` without a dense copy (Lava keeps it a csr_matrix)."""
+    kwargs = {**kwargs, "weights": sp.csr_matrix(kwargs["weights"])}
+    if syn.delays is not None:  # netx per-synapse delays come dense, never as CSR
+        raise UnsupportedError(
+            f"synapses '{syn.pre}' -> '{syn.post}': sparse with per-synapse delays"
+        )
+    if not syn.extra_delay:
+        return Sparse(**kwargs)
+    delays = kwargs["weights"].copy()
+    delays.data = np.full(len(delays.data), syn.extra_delay)
+    return DelaySparse(delays=delays.astype(int), **kwargs)
+
+
 def build_process_graph(
     plan: LoihiPlan, biases: Mapping[str, np.ndarray] | None = None
 ) -> ProcessGraph:
@@ -351,7 +369,9 @@ def build_process_graph(
                 num_weight_bits=syn.num_weight_bits,
                 sign_mode=determine_sign_mode(syn.weights),
             )
-        if syn.delays is not None:
+        if is_sparse(syn.weights):
+            proc = _sparse_process(syn, kwargs)
+        elif syn.delays is not None:
             proc = DelayDense(delays=(syn.delays + syn.extra_delay).astype(int), **kwargs)
         elif syn.extra_delay:
             proc = DelayDense(delays=np.full(syn.weights.shape, syn.extra_delay), **kwargs)

@@ -13,6 +13,7 @@ import torch
 
 from spikeforge.compile.network import Network, Population
 from spikeforge.errors import SpikeforgeError
+from spikeforge.runtimes.matrices import device_matrix, times
 from spikeforge.runtimes.options import DEFAULT_OPTIONS, RunOptions
 from spikeforge.runtimes.result import (
     RunResult,
@@ -104,7 +105,11 @@ def run_reference(
     # Spikes of the previous step, for the resets that act one step late.
     pending = {n: torch.zeros(batch, p.size, dtype=torch.float64) for n, p in pops.items()}
     incoming = {
-        n: [(c.pre, c.delay, tensor(c.weight).T) for c in network.incoming(n)] for n in pops
+        n: [
+            (c.pre, c.delay, device_matrix(c.weight, torch.float64, torch.device("cpu")))
+            for c in network.incoming(n)
+        ]
+        for n in pops
     }
     params = {
         n: {
@@ -126,7 +131,7 @@ def run_reference(
             x = torch.zeros(batch, pop.size, dtype=torch.float64)
             for pre, delay, w_t in incoming[name]:
                 if delay <= t:
-                    x = x + signal[pre][(t - delay) % history] @ w_t
+                    x = x + times(signal[pre][(t - delay) % history], w_t)
             if t >= pop.bias_onset:
                 x = x + p["i_bias"]
             u[name] = (1 - p["du"]) * u[name] + x

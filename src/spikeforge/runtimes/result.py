@@ -13,6 +13,7 @@ from spikeforge.compile.lower import LoihiPlan
 from spikeforge.compile.network import Network
 from spikeforge.compile.timing import BIAS_SOURCE
 from spikeforge.errors import SpikeforgeError
+from spikeforge.ir.weights import apply
 from spikeforge.loihi_format import BIAS_MANT_MAX, STATE_HALF
 
 #: Sees one step's spikes, ``[batch, n]`` per spike source (inputs, the bias neuron,
@@ -318,7 +319,7 @@ def compute_readouts(network: Network, signals: Mapping[str, np.ndarray]) -> dic
         else:
             total = readout.bias.astype(np.float64)
             for term in readout.terms:
-                total = total + delayed(signals[term.pre], term.delay) @ term.weight.T
+                total = total + apply(delayed(signals[term.pre], term.delay), term.weight)
         batch, time = total.shape[:2]
         outputs[name] = np.asarray(total).reshape(batch, time, *readout.shape)
     return outputs

@@ -24,6 +24,7 @@ from spikeforge.runtimes.emulator.dynamics import neuron_model
 from spikeforge.runtimes.emulator.layout import Layout, build_layout
 from spikeforge.runtimes.emulator.sdn import with_sigma_delta
 from spikeforge.runtimes.emulator.threads import ThreadPolicy
+from spikeforge.runtimes.matrices import times
 from spikeforge.runtimes.result import StepObserver
 
 #: Element-steps (batch x neurons x steps) from which a run compiles the neuron update
@@ -192,7 +193,7 @@ class Emulator:
                 active[:, proj.always_on] += 1.0
             elif proj.always_on is not None:
                 active[:, proj.always_on] = 1.0
-            total = active @ proj.weight_t
+            total = times(active, proj.weight_t)
             if proj.graded:  # SDNN hook: Lava's int32 dot of payloads and weights wraps
                 total = torch.remainder(total + INT32_HALF, 2.0 * INT32_HALF) - INT32_HALF
             if proj.right_shift:

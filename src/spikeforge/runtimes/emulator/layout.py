@@ -30,7 +30,15 @@ import torch
 from spikeforge.compile.lower import ConvSynapses, LoihiPlan, Synapses
 from spikeforge.compile.timing import BIAS_SOURCE
 from spikeforge.errors import UnsupportedError
+from spikeforge.ir.weights import (
+    Weights,
+    abs_row_sums,
+    side_by_side,
+    stored_values,
+    with_values,
+)
 from spikeforge.loihi_format import INT32_HALF, STATE_HALF, WEIGHT_BITS
+from spikeforge.runtimes.matrices import abs_post_sums, device_matrix
 
 #: Integers float32 holds exactly: up to 2^(mantissa bits + 1).
 FLOAT32_EXACT = 2 ** (np.finfo(np.float32).nmant + 1)
@@ -45,6 +53,8 @@ class Projection:
     post: str
     rows: slice
     cols: torch.Tensor
+    #: ``[cols, rows]`` dense, or ``[rows, cols]`` sparse CSR (a large, mostly-zero
+    #: matrix, :mod:`spikeforge.ir.weights`): integer sums are exact in either.
     weight_t: torch.Tensor
     delay: int
     right_shift: int
@@ -119,7 +129,11 @@ def build_layout(plan: LoihiPlan, device: torch.device) -> Layout:
     fixed = plan.precision == "fixed"
     groups: dict[tuple, list[tuple[Synapses, np.ndarray]]] = {}
     for index, syn in enumerate(plan.synapses):
-        weights = _lava_weights(syn) if fixed else np.asarray(syn.weights, np.float64)
+        weights = (
+            _lava_weights(syn)
+            if fixed
+            else with_values(syn.weights, stored_values(syn.weights).astype(np.float64))
+        )
         exp = syn.weight_exp if fixed else 0
         if exp >= 0:
             weights = weights * 2.0**exp
@@ -134,7 +148,7 @@ def build_layout(plan: LoihiPlan, device: torch.device) -> Layout:
     ]
     reach = np.zeros(sum(pop.size for pop in plan.populations.values()))
     for proj in projections:
-        reach[proj.rows] += proj.weight_t.abs().sum(dim=0).cpu().numpy()
+        reach[proj.rows] += abs_post_sums(proj.weight_t)
     convolutions = [_conv(conv, neurons, senders, fixed, device) for conv in plan.convolutions]
     for conv in plan.convolutions:
         # Lava wraps a Conv's output to STATE_BITS: |a| <= STATE_HALF per step at most.
@@ -199,7 +213,7 @@ def _ranges(sizes: dict[str, int]) -> dict[str, slice]:
     return out
 
 
-def _lava_weights(syn: Synapses) -> np.ndarray:
+def _lava_weights(syn: Synapses) -> Weights:
     """The integer weights Lava's bit-accurate Dense actually uses (clipped, truncated).
 
     ``lava.utils.weightutils``' clip and truncate in numpy, so that the emulator runs
@@ -207,7 +221,7 @@ def _lava_weights(syn: Synapses) -> np.ndarray:
     a one-signed matrix is clipped to ``[0, 255]`` by magnitude and keeps
     ``num_weight_bits`` bits; a mixed one to ``[-256, 255]`` and drops one bit more.
     """
-    weights = np.asarray(syn.weights).astype(np.int32)
+    weights = stored_values(syn.weights).astype(np.int32)
     mixed = weights.min(initial=0) < 0 < weights.max(initial=0)
     negate = not mixed and weights.min(initial=0) < 0
     magnitude = -weights if negate else weights
@@ -215,7 +229,7 @@ def _lava_weights(syn: Synapses) -> np.ndarray:
     magnitude = np.clip(magnitude, low, (1 << WEIGHT_BITS) - 1)
     drop = WEIGHT_BITS - syn.num_weight_bits + int(mixed)
     magnitude = (magnitude >> drop) << drop
-    return (-magnitude if negate else magnitude).astype(np.float64)
+    return with_values(syn.weights, (-magnitude if negate else magnitude).astype(np.float64))
 
 
 def _projection(
@@ -231,13 +245,13 @@ def _projection(
     # Weight planes (and any synapses) from one source into one group are summed into
     # one matrix, which is exact (integers, and |w1 + w2| <= |w1| + |w2| keeps the
     # bound checked below) and delivers each source once instead of once per plane.
-    by_pre: dict[str, tuple[Synapses, np.ndarray]] = {}
+    by_pre: dict[str, tuple[Synapses, Weights]] = {}
     for syn, w in members:
-        first, total = by_pre.get(syn.pre, (syn, 0.0))
-        by_pre[syn.pre] = (first, total + w)
+        first, total = by_pre.get(syn.pre, (syn, None))
+        by_pre[syn.pre] = (first, w if total is None else total + w)
     parts = list(by_pre.values())
     cols = np.concatenate([np.arange(senders[s.pre].start, senders[s.pre].stop) for s, _ in parts])
-    weight = np.concatenate([w for _, w in parts], axis=1)
+    weight = side_by_side([w for _, w in parts])
     starts = np.cumsum([0] + [w.shape[1] for _, w in parts])
     always_on = [
         start + s.always_on
@@ -247,7 +261,7 @@ def _projection(
     dtype = torch.float64
     graded = any(s.num_message_bits > 0 for s, _ in members)
     if fixed and not graded:
-        reach = float(np.abs(weight).sum(axis=1).max(initial=0.0))
+        reach = float(abs_row_sums(weight).max(initial=0.0))
         if reach >= INT32_LIMIT:
             raise UnsupportedError(
                 f"synapses into '{post}': a step's summed input can reach {reach:.3g}, beyond "
@@ -260,7 +274,7 @@ def _projection(
         post=post,
         rows=neurons[post],
         cols=torch.as_tensor(cols, device=device),
-        weight_t=torch.as_tensor(weight.T.copy(), dtype=dtype, device=device),
+        weight_t=device_matrix(weight, dtype, device),
         delay=delay,
         right_shift=right_shift,
         always_on=torch.as_tensor(always_on, device=device) if always_on else None,

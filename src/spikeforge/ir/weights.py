@@ -1,0 +1,165 @@
+"""Synaptic weight matrices, dense or sparse, and the one rule for which a matrix is.
+
+A network of 10^5 neurons with 100 synapses each holds 10^7 non-zero weights in
+10^10 matrix entries: stored dense in float64 that is 37 GiB before any pass copies
+it. A matrix that is mostly zeros *and* large enough for that to matter is therefore
+kept as a canonical scipy CSR array (sorted column indices, no duplicates) from
+import to the runtimes; every other matrix stays a dense ndarray, so small and dense
+networks run the code they always ran. Every pass that touches weights works on
+either, through the helpers below, and gives the same numbers for both.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+#: A matrix is stored sparse when under this fraction of its entries are non-zero ...
+SPARSE_DENSITY = 0.1
+#: ... and it has at least this many entries (8 MiB as float64): below that a dense
+#: copy costs little, and dense keeps the paths every existing network was proved on.
+SPARSE_MIN_ENTRIES = 1 << 20
+
+Weights = np.ndarray | sp.csr_array
+
+
+def is_sparse(weights: object) -> bool:
+    return sp.issparse(weights)
+
+
+def wants_sparse(shape: tuple[int, ...], nonzeros: int) -> bool:
+    """Whether a matrix of ``shape`` with ``nonzeros`` non-zeros is stored sparse."""
+    entries = int(np.prod(shape, dtype=np.int64))
+    return entries >= SPARSE_MIN_ENTRIES and nonzeros < SPARSE_DENSITY * entries
+
+
+def compact(weights: np.ndarray | sp.sparray | sp.spmatrix) -> Weights:
+    """``weights`` stored as the rule of the module docstring says, without a dense
+    copy of a sparse matrix that stays sparse (a dense one is counted in place)."""
+    if not sp.issparse(weights):
+        if weights.ndim == 2 and wants_sparse(weights.shape, int(np.count_nonzero(weights))):
+            return canonical(sp.csr_array(weights))
+        return weights
+    csr = canonical(sp.csr_array(weights))
+    return csr if wants_sparse(csr.shape, csr.nnz) else csr.toarray()
+
+
+def canonical(csr: sp.csr_array) -> sp.csr_array:
+    """``csr`` with sorted indices, no duplicates and no stored zeros (in place), so that
+    its stored entries are exactly a dense matrix's non-zeros in row-major order."""
+    csr.sum_duplicates()
+    csr.eliminate_zeros()
+    return csr
+
+
+def nonzeros(weights: Weights) -> int:
+    if sp.issparse(weights):
+        return int(np.count_nonzero(weights.data))
+    return int(np.count_nonzero(weights))
+
+
+def stored_values(weights: Weights) -> np.ndarray:
+    """The entries a matrix stores: a dense one's all, a CSR one's non-zeros."""
+    return weights.data if sp.issparse(weights) else np.asarray(weights)
+
+
+def with_values(weights: Weights, values: np.ndarray) -> Weights:
+    """``values`` (one per stored entry, :func:`stored_values`) in ``weights``' places."""
+    if not sp.issparse(weights):
+        return values.reshape(weights.shape)
+    return sp.csr_array((values, weights.indices, weights.indptr), shape=weights.shape)
+
+
+def side_by_side(blocks: list[Weights]) -> Weights:
+    """Matrices of equal row counts concatenated along columns, stored by the rule."""
+    if not any(sp.issparse(b) for b in blocks):
+        return np.concatenate(blocks, axis=1)
+    return compact(sp.hstack([sp.csr_array(b) for b in blocks], format="csr"))
+
+
+def nonzeros_lost(original: Weights, approx: Weights) -> int:
+    """Non-zeros of ``original`` that are zero in ``approx`` (weights rounded away)."""
+    if not sp.issparse(original):
+        return int(np.count_nonzero((original != 0) & (dense(approx) == 0)))
+    kept = sp.csr_array(approx).multiply(original != 0)
+    return nonzeros(original) - nonzeros(sp.csr_array(kept))
+
+
+def nonzeros_per_row(weights: Weights) -> np.ndarray:
+    """Non-zero weights in each row (the synapses each post neuron stores)."""
+    if sp.issparse(weights):
+        rows = np.repeat(np.arange(weights.shape[0]), np.diff(weights.indptr))
+        return np.bincount(rows[weights.data != 0], minlength=weights.shape[0])
+    return np.count_nonzero(np.asarray(weights), axis=1)
+
+
+def columns_used(weights: Weights, rows: slice | np.ndarray) -> np.ndarray:
+    """Which columns (presynaptic neurons) reach ``rows`` through a non-zero weight."""
+    if not sp.issparse(weights):
+        return (np.asarray(weights)[rows] != 0).any(axis=0)
+    # A boolean mask picks rows by index: scipy then copies only those rows' entries.
+    block = weights[np.flatnonzero(rows) if isinstance(rows, np.ndarray) else rows]
+    used = np.zeros(weights.shape[1], dtype=bool)
+    used[block.indices[block.data != 0]] = True
+    return used
+
+
+def dense(weights: Weights) -> np.ndarray:
+    """A dense copy, for consumers that only ever see small matrices (exporters, tests)."""
+    return weights.toarray() if sp.issparse(weights) else np.asarray(weights)
+
+
+def scale_rows(weights: Weights, factor: np.ndarray) -> Weights:
+    """``factor[:, None] * weights``, entry by entry the same products for either storage."""
+    if not sp.issparse(weights):
+        return factor[:, None] * weights
+    out = weights.copy()
+    out.data = out.data * np.repeat(np.asarray(factor, np.float64), np.diff(out.indptr))
+    return out
+
+
+def abs_row_sums(weights: Weights) -> np.ndarray:
+    if sp.issparse(weights):
+        return np.asarray(abs(weights).sum(axis=1)).ravel()
+    return np.abs(weights).sum(axis=1)
+
+
+def abs_max(weights: Weights) -> float:
+    return float(np.abs(stored_values(weights)).max(initial=0.0))
+
+
+def split_column(weights: Weights, column: int) -> tuple[Weights, Weights]:
+    """(``weights`` with ``column`` zeroed, only ``column``): a pacemaker's two routes."""
+    if not sp.issparse(weights):
+        own = np.array(weights, copy=True)
+        own[:, column] = 0
+        only = np.zeros_like(weights)
+        only[:, column] = weights[:, column]
+        return own, only
+    at = weights.indices == column
+    own, only = weights.copy(), weights.copy()
+    own.data = np.where(at, 0, own.data)
+    only.data = np.where(at, only.data, 0)
+    return canonical(own), canonical(only)
+
+
+def is_identity(weights: Weights) -> bool:
+    n = weights.shape[1]
+    if weights.shape != (n, n):
+        return False
+    if not sp.issparse(weights):
+        return bool(np.array_equal(weights, np.eye(n)))
+    csr = canonical(weights.copy())
+    return bool(
+        np.array_equal(csr.indptr, np.arange(n + 1))
+        and np.array_equal(csr.indices, np.arange(n))
+        and np.all(csr.data == 1)
+    )
+
+
+def apply(signal: np.ndarray, weights: Weights) -> np.ndarray:
+    """``signal @ weights.T`` over the last axis of ``signal`` (any leading axes)."""
+    if not sp.issparse(weights):
+        return signal @ weights.T
+    flat = signal.reshape(-1, signal.shape[-1])
+    return (weights @ flat.T).T.reshape(*signal.shape[:-1], weights.shape[0])
