@@ -86,9 +86,9 @@ def make_base(root: Path) -> Base:
     from spikeforge.checkpoint import save_checkpoint
     from spikeforge.compile import compile_network, save
     from spikeforge.export import to_nir, write_nir
-    from spikeforge.export.netx import write_netx
     from spikeforge.ir import from_nir
     from spikeforge.models.examples import EXAMPLES
+    from spikeforge.targets.netx import write_netx
 
     base = Base(root)
     for name in ("lif_mlp", "conv_net", "iaf_mlp", "recurrent"):

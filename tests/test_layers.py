@@ -4,7 +4,11 @@ Layers, bottom to top (DESIGN.md, README "Layout")::
 
     helpers (errors, atomic, hdf5_guard, limits, npy_guard, loihi_format, progress, choices,
              filekind, version)
-    ir <- compile <- runtimes, export, checkpoint <- profile <- models <- cluster <- api <- cli
+    ir, export <- compile <- runtimes, targets, checkpoint <- profile <- models <- cluster <- api
+    <- cli
+
+``export`` is the norse -> NIR front end (it needs only the helpers); ``targets`` the
+netx back end, which writes compiled plans as a runtime runs them.
 
 ``spikeforge.api`` (the Python API: ``deploy``, ``load``) sits above everything it
 drives, and the CLI is a thin layer over it. The package root ``spikeforge`` re-exports
@@ -36,7 +40,8 @@ LEVEL = {
     "ir": 1,
     "compile": 2,
     "runtimes": 3,
-    "export": 3,
+    "export": 1,
+    "targets": 3,
     "checkpoint": 3,
     "profile": 4,
     "models": 5,
@@ -148,7 +153,7 @@ def test_the_check_catches_upward_sideways_and_private(tmp_path: Path, monkeypat
         "from spikeforge.errors import SpikeforgeError\n"
     )
     sideways = root / "runtimes" / "side.py"
-    sideways.write_text("from spikeforge.export.netx import write_netx\n")
+    sideways.write_text("from spikeforge.targets.netx import write_netx\n")
     private = root / "runtimes" / "priv.py"
     private.write_text("from spikeforge.compile.quantize import _quantize_plane\n")
     cli_mod = root / "runtimes" / "run_command.py"
@@ -160,7 +165,7 @@ def test_the_check_catches_upward_sideways_and_private(tmp_path: Path, monkeypat
         "spikeforge.compile.bad:1 imports spikeforge.profile.energy (upward)"
     ]
     assert violations(sideways) == [
-        "spikeforge.runtimes.side:1 imports spikeforge.export.netx (sideways)"
+        "spikeforge.runtimes.side:1 imports spikeforge.targets.netx (sideways)"
     ]
     assert violations(private) == [
         "spikeforge.runtimes.priv:1 imports private _quantize_plane of spikeforge.compile.quantize"

@@ -4,7 +4,7 @@ Every netx network here is loaded and run by lava-dl's own ``netx.hdf5.Network``
 Lava's bit-accurate CPU simulator (``Loihi2SimCfg(select_tag="fixed_pt")``), and the
 slayer networks are exported by slayer's own ``export_hdf5``: nothing is mocked.
 Timing is compared in raw hardware steps with the offset stated in
-:data:`spikeforge.export.netx.NETX_STEP_OFFSET`, and each offset test also checks
+:data:`spikeforge.targets.netx.NETX_STEP_OFFSET`, and each offset test also checks
 that a one-step shift would be caught.
 """
 
@@ -26,12 +26,12 @@ from spikeforge.compile import compile_network, load_or_compile
 from spikeforge.compile.network import Connection, Network, Population, Readout
 from spikeforge.errors import SpikeforgeError, UnsupportedError
 from spikeforge.export import to_nir, write_nir
-from spikeforge.export.netx import NETX_STEP_OFFSET, netx_plan, write_netx
 from spikeforge.ir import from_nir
 from spikeforge.ir.netx_import import load_netx
 from spikeforge.models.examples import EXAMPLES
 from spikeforge.runtimes import run
 from spikeforge.runtimes.lava import _run_sample
+from spikeforge.targets.netx import NETX_STEP_OFFSET, netx_plan, write_netx
 
 STEPS = 60
 #: Share of (step, neuron) entries on which the exported network's spikes must match

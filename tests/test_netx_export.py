@@ -33,7 +33,7 @@ from spikeforge.cli import main
 from spikeforge.compile import NetxOptions, load_or_compile
 from spikeforge.compile.compiled import save
 from spikeforge.errors import UnsupportedError
-from spikeforge.export.netx import netx_plan
+from spikeforge.targets.netx import netx_plan
 from test_netx import compiled_example
 
 STEPS = 16

@@ -50,7 +50,7 @@ EXIT_INTERNAL_ERROR = 1
 
 #: Modules that add subcommands through ``register(subparsers)``.
 COMMAND_MODULES: tuple[str, ...] = (
-    "spikeforge.export.netx_command",
+    "spikeforge.targets.netx_command",
     "spikeforge.profile.command",
     "spikeforge.models.command",
     "spikeforge.inspect_command",

@@ -90,7 +90,7 @@ def netx_plan(compiled: CompiledNet) -> NetxPlan:
     if compiled.float_plan is None:
         raise UnsupportedError(
             "this network is a netx file's own plan, not a compiled graph; write it back "
-            "with spikeforge.export.netx_replan.write_netx_plan (export-netx does)"
+            "with spikeforge.targets.netx_replan.write_netx_plan (export-netx does)"
         )
     # netx's conv layers number neurons (W, H, C); a NIR conv's populations are
     # (C, H, W), so its convolutions are written as the dense layers they equal.

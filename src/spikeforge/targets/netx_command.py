@@ -29,11 +29,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_export_netx(args: argparse.Namespace) -> int:
-    from spikeforge.export.netx import describe, write_netx
+    from spikeforge.targets.netx import describe, write_netx
 
     compiled = compiled_from_args(args)
     if compiled.float_plan is None:  # a netx file's own plan: its integers, written back
-        from spikeforge.export.netx_replan import write_netx_plan
+        from spikeforge.targets.netx_replan import write_netx_plan
 
         print(write_netx_plan(compiled, args.output))
         print(f"wrote {args.output} (lava.lib.dl.netx.hdf5.Network)")
