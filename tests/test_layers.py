@@ -3,6 +3,7 @@
 Layers, bottom to top (DESIGN.md, README "Layout")::
 
     helpers (errors, atomic, hdf5_guard, limits, npy_guard, loihi_format, progress, choices,
+             nir_subgraphs,
              filekind, version)
     ir, export <- compile <- runtimes, targets, checkpoint <- profile <- models <- cluster <- api
     <- cli
@@ -34,7 +35,7 @@ import pytest
 SRC = Path(__file__).resolve().parents[1] / "src" / "spikeforge"
 HELPERS = {
     "errors", "atomic", "hdf5_guard", "progress", "choices", "limits", "npy_guard", "loihi_format",
-    "filekind", "version",
+    "filekind", "version", "nir_subgraphs",
 }  # fmt: skip
 LEVEL = {
     "ir": 1,

@@ -44,6 +44,7 @@ from spikeforge.export.norse_map import (
     Shape,
     supported_types,
 )
+from spikeforge.nir_subgraphs import flatten_subgraphs
 
 
 def _check_tensors(module: torch.nn.Module) -> None:
@@ -98,11 +99,12 @@ def to_nir(module: torch.nn.Module, sample_input: torch.Tensor, dt: float) -> ni
     output_shape = _record_shapes(module, sample, ctx)
     traced, produced = _trace(module, ctx)
 
-    nodes: dict[str, nir.NIRNode] = {"input": nir.Input(input_type=np.array(sample.shape))}
-    renamed = _rename(traced, produced)
-    nodes.update(_inline_subgraphs(renamed))
-    nodes["output"] = nir.Output(output_type=np.array(output_shape))
-    edges = _rewire_edges(traced, produced, renamed)
+    nested: dict[str, nir.NIRNode] = {
+        "input": nir.Input(input_type=np.array(sample.shape)),
+        **_rename(traced, produced),
+        "output": nir.Output(output_type=np.array(output_shape)),
+    }
+    nodes, edges = flatten_subgraphs(nested, _renamed_edges(traced, produced))
     metadata = {"dt": dt, "source": "norse", "exporter": "spikeforge"}
     try:
         return nir.NIRGraph(nodes=nodes, edges=edges, metadata=metadata, type_check=True)
@@ -325,23 +327,8 @@ def _rename(traced: nir.NIRGraph, produced: dict[int, str]) -> dict[str, nir.NIR
     }
 
 
-def _inline_subgraphs(nodes: dict[str, nir.NIRNode]) -> dict[str, nir.NIRNode]:
-    """Replace each sub-graph by its inner nodes, named ``<path>.<inner>``."""
-    flat: dict[str, nir.NIRNode] = {}
-    for name, node in nodes.items():
-        if isinstance(node, nir.NIRGraph):
-            for inner, child in node.nodes.items():
-                if not isinstance(child, nir.Input | nir.Output):
-                    flat[f"{name}.{inner}"] = child
-        else:
-            flat[name] = node
-    return flat
-
-
-def _rewire_edges(
-    traced: nir.NIRGraph, produced: dict[int, str], renamed: dict[str, nir.NIRNode]
-) -> list[tuple[str, str]]:
-    """nirtorch's edges in the new names, with sub-graphs' boundary edges spliced in."""
+def _renamed_edges(traced: nir.NIRGraph, produced: dict[int, str]) -> list[tuple[str, str]]:
+    """nirtorch's edges in the new names; subgraphs are still nodes here."""
     names = {}
     for fx_name, node in traced.nodes.items():
         if isinstance(node, nir.Input):
@@ -350,25 +337,5 @@ def _rewire_edges(
             names[fx_name] = "output"
         else:
             names[fx_name] = produced[id(node)]
-
-    entries: dict[str, list[str]] = {}  # sub-graph -> nodes its Input feeds
-    exits: dict[str, list[str]] = {}  # sub-graph -> nodes feeding its Output
-    internal: dict[str, list[tuple[str, str]]] = {}  # sub-graph -> its own edges
-    for name, node in renamed.items():
-        if not isinstance(node, nir.NIRGraph):
-            continue
-        inner = node.nodes
-        entries[name] = [f"{name}.{b}" for a, b in node.edges if isinstance(inner[a], nir.Input)]
-        exits[name] = [f"{name}.{a}" for a, b in node.edges if isinstance(inner[b], nir.Output)]
-        internal[name] = [
-            (f"{name}.{a}", f"{name}.{b}")
-            for a, b in node.edges
-            if not isinstance(inner[a], nir.Input) and not isinstance(inner[b], nir.Output)
-        ]
-
-    edges: list[tuple[str, str]] = []
-    for a, b in traced.edges:
-        src, dst = names[a], names[b]
-        edges += [(s, d) for s in exits.get(src, [src]) for d in entries.get(dst, [dst])]
-        edges += internal.pop(dst, [])  # a sub-graph's cycle right after the edge into it
-    return list(dict.fromkeys(edges))  # nirtorch may repeat an edge; NIR rejects duplicates
+    # nirtorch may repeat an edge; NIR rejects duplicates
+    return list(dict.fromkeys((names[a], names[b]) for a, b in traced.edges))

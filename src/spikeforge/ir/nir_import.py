@@ -71,6 +71,7 @@ from spikeforge.ir.nodes import (
 from spikeforge.ir.repairs import fill_shape_fields, repair, rockpool_dt
 from spikeforge.ir.weights import Weights, compact, is_sparse, wants_sparse
 from spikeforge.limits import require_fits
+from spikeforge.nir_subgraphs import flatten_subgraphs
 
 #: Largest magnitude of any parameter: far beyond any physical network (voltages,
 #: weights, time constants in seconds), small enough that the quantiser's products
@@ -175,7 +176,7 @@ def from_nir(
     conv = resolve_conventions(graph, convention, cuba_order, reset, **overrides)
     graph = repair(graph, conv)
     dt = _resolve_dt(graph, dt, conv)
-    nodes, nir_edges = _flatten(graph)
+    nodes, nir_edges = flatten_subgraphs(graph.nodes, graph.edges)
     ir_nodes: dict[str, Node] = {}
     for name, node in nodes.items():
         ir_nodes[name] = _convert(name, node, dt, conv)
@@ -476,56 +477,6 @@ def _real_scalar(value: object, what: str) -> float:
 def _short(value: object) -> str:
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _flatten(graph: nir.NIRGraph, prefix: str = "") -> tuple[dict, list[tuple[str, str]]]:
-    """Inline nested NIRGraph nodes (snnTorch writes recurrent layers as subgraphs)."""
-    nodes: dict[str, nir.NIRNode] = {}
-    edges: list[tuple[str, str]] = []
-    boundary: dict[str, tuple[list[str], list[str]]] = {}
-    for name, node in graph.nodes.items():
-        full = f"{prefix}{name}"
-        if isinstance(node, nir.NIRGraph):
-            sub_nodes, sub_edges = _flatten(node, prefix=f"{full}.")
-            ins = [k for k, v in sub_nodes.items() if isinstance(v, nir.Input)]
-            outs = [k for k, v in sub_nodes.items() if isinstance(v, nir.Output)]
-            if not ins or not outs:
-                raise SpikeforgeError(
-                    f"subgraph '{full}' has {len(ins)} Input and {len(outs)} Output nodes; "
-                    "it needs at least one of each to be wired into the graph"
-                )
-            boundary[full] = (ins, outs)
-            added = sub_nodes
-        else:
-            added = {full: node}
-        for key, value in added.items():
-            if key in nodes:
-                raise SpikeforgeError(
-                    f"node name '{key}' occurs twice once subgraphs are inlined (a node named "
-                    "with a '.' collides with a nested one); rename one of them"
-                )
-            nodes[key] = value
-        if isinstance(node, nir.NIRGraph):
-            edges.extend(sub_edges)
-    for pre, post in graph.edges:
-        pre_full, post_full = f"{prefix}{pre}", f"{prefix}{post}"
-        pre_ends = _resolve_end(pre_full, boundary, side=1)
-        post_ends = _resolve_end(post_full, boundary, side=0)
-        edges.extend((a, b) for a in pre_ends for b in post_ends)
-    # Drop the subgraphs' own Input/Output nodes, wiring their neighbours through.
-    for ins, outs in boundary.values():
-        for inner in ins + outs:
-            sources = [a for a, b in edges if b == inner]
-            targets = [b for a, b in edges if a == inner]
-            edges = [(a, b) for a, b in edges if inner not in (a, b)]
-            edges.extend((a, b) for a in sources for b in targets)
-            del nodes[inner]
-    return nodes, list(dict.fromkeys(edges))
-
-
-def _resolve_end(name: str, boundary: dict, side: int) -> list[str]:
-    """An edge to a subgraph means its Input node(s); from a subgraph, its Output node(s)."""
-    return boundary[name][side] if name in boundary else [name]
 
 
 def _delay_edges(nodes: dict[str, Node], nir_edges: list[tuple[str, str]]) -> list[Edge]:
