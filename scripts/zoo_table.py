@@ -64,9 +64,11 @@ def render(tables: dict[str, StageTable | str], command: str, args: argparse.Nam
         f"model; stages: {', '.join(args.stages)}).",
         f"Versions: {versions}.",
         "",
-        "Energy and latency on Loihi 2 are estimates from spikeforge's hardware model "
-        "(Intel publishes no per-operation Loihi 2 figures); the norse and reference rows "
-        "are CPU wall time and the dense-op energy of a conventional accelerator.",
+        "Energy and latency on Loihi 2 come from spikeforge's hardware model: Loihi 1's "
+        "per-event figures scaled and calibrated on one network (Intel's PilotNet LIF "
+        "measurement; Intel publishes no per-operation Loihi 2 figures), each figure labelled "
+        "with the weakest kind of number that fed it; the norse and reference rows are a "
+        "conventional CPU's dense-op energy (estimated) and have no hardware latency.",
         "",
         "## Summary",
         "",
