@@ -214,7 +214,9 @@ class Emulator:
         count, as its input port sums the payloads it receives.
         """
         for proj, cols in zip(self.layout.projections, self._cols, strict=True):
-            active = senders[:, cols]
+            # A slice reads a view; a gather stays index_select (indexing by a tensor is
+            # torch's general advanced-indexing kernel, several times slower).
+            active = senders[:, cols] if isinstance(cols, slice) else senders.index_select(1, cols)
             if proj.always_on is not None:  # written below: never into senders itself
                 active = active.to(proj.weight_t.dtype, copy=True)
                 if proj.graded:

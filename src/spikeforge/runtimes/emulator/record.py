@@ -1,10 +1,11 @@
-"""What a run keeps of its steps: watched columns of the neuron axis, time-major, on the device.
+"""What a run keeps of its steps: watched columns of the neuron axis, on the device.
 
 One copy per step and span instead of one per population: populations are
 consecutive on the neuron axis, so the watched ones (every spiking population, in a
-profiling or benchmark run) merge into a few spans. Steps are the leading axis so a
-step's write is one block; the batch-major, float64 arrays a :class:`RunResult` holds
-are made once at the end, in one converting copy per population.
+profiling or benchmark run) merge into a few spans. Buffers are batch-major, as a
+:class:`RunResult` is, so the float64 arrays are made at the end by one numpy
+conversion per population that reads memory in order (a step-major buffer made that
+conversion a transposition, slower than all the steps' writes saved).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ def merged_spans(rows: list[slice]) -> list[slice]:
 
 
 class Recording:
-    """``[steps, batch, span]`` buffers over merged spans of the neuron axis."""
+    """``[batch, steps, span]`` buffers over merged spans of the neuron axis."""
 
     def __init__(
         self,
@@ -52,19 +53,18 @@ class Recording:
             span_dtypes.append(torch.float64 if torch.float64 in kinds else kinds.pop())
         # Every step is written: no need to zero.
         self.buffers = [
-            torch.empty(steps, batch, s.stop - s.start, dtype=d, device=device)
+            torch.empty(batch, steps, s.stop - s.start, dtype=d, device=device)
             for s, d in zip(self.spans, span_dtypes, strict=True)
         ]
 
     def write(self, t: int, values: torch.Tensor) -> None:
         """Keep step ``t`` of ``values`` ``[batch, neurons]``."""
         for span, buffer in zip(self.spans, self.buffers, strict=True):
-            buffer[t] = values[:, span]
+            buffer[:, t] = values[:, span]
 
     def arrays(self) -> dict[str, np.ndarray]:
         """Each population's ``[batch, steps, n]`` as float64 on the host."""
-        out = {}
-        for name, (index, cols) in self.where.items():
-            host = self.buffers[index][:, :, cols].permute(1, 0, 2).cpu()
-            out[name] = torch.empty(host.shape, dtype=torch.float64).copy_(host).numpy()
-        return out
+        return {
+            name: self.buffers[index][:, :, cols].cpu().numpy().astype(np.float64, order="C")
+            for name, (index, cols) in self.where.items()
+        }
