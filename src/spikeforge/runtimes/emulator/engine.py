@@ -207,8 +207,9 @@ class Emulator:
     def _deliver(self, senders: torch.Tensor, ring: list[torch.Tensor], t: int) -> None:
         """Accumulate this step's synaptic input into the slot where it will arrive.
 
-        Integer sums stay exact in float64 (they are bounded by 2^31, see
-        :mod:`.layout`); a negative weight exponent floors, as Lava's right shift does;
+        Integer sums stay exact in the ring's float (float32 where every neuron's
+        summed input stays below 2^24, float64 below 2^31, see :mod:`.layout`); a
+        negative weight exponent floors, as Lava's right shift does;
         an always-on channel gets its pacemaker's spike: ORed with the channel's own, as
         Lava's ``Dense`` reads binary input as booleans, or added to a graded channel's
         count, as its input port sums the payloads it receives.
