@@ -190,9 +190,7 @@ def step_split(emulator: Emulator, batch: int, steps: int = 20) -> tuple[float, 
         torch.set_num_threads(threads)
         u = torch.zeros(batch, layout.n_neurons, dtype=torch.int64, device=device)
         v = u.clone()
-        ring = torch.zeros(
-            layout.max_delay + 2, batch, layout.n_neurons, dtype=torch.float64, device=device
-        )
+        ring = emulator.new_ring(batch)
         senders = (torch.rand(batch, layout.n_senders, device=device) < 0.1).float()
         emulator.neurons.begin(batch)
         times = [0.0, 0.0]

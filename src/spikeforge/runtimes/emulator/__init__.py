@@ -87,14 +87,20 @@ def run_emulator(
         network,
         plan,
         flat,
-        {n: np.concatenate(parts) for n, parts in spikes.items()},
-        {n: np.concatenate(parts) for n, parts in volts.items()},
+        {n: _joined(parts) for n, parts in spikes.items()},
+        {n: _joined(parts) for n, parts in volts.items()},
         total_steps,
         record,
         raw_timing,
         drive.added_batch,
         (batch, steps),
     )
+
+
+def _joined(parts: list[np.ndarray]) -> np.ndarray:
+    """The chunks' arrays as one; a single chunk's as it is (a copy of a float64 raster
+    cost as much as a small network's whole run)."""
+    return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
 
 def _device(name: str | torch.device | None) -> torch.device:

@@ -112,10 +112,14 @@ def fused(device: str) -> Kernels:
         torch.compile(_subthreshold, dynamic=True),
         torch.compile(_lif, dynamic=True),
     )
-    probe = torch.ones(2, 3, dtype=torch.int64, device=device)
+    # Shaped, typed and called as a run calls it (distinct [batch, n] states, [n]
+    # constants, a float32 ring slot, no_grad): dynamo guards on all of these, and a
+    # probe unlike a run would cost a compile of its own (seconds).
+    u, v = (torch.ones(2, 3, dtype=torch.int64, device=device) for _ in range(2))
+    const = [torch.ones(3, dtype=torch.int64, device=device) for _ in range(4)]
     try:  # inductor needs a C++ compiler (CPU) or Triton (CUDA); without them, stay eager
-        kernels.lif(probe, probe, probe.double(), probe, probe, probe, probe, False)
-        kernels.subthreshold(probe, probe, probe.double(), probe, probe, probe, True)
+        with torch.no_grad():
+            kernels.lif(u, v, u.float(), *const, False)
     except Exception as exc:
         warnings.warn(f"emulator: torch.compile unavailable ({exc}); op by op", stacklevel=3)
         return EAGER
@@ -138,10 +142,10 @@ class FixedLif:
     int32_overflow: bool = True
     #: Another firing rule than LIF's (spikeforge's SfLif), or None.
     rule: FiringRule | None = None
-    #: ``LIFReset``: per neuron, zero u and v when ``time % period == phase`` (period
-    #: 0: never); None when no population resets.
-    reset_period: torch.Tensor | None = None
-    reset_phase: torch.Tensor | None = None
+    #: ``LIFReset``: (period, phase, neurons) for each distinct period and phase: those
+    #: neurons' u and v are zeroed when ``time % period == phase``. Decided on the host
+    #: per step, so steps without a reset cost nothing (no device op, no sync).
+    resets: list[tuple[int, int, torch.Tensor]] = field(default_factory=list)
     #: The update's kernels: :data:`EAGER` (one torch op at a time) or :func:`fused`.
     _kernels: Kernels = field(default_factory=lambda: EAGER)
 
@@ -160,18 +164,18 @@ class FixedLif:
         v: torch.Tensor,
         a_in: torch.Tensor,
         time: int = 0,
-        extra_bias: torch.Tensor | None = None,
+        bias: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """One step at hardware time ``time`` (from 1); ``a_in`` is the ring's float
-        slot (exact integers); ``extra_bias`` ``[batch, n]`` is added to the bias (a
-        bias-driven input layer's per-sample ``bias_mant << bias_exp``)."""
-        if self.reset_period is not None:
-            period = torch.clamp(self.reset_period, min=1)
-            now = (self.reset_period > 0) & (time % period == self.reset_phase)
-            if bool(now.any()):
-                u = torch.where(now, torch.zeros_like(u), u)
-                v = torch.where(now, torch.zeros_like(v), v)
-        bias = self.bias if extra_bias is None else self.bias + extra_bias
+        slot (exact integers); ``bias`` ``[batch, n]`` replaces the model's (a
+        bias-driven input layer's per-sample ``bias_mant << bias_exp`` added to it,
+        once per run)."""
+        now = [mask for period, phase, mask in self.resets if time % period == phase]
+        if now:
+            zero = now[0] if len(now) == 1 else torch.stack(now).any(0)
+            u = torch.where(zero, torch.zeros_like(u), u)
+            v = torch.where(zero, torch.zeros_like(v), v)
+        bias = self.bias if bias is None else bias
         if self.rule is None:
             return self._kernels.lif(u, v, a_in, self.u_keep, self.v_keep, bias, self.vth,
                                      self.int32_overflow)  # fmt: skip
@@ -202,9 +206,9 @@ class FloatLif:
         v: torch.Tensor,
         a_in: torch.Tensor,
         time: int = 0,
-        extra_bias: torch.Tensor | None = None,
+        bias: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """One step; ``time`` and ``extra_bias`` exist in fixed-point (netx) plans only."""
+        """One step; ``time`` and ``bias`` exist in fixed-point (netx) plans only."""
         u = u * self.u_keep + a_in
         v = v * self.v_keep + u + self.bias
         if self.rule is not None:
@@ -245,10 +249,7 @@ def neuron_model(
             v_init=per_neuron([np.asarray(p.v_init).astype(np.int32) for p in pops], torch.int64),
             int32_overflow=max_input >= INPUT_WITHOUT_OVERFLOW,
             rule=firing_rule(plan, device),
-            reset_period=per_neuron([p.reset_interval for p in pops], torch.int64)
-            if any(p.reset_interval for p in pops)
-            else None,
-            reset_phase=per_neuron([p.reset_offset for p in pops], torch.int64),
+            resets=_resets(pops, device),
         )
     return FloatLif(
         u_keep=per_neuron([1.0 - p.du for p in pops], torch.float64),
@@ -261,3 +262,13 @@ def neuron_model(
         v_init=per_neuron([np.asarray(p.v_init, np.float64) for p in pops], torch.float64),
         rule=firing_rule(plan, device),
     )
+
+
+def _resets(pops: list, device: torch.device) -> list[tuple[int, int, torch.Tensor]]:
+    """:attr:`FixedLif.resets` of the concatenated populations (period 0: never)."""
+    pairs = sorted({(int(p.reset_interval), int(p.reset_offset)) for p in pops if p.reset_interval})
+    return [
+        (a, b, torch.cat([torch.full((p.size,), (p.reset_interval, p.reset_offset) == (a, b))
+                          for p in pops]).to(device))
+        for a, b in pairs
+    ]  # fmt: skip

@@ -56,6 +56,10 @@ class SigmaDeltaNeurons:
     def v_init(self) -> torch.Tensor:
         return self.lif.v_init
 
+    @property
+    def bias(self) -> torch.Tensor:
+        return self.lif.bias
+
     def fuse(self, on: bool) -> None:
         self.lif.fuse(on)
 
@@ -73,10 +77,10 @@ class SigmaDeltaNeurons:
         v: torch.Tensor,
         a_in: torch.Tensor,
         time: int = 0,
-        extra_bias: torch.Tensor | None = None,
+        bias: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """The LIF step, then each sigma-delta column's: spikes become float64 payloads."""
-        u, v, fired = self.lif.step(u, v, a_in, time, extra_bias)
+        u, v, fired = self.lif.step(u, v, a_in, time, bias)
         sent = fired.to(torch.float64)
         whole = a_in.to(torch.int64)  # the ring's float slot holds exact integers
         for part in self.parts:

@@ -58,3 +58,15 @@ class ThreadPolicy:
         self.times[self._current] = min(self.times.get(self._current, took), took)
         if t >= TRIALS * len(self.options):
             self.chosen = min(self.times, key=self.times.__getitem__)
+
+
+_POLICIES: dict[tuple, ThreadPolicy] = {}
+
+
+def shared_policy(work: tuple, device: torch.device) -> ThreadPolicy:
+    """The process's policy for one kind of work (``work``: the layout's sizes and the
+    batch), so that only the first run of it pays for the trials: ``run_emulator``
+    builds an emulator per call, and repeated short runs spent more time switching
+    threads (4 switches of up to 10 ms each under load) than stepping."""
+    key = (*work, device.type, torch.get_num_threads())
+    return _POLICIES.setdefault(key, ThreadPolicy.for_device(device))
