@@ -51,7 +51,7 @@ from spikeforge.compile.hardware import Hardware
 from spikeforge.compile.lower import ConvSynapses, LoihiPlan, Synapses
 from spikeforge.compile.timing import BIAS_SOURCE
 from spikeforge.errors import SpikeforgeError
-from spikeforge.ir.weights import Weights, columns_used, nonzeros_per_row
+from spikeforge.ir.weights import Weights, columns_per_block, distinct_columns, nonzeros_per_row
 from spikeforge.loihi_format import WEIGHT_BITS
 
 #: Bits of one stored weight: Lava's Dense keeps 8-bit mantissas (see compile/quantize.py).
@@ -305,7 +305,7 @@ def _usage(need: _Needs, start: int, stop: int, cumulative: dict[str, np.ndarray
         "synapses": int(cumulative["synapses"][stop] - cumulative["synapses"][start]),
         "synaptic_memory": int(cumulative["bits"][stop] - cumulative["bits"][start])
         + need.kernel_bits,
-        "input_axons": sum(int(columns_used(m, slice(start, stop)).sum()) for m in need.axon_masks),
+        "input_axons": sum(distinct_columns(m, start, stop) for m in need.axon_masks),
         "output_axons": 0,
     }
 
@@ -392,13 +392,11 @@ def _count_output_axons(plan: LoihiPlan, placement: Placement) -> None:
     for syn, (pre, weights) in ((s, route) for s in plan.synapses for route in s.routes()):
         if pre not in placement.neuron_core:
             continue  # an input: its routes start at the host, not on a core
-        dest = placement.neuron_core[syn.post]
-        source = placement.neuron_core[pre]
-        for core in np.unique(dest):
-            reaches = columns_used(weights, dest == core)
-            counts = np.bincount(source[reaches], minlength=len(placement.cores))
-            for index in np.flatnonzero(counts):
-                placement.cores[index].usage["output_axons"] += int(counts[index])
+        # One route per (destination core, presynaptic neuron reaching it).
+        columns = columns_per_block(weights, placement.neuron_core[syn.post])
+        counts = np.bincount(placement.neuron_core[pre][columns], minlength=len(placement.cores))
+        for index in np.flatnonzero(counts):
+            placement.cores[index].usage["output_axons"] += int(counts[index])
     limit = placement.hardware.limit("output_axons")
     for core in placement.cores:
         used = core.usage["output_axons"]
