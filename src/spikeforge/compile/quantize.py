@@ -525,11 +525,14 @@ def _plane(
     mixed = values.min(initial=0.0) < 0 < values.max(initial=0.0)
     step = MIXED_SIGN_WEIGHT_STEP if mixed else 1
     low, high = (WEIGHT_MIN, WEIGHT_MAX + 1 - step) if mixed else (-WEIGHT_MAX, WEIGHT_MAX)
+    # Division by a power of two and floor are monotonic: the extremes of the scaled
+    # entries are the scaled extremes, so each exponent is tried on two numbers.
+    least, most = values.min(initial=0.0), values.max(initial=0.0)
     for exp in range(WEIGHT_EXP_MIN, WEIGHT_EXP_MAX + 1):
-        scaled = values / 2.0**exp / step
-        lowest, highest = np.floor(scaled).min(initial=0), scaled.max(initial=0)
+        lowest, highest = np.floor(least / 2.0**exp / step), most / 2.0**exp / step
         if lowest * step >= low and highest * step <= high + step:
             break
+    scaled = values / 2.0**exp / step
     if rounding is None:
         rounded = _round_preserving_row_sums(target.like(scaled))
     else:
@@ -551,14 +554,12 @@ def _round_preserving_row_sums(x: Entries | np.ndarray) -> np.ndarray:
     their values.
     """
     entries = x if isinstance(x, Entries) else Entries.of(x)
-    base = np.floor(entries.values)
-    fraction = entries.values - base
+    rounded = np.floor(entries.values)
+    fraction = entries.values - rounded
     wanted = np.round(entries.row_sums(fraction))
     candidates = np.flatnonzero(fraction > 0)
     rows = entries.rows[candidates]
-    up = np.zeros(len(fraction), dtype=bool)
-    up[candidates] = _rank_in_row(-fraction[candidates], rows, len(wanted)) < wanted[rows]
-    rounded = base + up
+    rounded[candidates] += _rank_in_row(-fraction[candidates], rows, len(wanted)) < wanted[rows]
     return rounded if isinstance(x, Entries) else rounded.reshape(np.shape(x))
 
 
@@ -567,19 +568,24 @@ def _rank_in_row(keys: np.ndarray, rows: np.ndarray, n_rows: int) -> np.ndarray:
     ties kept in entry order (the lower column first).
 
     Rows of similar lengths are sorted side by side in one padded array (many short
-    sorts); very uneven ones by a stable sort of all keys, then of the rows.
+    sorts; rows all as long, the usual random sparse matrix, are that array as they
+    stand); very uneven ones by a stable sort of all keys, then of the rows.
     """
     per_row = np.bincount(rows, minlength=n_rows)
     first = np.cumsum(per_row) - per_row
-    within = np.arange(len(keys)) - first[rows]
     width = int(per_row.max(initial=0))
     if n_rows * width <= 2 * len(keys) + n_rows:
-        padded = np.full((n_rows, width), np.inf)
-        padded[rows, within] = keys
+        even = n_rows * width == len(keys)
+        if even:
+            padded = keys.reshape(n_rows, width)
+        else:
+            within = np.arange(len(keys)) - first[rows]
+            padded = np.full((n_rows, width), np.inf)
+            padded[rows, within] = keys
         order = np.argsort(padded, axis=1, kind="stable")
         ranks = np.empty_like(order)
         np.put_along_axis(ranks, order, np.arange(width)[None, :], axis=1)
-        return ranks[rows, within]
+        return ranks.ravel() if even else ranks[rows, within]
     order = np.argsort(keys, kind="stable")
     order = order[np.argsort(rows[order], kind="stable")]
     ranks = np.empty(len(keys), dtype=np.int64)
