@@ -51,7 +51,7 @@ from spikeforge.compile.hardware import Hardware
 from spikeforge.compile.lower import ConvSynapses, LoihiPlan, Synapses
 from spikeforge.compile.timing import BIAS_SOURCE
 from spikeforge.errors import SpikeforgeError
-from spikeforge.ir.weights import Weights, columns_per_block, distinct_columns, nonzeros_per_row
+from spikeforge.ir.weights import Weights, block_column_counts, distinct_columns, nonzeros_per_row
 from spikeforge.loihi_format import WEIGHT_BITS
 
 #: Bits of one stored weight: Lava's Dense keeps 8-bit mantissas (see compile/quantize.py).
@@ -393,7 +393,7 @@ def _count_output_axons(plan: LoihiPlan, placement: Placement) -> None:
         if pre not in placement.neuron_core:
             continue  # an input: its routes start at the host, not on a core
         # One route per (destination core, presynaptic neuron reaching it).
-        columns = columns_per_block(weights, placement.neuron_core[syn.post])
+        _, columns, _ = block_column_counts(weights, placement.neuron_core[syn.post])
         counts = np.bincount(placement.neuron_core[pre][columns], minlength=len(placement.cores))
         for index in np.flatnonzero(counts):
             placement.cores[index].usage["output_axons"] += int(counts[index])

@@ -104,10 +104,13 @@ def distinct_columns(weights: Weights, start: int, stop: int) -> int:
     return len(np.unique(weights.indices[lo:hi][weights.data[lo:hi] != 0]))
 
 
-def columns_per_block(weights: Weights, block_of_row: np.ndarray) -> np.ndarray:
-    """The column of every distinct (block, column) pair joined by a non-zero weight,
-    rows grouped into blocks by ``block_of_row`` (non-negative ints): one sort over all
-    entries, where a pass per block would read every row once per block."""
+def block_column_counts(
+    weights: Weights, block_of_row: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(block, column, non-zero weights) of every distinct (block, column) pair joined by
+    a non-zero weight, rows grouped into blocks by ``block_of_row`` (non-negative ints):
+    what placement and the activity counters need per destination core, in one sort over
+    all entries where a pass per block would read every row once per block."""
     if sp.issparse(weights):
         rows = np.repeat(np.arange(weights.shape[0]), np.diff(weights.indptr))
         stored = weights.data != 0
@@ -115,7 +118,17 @@ def columns_per_block(weights: Weights, block_of_row: np.ndarray) -> np.ndarray:
     else:
         rows, cols = np.nonzero(np.asarray(weights))
     n_cols = weights.shape[1]
-    return np.unique(np.asarray(block_of_row, np.int64)[rows] * n_cols + cols) % n_cols
+    pairs, counts = np.unique(
+        np.asarray(block_of_row, np.int64)[rows] * n_cols + cols, return_counts=True
+    )
+    return pairs // n_cols, pairs % n_cols, counts
+
+
+def nonzeros_per_column(weights: Weights) -> np.ndarray:
+    """Non-zero weights in each column (each presynaptic neuron's stored fan-out)."""
+    if sp.issparse(weights):
+        return np.bincount(weights.indices[weights.data != 0], minlength=weights.shape[1])
+    return np.count_nonzero(np.asarray(weights), axis=0)
 
 
 def dense(weights: Weights) -> np.ndarray:

@@ -1,0 +1,71 @@
+"""``CompiledModel.profile`` on a network whose weights are stored CSR counts what the
+same network stored dense counts: spikes, synaptic ops, messages and hops per
+population, the source statistics, and the energy priced from them.
+
+The storage rule keeps small matrices dense, so the CSR network is compiled with its
+size floor lowered (as in tests/test_sparse_runtimes.py) and the dense one without;
+both compile to the same integers, and a small neuron limit spreads each population
+over several cores so the per-core tables are exercised.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import nir
+import numpy as np
+import pytest
+
+from spikeforge.api import CompiledModel
+from spikeforge.compile import compile_network
+from spikeforge.ir import from_nir, weights
+from spikeforge.profile import load_hardware
+
+WIDTH = 48
+
+
+def _graph() -> nir.NIRGraph:
+    rng = np.random.default_rng(5)
+
+    def linear() -> nir.Linear:
+        w = rng.normal(0.4, 0.6, (WIDTH, WIDTH)) * (rng.random((WIDTH, WIDTH)) < 0.08)
+        return nir.Linear(weight=w / np.sqrt(0.08 * WIDTH))
+
+    ones = np.ones(WIDTH)
+    lif = nir.CubaLIF(
+        tau_syn=5e-3 * ones, tau_mem=1e-2 * ones, r=ones, v_leak=0 * ones,
+        v_threshold=0.1 * ones, v_reset=0 * ones,
+    )  # fmt: skip
+    return nir.NIRGraph(
+        nodes={"input": nir.Input(np.array([WIDTH])), "fc": linear(), "lif": lif,
+               "rec": linear(), "output": nir.Output(np.array([WIDTH]))},
+        edges=[("input", "fc"), ("fc", "lif"), ("lif", "rec"), ("rec", "lif"), ("lif", "output")],
+        metadata={"dt": 1e-3},
+    )  # fmt: skip
+
+
+def _profile(monkeypatch: pytest.MonkeyPatch, sparse: bool):
+    with monkeypatch.context() as patch:
+        if sparse:
+            patch.setattr(weights, "SPARSE_MIN_ENTRIES", 0)
+        compiled = compile_network(from_nir(_graph()))
+    stored = [weights.is_sparse(s.weights) for s in compiled.fixed_plan.synapses]
+    assert all(stored) if sparse else not any(stored)
+    hardware = load_hardware("loihi2").with_values("small cores", {"limits.neurons": 16})
+    x = (np.random.default_rng(6).random((2, 20, WIDTH)) < 0.3).astype(np.float64)
+    model = CompiledModel(compiled, hardware)
+    return model.profile(x, precision="fixed", time_axis=1, device="cpu").profile
+
+
+def test_a_csr_network_profiles_to_the_dense_networks_counts(monkeypatch):
+    sparse, dense = _profile(monkeypatch, True), _profile(monkeypatch, False)
+    run, same = sparse.deployed, dense.deployed
+    assert len(run.placement.cores) == 3, "the population spans several cores"
+    activity = run.activity
+    assert activity.per_inference("lif").spikes > 0
+    assert activity.per_inference("lif").synaptic_ops > 0
+    for name in ("lif", "input"):
+        assert activity.per_inference(name) == same.activity.per_inference(name), name
+    assert run.cost.as_dict() == same.cost.as_dict()
+    wall = sparse.reference.wall_s_per_sample
+    assert sparse.reference == dataclasses.replace(dense.reference, wall_s_per_sample=wall)
