@@ -35,6 +35,7 @@ from spikeforge.compile.split import split_decays
 from spikeforge.compile.timing import schedule
 from spikeforge.errors import SpikeforgeError
 from spikeforge.ir import from_nir
+from spikeforge.limits import MAX_BYTES_VARIABLE
 from spikeforge.profile import load_hardware, place
 from spikeforge.runtimes.emulator import Emulator
 
@@ -105,6 +106,8 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
     device = torch.device(args.device)
+    # One guard: spikeforge's own refusal of large matrices follows --max-gib.
+    os.environ[MAX_BYTES_VARIABLE] = str(int(args.max_gib * 2**30))
     load = os.getloadavg()[0]
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, load average {load:.1f}")
     # As many chips as a size needs: the placement reports how many it used.
