@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -342,17 +343,65 @@ def _split(
             f"population '{name}': one row of {per_row} neurons needs {used[over]} {over}; a "
             f"{hardware.name} core has {limits[over]} (exceeded by {used[over] - limits[over]})"
         )
+
+    def slice_fits(start: int, stop: int) -> bool:
+        used = _usage(need, start, stop, cumulative)
+        return all(used[r] <= limits[r] for r in RESOURCES)
+
     parts = max(
         1,
         math.ceil(size / limits["neurons"]),
         math.ceil(int(cumulative["bits"][-1]) / limits["synaptic_memory"]),
         math.ceil(int(cumulative["synapses"][-1]) / limits["synapses"]),
+        _fewest_parts(size, slice_fits),
     )
     while True:
         placed = fits(np.linspace(0, size, parts + 1).round().astype(int))
         if placed is not None:
             return placed
         parts += 1
+
+
+def _fewest_parts(size: int, slice_fits: Callable[[int, int], bool]) -> int:
+    """The fewest contiguous slices of ``size`` neurons that each fit, each taken as long
+    as it can be.
+
+    Every resource only grows as a slice does, so no split into contiguous slices, the
+    equal ones included, has fewer: equal splits with fewer parts need not be tried, and
+    at 10^6 neurons trying them (each checked slice by slice) was most of placement's
+    time. A single neuron always fits (:func:`_needs` refused it otherwise).
+    """
+    parts = start = 0
+    length = 1
+    while start < size:
+        stop = _longest_fit(start, size, start + length, slice_fits)
+        length, start, parts = stop - start, stop, parts + 1
+    return parts
+
+
+def _longest_fit(start: int, size: int, guess: int, slice_fits: Callable[[int, int], bool]) -> int:
+    """The largest ``stop`` whose slice ``start:stop`` fits: from ``guess`` (the previous
+    slice's length, usually right within one) outwards in doubling steps, then bisected."""
+    low, high = start + 1, size + 1  # stops known to fit / known not to
+    probe = min(max(guess, low), size)
+    up = slice_fits(start, probe)
+    low, high = (probe, high) if up else (low, probe)
+    step = 1
+    while high - low > 1:
+        probe = min(low + step, size) if up else max(high - step, low)
+        if slice_fits(start, probe):
+            low = probe
+            if not up:
+                break
+        else:
+            high = probe
+            if up:
+                break
+        step *= 2
+    while high - low > 1:
+        middle = (low + high) // 2
+        low, high = (middle, high) if slice_fits(start, middle) else (low, middle)
+    return low
 
 
 def _conv_rows(conv: ConvSynapses, start: int, stop: int) -> tuple[int, int]:
