@@ -320,14 +320,27 @@ def _split(
         key: np.concatenate([[0], np.cumsum(getattr(need, key))]) for key in ("synapses", "bits")
     }
 
+    #: Neurons whose slice did not fit in an earlier try: the next try's slices holding
+    #: them are checked first, since a region too dense for one split usually is for
+    #: the next, and finding that late cost a check of every slice before it.
+    hot: list[int] = []
+
     def fits(bounds: np.ndarray) -> list[tuple[Slice, dict[str, int]]] | None:
+        for at in np.unique(np.searchsorted(bounds, hot, side="right") - 1):
+            if not slice_fits(int(bounds[at]), int(bounds[at + 1])):
+                return None
         result = []
         for start, stop in itertools.pairwise(bounds):
             used = _usage(need, int(start), int(stop), cumulative)
             if any(used[r] > limits[r] for r in RESOURCES):
+                hot.append(int(start))
                 return None
             result.append((Slice(name, int(start), int(stop)), used))
         return result
+
+    def slice_fits(start: int, stop: int) -> bool:
+        used = _usage(need, start, stop, cumulative)
+        return all(used[r] <= limits[r] for r in RESOURCES)
 
     if shape is not None and len(shape) == 3:
         rows, per_row = shape[0], size // shape[0]
@@ -343,10 +356,6 @@ def _split(
             f"population '{name}': one row of {per_row} neurons needs {used[over]} {over}; a "
             f"{hardware.name} core has {limits[over]} (exceeded by {used[over] - limits[over]})"
         )
-
-    def slice_fits(start: int, stop: int) -> bool:
-        used = _usage(need, start, stop, cumulative)
-        return all(used[r] <= limits[r] for r in RESOURCES)
 
     parts = max(
         1,
