@@ -8,15 +8,18 @@ holds dense arrays: 10^5 neurons would need 19-37 GiB of them). Per size: second
 and peak resident memory of every compiler pass (import, normalise, split, schedule,
 lower, quantise, place), the cores and chips Loihi 2 needs, then the emulator's
 sample-steps/s at batch 1, 32 and 256 with its peak memory. A size whose estimated
-peak exceeds ``--max-gib`` is reported, not attempted.
+compile peak exceeds ``--max-gib`` is reported, not attempted; so is an emulator run
+whose estimated peak does.
 
-    .venv/bin/python scripts/bench_scale.py [--sizes 1000 10000 100000] [--steps 5]
+    .venv/bin/python scripts/bench_scale.py [--sizes 1000 10000 100000] [--kinds ff rec]
+        [--steps 5] [--max-gib 8]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import time
 
 import nir
@@ -25,20 +28,24 @@ import scipy.sparse as sp
 import torch
 
 from bench_emulator import peak_memory
-from spikeforge.compile.lower import lower
+from spikeforge.compile.lower import LoihiPlan, lower
 from spikeforge.compile.network import normalize
 from spikeforge.compile.quantize import quantize
 from spikeforge.compile.split import split_decays
 from spikeforge.compile.timing import schedule
 from spikeforge.errors import SpikeforgeError
 from spikeforge.ir import from_nir
+from spikeforge.limits import MAX_BYTES_VARIABLE
 from spikeforge.profile import load_hardware, place
 from spikeforge.runtimes.emulator import Emulator
 
 LAYERS = 4
-#: Resident bytes per synapse at the compiler's peak, measured at 10^5 neurons (README):
-#: what ``--max-gib`` compares against before a size is built.
-BYTES_PER_SYNAPSE = 200
+#: Resident bytes per synapse at the compiler's peak (the whole process's, source graph
+#: included), measured at 10^6 neurons (README: 60-64): what ``--max-gib`` compares
+#: against before a size is built.
+BYTES_PER_SYNAPSE = 65
+#: The emulator's peak at batch 256 per synapse, measured at 10^5 neurons (README).
+EMULATOR_BYTES_PER_SYNAPSE = 190
 #: Chips the placement may use: enough for 10^8 synapses at Loihi 2's core limits.
 MAX_CHIPS = 1024
 
@@ -53,7 +60,9 @@ def _sparse(rng: np.random.Generator, rows: int, cols: int, fan_in: int) -> sp.c
     picks = np.sort(rng.integers(0, cols - fan_in + 1, (rows, fan_in)), axis=1)
     picks += np.arange(fan_in)
     values = rng.normal(0.4, 0.6, (rows, fan_in)) / np.sqrt(fan_in)
-    indptr = np.arange(rows + 1, dtype=np.int64) * fan_in
+    # int32 indices, as scipy itself would choose for this many entries (int64 ones would
+    # add a third to the source graph's memory).
+    indptr = np.arange(rows + 1, dtype=np.int32) * fan_in
     return sp.csr_array(
         (values.ravel(), picks.ravel().astype(np.int32), indptr), shape=(rows, cols)
     )
@@ -90,21 +99,24 @@ def random_graph(kind: str, neurons: int, fan_in: int, seed: int = 0) -> nir.NIR
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000, 100000])
+    parser.add_argument("--kinds", nargs="+", choices=("ff", "rec"), default=["ff", "rec"])
     parser.add_argument("--fan-in", type=int, default=100)
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--max-gib", type=float, default=8.0, help="skip larger estimated peaks")
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
     device = torch.device(args.device)
+    # One guard: spikeforge's own refusal of large matrices follows --max-gib.
+    os.environ[MAX_BYTES_VARIABLE] = str(int(args.max_gib * 2**30))
     load = os.getloadavg()[0]
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, load average {load:.1f}")
     # As many chips as a size needs: the placement reports how many it used.
     hardware = load_hardware("loihi2")
     hardware = hardware.with_values(hardware.name, {"topology.chips": MAX_CHIPS})
-    for kind in ("ff", "rec"):
+    for kind in args.kinds:
         for neurons in args.sizes:
             width = neurons // LAYERS if kind == "ff" else neurons // 2
-            matrices = LAYERS if kind == "ff" else 2
+            matrices = LAYERS if kind == "ff" else 3  # input, forward and recurrent
             synapses = matrices * width * args.fan_in
             label = f"{kind:3s} {neurons:>7d} neurons {synapses:>9d} synapses"
             estimate = synapses * BYTES_PER_SYNAPSE / 2**30
@@ -112,7 +124,7 @@ def main() -> None:
                 print(f"{label}: skipped, estimated peak {estimate:.0f} GiB > --max-gib")
                 continue
             source = random_graph(kind, neurons, args.fan_in)
-            passes: list[tuple[str, float]] = []
+            passes: list[tuple[str, float, float]] = []
             with peak_memory(torch.device("cpu")) as peak:
                 graph = _timed(passes, "import", from_nir, source)
                 network = _timed(passes, "normalise", normalize, graph)
@@ -120,38 +132,59 @@ def main() -> None:
                 network = _timed(passes, "split", split_decays, network)
                 timing = _timed(passes, "schedule", schedule, network)
                 float_plan = _timed(passes, "lower", lower, network, timing)
+                del network  # the quantiser reads the float plan only
                 plan, _ = _timed(passes, "quantise", quantize, float_plan, 2, None)
-                del float_plan, network
-            try:
-                placement = _timed(passes, "place", place, plan, hardware)
-                where = f"{len(placement.cores)} cores, {placement.chips_used} chip(s)"
-            except SpikeforgeError as exc:
-                where = f"does not place: {exc}"
-            total = sum(seconds for _, seconds in passes)
-            times = ", ".join(f"{name} {seconds:.2f}" for name, seconds in passes)
-            print(f"{label}: compile {total:.2f} s ({times}); peak {peak.mib:.0f} MiB; {where}")
-            emulator = Emulator(plan, device, fuse=True)
-            rng = np.random.default_rng(1)
-            for batch in (1, 32, 256):
-                spikes = rng.random((batch, args.steps, width), dtype=np.float32) < 0.1
-                # Warm-up as long as the timed run: the update compiles once per batch
-                # 1 or more and per thread count, and the thread trials try both.
-                emulator.run({"input": spikes}, args.steps, [], [])
-                with peak_memory(device) as peak:
-                    start = time.perf_counter()
-                    emulator.run({"input": spikes}, args.steps, [], [])
-                    took = time.perf_counter() - start
-                print(
-                    f"{'':>{len(label)}s}  emulator b={batch:<3d} {batch * args.steps / took:9.0f} "
-                    f"sample-steps/s, peak {peak.mib:.0f} MiB"
-                )
-            del emulator, plan
+                del float_plan
+                try:
+                    placement = _timed(passes, "place", place, plan, hardware)
+                    where = f"{len(placement.cores)} cores, {placement.chips_used} chip(s)"
+                except SpikeforgeError as exc:
+                    where = f"does not place: {exc}"
+            total, cpu = (sum(p[i] for p in passes) for i in (1, 2))
+            times = ", ".join(f"{name} {wall:.2f}" for name, wall, _ in passes)
+            print(
+                f"{label}: compile {total:.2f} s wall, {cpu:.2f} s CPU ({times}); "
+                f"peak {peak.mib:.0f} MiB above the "
+                f"source graph, process {_max_rss_gib():.2f} GiB so far; {where}"
+            )
+            estimate = synapses * EMULATOR_BYTES_PER_SYNAPSE / 2**30
+            if estimate > args.max_gib:
+                print(f"{'':>{len(label)}s}  emulator skipped: estimated peak {estimate:.0f} GiB")
+            else:
+                _emulate(plan, device, width, args.steps, len(label))
+            del plan
 
 
-def _timed(passes: list[tuple[str, float]], name: str, work, *args):
-    start = time.perf_counter()
+def _emulate(plan: LoihiPlan, device: torch.device, width: int, steps: int, indent: int) -> None:
+    """Sample-steps/s and peak memory of the emulator at batch 1, 32 and 256."""
+    emulator = Emulator(plan, device, fuse=True)
+    rng = np.random.default_rng(1)
+    for batch in (1, 32, 256):
+        spikes = rng.random((batch, steps, width), dtype=np.float32) < 0.1
+        # Warm-up as long as the timed run: the update compiles once per batch 1 or
+        # more and per thread count, and the thread trials try both.
+        emulator.run({"input": spikes}, steps, [], [])
+        with peak_memory(device) as peak:
+            start = time.perf_counter()
+            emulator.run({"input": spikes}, steps, [], [])
+            took = time.perf_counter() - start
+        print(
+            f"{'':>{indent}s}  emulator b={batch:<3d} {batch * steps / took:9.0f} "
+            f"sample-steps/s, peak {peak.mib:.0f} MiB"
+        )
+
+
+def _max_rss_gib() -> float:
+    """The process's largest resident set so far (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+
+
+def _timed(passes: list[tuple[str, float, float]], name: str, work, *args):
+    """``work(*args)``, recording its wall and CPU seconds (on a shared machine the wall
+    time is the CPU time plus waiting for a core)."""
+    start, cpu = time.perf_counter(), time.process_time()
     out = work(*args)
-    passes.append((name, time.perf_counter() - start))
+    passes.append((name, time.perf_counter() - start, time.process_time() - cpu))
     return out
 
 

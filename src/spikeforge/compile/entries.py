@@ -36,7 +36,9 @@ class _Structure:
                 if self.indptr is None
                 else np.diff(self.indptr)
             )
-            self.cache["rows"] = np.repeat(np.arange(self.shape[0]), counts)
+            # int32 where it fits: this array is as long as the matrix has entries.
+            dtype = np.int32 if self.shape[0] < 2**31 else np.int64
+            self.cache["rows"] = np.repeat(np.arange(self.shape[0], dtype=dtype), counts)
         return self.cache["rows"]
 
     def cols(self) -> np.ndarray:

@@ -155,24 +155,38 @@ class _Expr:
         return _Expr(terms, self.bias + other.bias)
 
 
-def normalize(graph: Graph) -> Network:
-    """Collapse the IR graph into populations and delayed connections."""
-    shapes = infer_shapes(graph)
-    memo: dict[str, _Expr] = {}
+@dataclass
+class _Outputs:
+    """Each node's output as an expression in its sources, computed once per node.
 
-    def expr(name: str) -> _Expr:
-        if name in memo:
-            return memo[name]
-        node = graph.nodes[name]
-        n = int(np.prod(shapes[name]))
+    An object rather than a recursive closure: a closure that calls itself is a
+    reference cycle, which would hold the graph and every weight product until the
+    garbage collector ran (at 10^8 synapses, gigabytes through the passes that follow).
+    """
+
+    graph: Graph
+    shapes: dict[str, Shape]
+    memo: dict[str, _Expr] = field(default_factory=dict)
+
+    def __call__(self, name: str) -> _Expr:
+        if name in self.memo:
+            return self.memo[name]
+        node = self.graph.nodes[name]
+        n = int(np.prod(self.shapes[name]))
         if isinstance(node, (InputNode, NeuronNode)):
             result = _Expr({(name, 0): sp.identity(n, format="csr")}, np.zeros(n))
         else:
-            total = _sum_inputs(graph, name, expr)
-            in_shape = shapes[graph.in_edges(name)[0].pre]
+            total = _sum_inputs(self.graph, name, self)
+            in_shape = self.shapes[self.graph.in_edges(name)[0].pre]
             result = total if isinstance(node, OutputNode) else _apply_map(node, in_shape, total)
-        memo[name] = result
+        self.memo[name] = result
         return result
+
+
+def normalize(graph: Graph) -> Network:
+    """Collapse the IR graph into populations and delayed connections."""
+    shapes = infer_shapes(graph)
+    expr = _Outputs(graph, shapes)
 
     populations: dict[str, Population] = {}
     connections: list[Connection | ConvConnection] = []

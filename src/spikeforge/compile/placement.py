@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -51,7 +52,7 @@ from spikeforge.compile.hardware import Hardware
 from spikeforge.compile.lower import ConvSynapses, LoihiPlan, Synapses
 from spikeforge.compile.timing import BIAS_SOURCE
 from spikeforge.errors import SpikeforgeError
-from spikeforge.ir.weights import Weights, columns_used, nonzeros_per_row
+from spikeforge.ir.weights import Weights, block_column_counts, distinct_columns, nonzeros_per_row
 from spikeforge.loihi_format import WEIGHT_BITS
 
 #: Bits of one stored weight: Lava's Dense keeps 8-bit mantissas (see compile/quantize.py).
@@ -305,7 +306,7 @@ def _usage(need: _Needs, start: int, stop: int, cumulative: dict[str, np.ndarray
         "synapses": int(cumulative["synapses"][stop] - cumulative["synapses"][start]),
         "synaptic_memory": int(cumulative["bits"][stop] - cumulative["bits"][start])
         + need.kernel_bits,
-        "input_axons": sum(int(columns_used(m, slice(start, stop)).sum()) for m in need.axon_masks),
+        "input_axons": sum(distinct_columns(m, start, stop) for m in need.axon_masks),
         "output_axons": 0,
     }
 
@@ -319,14 +320,27 @@ def _split(
         key: np.concatenate([[0], np.cumsum(getattr(need, key))]) for key in ("synapses", "bits")
     }
 
+    #: Neurons whose slice did not fit in an earlier try: the next try's slices holding
+    #: them are checked first, since a region too dense for one split usually is for
+    #: the next, and finding that late cost a check of every slice before it.
+    hot: list[int] = []
+
     def fits(bounds: np.ndarray) -> list[tuple[Slice, dict[str, int]]] | None:
+        for at in np.unique(np.searchsorted(bounds, hot, side="right") - 1):
+            if not slice_fits(int(bounds[at]), int(bounds[at + 1])):
+                return None
         result = []
         for start, stop in itertools.pairwise(bounds):
             used = _usage(need, int(start), int(stop), cumulative)
             if any(used[r] > limits[r] for r in RESOURCES):
+                hot.append(int(start))
                 return None
             result.append((Slice(name, int(start), int(stop)), used))
         return result
+
+    def slice_fits(start: int, stop: int) -> bool:
+        used = _usage(need, start, stop, cumulative)
+        return all(used[r] <= limits[r] for r in RESOURCES)
 
     if shape is not None and len(shape) == 3:
         rows, per_row = shape[0], size // shape[0]
@@ -342,17 +356,61 @@ def _split(
             f"population '{name}': one row of {per_row} neurons needs {used[over]} {over}; a "
             f"{hardware.name} core has {limits[over]} (exceeded by {used[over] - limits[over]})"
         )
+
     parts = max(
         1,
         math.ceil(size / limits["neurons"]),
         math.ceil(int(cumulative["bits"][-1]) / limits["synaptic_memory"]),
         math.ceil(int(cumulative["synapses"][-1]) / limits["synapses"]),
+        _fewest_parts(size, slice_fits),
     )
     while True:
         placed = fits(np.linspace(0, size, parts + 1).round().astype(int))
         if placed is not None:
             return placed
         parts += 1
+
+
+def _fewest_parts(size: int, slice_fits: Callable[[int, int], bool]) -> int:
+    """The fewest contiguous slices of ``size`` neurons that each fit, each taken as long
+    as it can be.
+
+    Every resource only grows as a slice does, so no split into contiguous slices, the
+    equal ones included, has fewer: equal splits with fewer parts need not be tried, and
+    at 10^6 neurons trying them (each checked slice by slice) was most of placement's
+    time. A single neuron always fits (:func:`_needs` refused it otherwise).
+    """
+    parts = start = 0
+    length = 1
+    while start < size:
+        stop = _longest_fit(start, size, start + length, slice_fits)
+        length, start, parts = stop - start, stop, parts + 1
+    return parts
+
+
+def _longest_fit(start: int, size: int, guess: int, slice_fits: Callable[[int, int], bool]) -> int:
+    """The largest ``stop`` whose slice ``start:stop`` fits: from ``guess`` (the previous
+    slice's length, usually right within one) outwards in doubling steps, then bisected."""
+    low, high = start + 1, size + 1  # stops known to fit / known not to
+    probe = min(max(guess, low), size)
+    up = slice_fits(start, probe)
+    low, high = (probe, high) if up else (low, probe)
+    step = 1
+    while high - low > 1:
+        probe = min(low + step, size) if up else max(high - step, low)
+        if slice_fits(start, probe):
+            low = probe
+            if not up:
+                break
+        else:
+            high = probe
+            if up:
+                break
+        step *= 2
+    while high - low > 1:
+        middle = (low + high) // 2
+        low, high = (middle, high) if slice_fits(start, middle) else (low, middle)
+    return low
 
 
 def _conv_rows(conv: ConvSynapses, start: int, stop: int) -> tuple[int, int]:
@@ -392,13 +450,11 @@ def _count_output_axons(plan: LoihiPlan, placement: Placement) -> None:
     for syn, (pre, weights) in ((s, route) for s in plan.synapses for route in s.routes()):
         if pre not in placement.neuron_core:
             continue  # an input: its routes start at the host, not on a core
-        dest = placement.neuron_core[syn.post]
-        source = placement.neuron_core[pre]
-        for core in np.unique(dest):
-            reaches = columns_used(weights, dest == core)
-            counts = np.bincount(source[reaches], minlength=len(placement.cores))
-            for index in np.flatnonzero(counts):
-                placement.cores[index].usage["output_axons"] += int(counts[index])
+        # One route per (destination core, presynaptic neuron reaching it).
+        _, columns, _ = block_column_counts(weights, placement.neuron_core[syn.post])
+        counts = np.bincount(placement.neuron_core[pre][columns], minlength=len(placement.cores))
+        for index in np.flatnonzero(counts):
+            placement.cores[index].usage["output_axons"] += int(counts[index])
     limit = placement.hardware.limit("output_axons")
     for core in placement.cores:
         used = core.usage["output_axons"]

@@ -23,7 +23,7 @@ what was lost, per population.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, replace
 
 import numpy as np
@@ -158,18 +158,21 @@ def quantize(
         w_err_sq = w_norm_sq = 0.0
         w_err_max = w_max = 0.0
         zeroed = total = 0
-        pairs = []
-        for syn in incoming[name]:
-            planes = _quantize_synapses(syn, scale, weight_planes, channels.get(syn.pre, 0))
-            synapses.extend(planes)
-            approx = sum((p.routes()[0][1] * 2.0**p.weight_exp for p in planes), syn.weights * 0.0)
-            pairs.append((syn.weights, approx / scale))
-        for conv in convs[name]:  # errors over kernel taps, each shared by many synapses
-            conv_planes = _quantize_conv(conv, scale, weight_planes)
-            convolutions.extend(conv_planes)
-            approx = sum((p.torch_kernel() for p in conv_planes), 0.0) / scale
-            pairs.append((conv.torch_kernel(), approx))
-        for weights, approx in pairs:
+
+        def pairs(name: str = name, scale: float = scale) -> Iterator[tuple[Weights, Weights]]:
+            """Each input's weights and what its planes make of them, quantising as it
+            goes: one at a time, as each approximation is as large as its matrix."""
+            for syn in incoming[name]:
+                planes = _quantize_synapses(syn, scale, weight_planes, channels.get(syn.pre, 0))
+                synapses.extend(planes)
+                terms = (p.routes()[0][1] * 2.0**p.weight_exp for p in planes)
+                yield syn.weights, sum(terms, syn.weights * 0.0) / scale
+            for conv in convs[name]:  # errors over kernel taps, each shared by many synapses
+                conv_planes = _quantize_conv(conv, scale, weight_planes)
+                convolutions.extend(conv_planes)
+                yield conv.torch_kernel(), sum((p.torch_kernel() for p in conv_planes), 0.0) / scale
+
+        for weights, approx in pairs():
             diff = stored_values(approx - weights)
             w_err_sq += float((diff**2).sum())
             w_norm_sq += float((stored_values(weights) ** 2).sum())
@@ -415,11 +418,11 @@ def _quantize_synapses(
     gives CSR planes, computed on its non-zeros only (:mod:`.entries`).
     """
     weights = Entries.of(syn.weights)
-    target = weights.like(weights.values * scale)
     if planes == 1:
-        quantized = [(*_plane(target), None)]
+        quantized = [(*_plane(weights.like(weights.values * scale)), None)]
     else:
-        high, exp, residual = _floor_plane(target)
+        # Not held here: the targets are freed once their residual is (peak memory).
+        high, exp, residual = _floor_plane(weights.like(weights.values * scale))
         if planes == 2 or syn.pre == BIAS_SOURCE:
             quantized = [(high, exp, None), (*_plane(residual), None)]
         else:
@@ -443,7 +446,9 @@ def _quantize_synapses(
 def _floor_plane(target: Entries) -> tuple[Entries, int, Entries]:
     """The first of several planes, rounded down, and the non-negative remainder."""
     high, exp = _plane(target, np.floor)
-    return high, exp, target.like(target.values - high.values * 2.0**exp)
+    residual = high.values * 2.0**exp
+    np.subtract(target.values, residual, out=residual)
+    return high, exp, target.like(residual)
 
 
 def _pacemaker_channels(synapses: list[Synapses], scales: dict[str, float]) -> dict[str, int]:
@@ -525,11 +530,14 @@ def _plane(
     mixed = values.min(initial=0.0) < 0 < values.max(initial=0.0)
     step = MIXED_SIGN_WEIGHT_STEP if mixed else 1
     low, high = (WEIGHT_MIN, WEIGHT_MAX + 1 - step) if mixed else (-WEIGHT_MAX, WEIGHT_MAX)
+    # Division by a power of two and floor are monotonic: the extremes of the scaled
+    # entries are the scaled extremes, so each exponent is tried on two numbers.
+    least, most = values.min(initial=0.0), values.max(initial=0.0)
     for exp in range(WEIGHT_EXP_MIN, WEIGHT_EXP_MAX + 1):
-        scaled = values / 2.0**exp / step
-        lowest, highest = np.floor(scaled).min(initial=0), scaled.max(initial=0)
+        lowest, highest = np.floor(least / 2.0**exp / step), most / 2.0**exp / step
         if lowest * step >= low and highest * step <= high + step:
             break
+    scaled = values / 2.0**exp / step
     if rounding is None:
         rounded = _round_preserving_row_sums(target.like(scaled))
     else:
@@ -545,20 +553,21 @@ def _round_preserving_row_sums(x: Entries | np.ndarray) -> np.ndarray:
     is repeated (pooled or convolutional weights): the neuron's voltage then drifts
     from the float model's, and spikes near threshold flip. Rounding up the entries
     with the largest fractions (ties: the lower column), as many as a row's fractions
-    add up to, cancels the drift; zero weights stay zero, so sparsity is kept. Only
-    entries with a fraction take part, so a CSR matrix costs its non-zeros and gets
-    the dense matrix's integers. A dense ``x`` gives a dense result; entries give
-    their values.
+    add up to, cancels the drift; zero weights stay zero, so sparsity is kept. Entries
+    without a fraction (zero weights among them) rank last and are never rounded up,
+    so a CSR matrix, ranking only its non-zeros, gets the dense matrix's integers. A
+    dense ``x`` gives a dense result; entries give their values.
     """
     entries = x if isinstance(x, Entries) else Entries.of(x)
-    base = np.floor(entries.values)
-    fraction = entries.values - base
-    wanted = np.round(entries.row_sums(fraction))
-    candidates = np.flatnonzero(fraction > 0)
-    rows = entries.rows[candidates]
-    up = np.zeros(len(fraction), dtype=bool)
-    up[candidates] = _rank_in_row(-fraction[candidates], rows, len(wanted)) < wanted[rows]
-    rounded = base + up
+    rounded = np.floor(entries.values)
+    keys = entries.values - rounded  # the fractions, then in the same buffer the sort keys
+    wanted = np.round(entries.row_sums(keys))
+    # Largest fraction first; an entry without one last. A row's fractions (each under
+    # one) sum to at most as many units as it has fractions, so it is never rounded up.
+    np.negative(keys, out=keys)
+    keys[keys == 0] = np.inf
+    rows = entries.rows
+    rounded += _rank_in_row(keys, rows, len(wanted)) < wanted[rows]
     return rounded if isinstance(x, Entries) else rounded.reshape(np.shape(x))
 
 
@@ -567,19 +576,24 @@ def _rank_in_row(keys: np.ndarray, rows: np.ndarray, n_rows: int) -> np.ndarray:
     ties kept in entry order (the lower column first).
 
     Rows of similar lengths are sorted side by side in one padded array (many short
-    sorts); very uneven ones by a stable sort of all keys, then of the rows.
+    sorts; rows all as long, the usual random sparse matrix, are that array as they
+    stand); very uneven ones by a stable sort of all keys, then of the rows.
     """
     per_row = np.bincount(rows, minlength=n_rows)
     first = np.cumsum(per_row) - per_row
-    within = np.arange(len(keys)) - first[rows]
     width = int(per_row.max(initial=0))
     if n_rows * width <= 2 * len(keys) + n_rows:
-        padded = np.full((n_rows, width), np.inf)
-        padded[rows, within] = keys
+        even = n_rows * width == len(keys)
+        if even:
+            padded = keys.reshape(n_rows, width)
+        else:
+            within = np.arange(len(keys)) - first[rows]
+            padded = np.full((n_rows, width), np.inf)
+            padded[rows, within] = keys
         order = np.argsort(padded, axis=1, kind="stable")
-        ranks = np.empty_like(order)
+        ranks = np.empty(order.shape, dtype=np.int32 if width < 2**31 else np.int64)
         np.put_along_axis(ranks, order, np.arange(width)[None, :], axis=1)
-        return ranks[rows, within]
+        return ranks.ravel() if even else ranks[rows, within]
     order = np.argsort(keys, kind="stable")
     order = order[np.argsort(rows[order], kind="stable")]
     ranks = np.empty(len(keys), dtype=np.int64)

@@ -93,15 +93,44 @@ def nonzeros_per_row(weights: Weights) -> np.ndarray:
     return np.count_nonzero(np.asarray(weights), axis=1)
 
 
-def columns_used(weights: Weights, rows: slice | np.ndarray) -> np.ndarray:
-    """Which columns (presynaptic neurons) reach ``rows`` through a non-zero weight."""
+def distinct_columns(weights: Weights, start: int, stop: int) -> int:
+    """How many columns (presynaptic neurons) reach rows ``start:stop`` through a
+    non-zero weight: the input axons a core holding those rows needs. A CSR matrix
+    reads only those rows' stored entries (no scipy indexing: placement asks this for
+    every candidate core of every population)."""
     if not sp.issparse(weights):
-        return (np.asarray(weights)[rows] != 0).any(axis=0)
-    # A boolean mask picks rows by index: scipy then copies only those rows' entries.
-    block = weights[np.flatnonzero(rows) if isinstance(rows, np.ndarray) else rows]
-    used = np.zeros(weights.shape[1], dtype=bool)
-    used[block.indices[block.data != 0]] = True
-    return used
+        return int((np.asarray(weights)[start:stop] != 0).any(axis=0).sum())
+    lo, hi = weights.indptr[start], weights.indptr[stop]
+    # Sorted, then changes counted: np.unique's general machinery cost more than the sort.
+    cols = np.sort(weights.indices[lo:hi][weights.data[lo:hi] != 0])
+    return int(np.count_nonzero(cols[1:] != cols[:-1])) + (len(cols) > 0)
+
+
+def block_column_counts(
+    weights: Weights, block_of_row: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(block, column, non-zero weights) of every distinct (block, column) pair joined by
+    a non-zero weight, rows grouped into blocks by ``block_of_row`` (non-negative ints):
+    what placement and the activity counters need per destination core, in one sort over
+    all entries where a pass per block would read every row once per block."""
+    if sp.issparse(weights):
+        rows = np.repeat(np.arange(weights.shape[0]), np.diff(weights.indptr))
+        stored = weights.data != 0
+        rows, cols = rows[stored], weights.indices[stored]
+    else:
+        rows, cols = np.nonzero(np.asarray(weights))
+    n_cols = weights.shape[1]
+    pairs, counts = np.unique(
+        np.asarray(block_of_row, np.int64)[rows] * n_cols + cols, return_counts=True
+    )
+    return pairs // n_cols, pairs % n_cols, counts
+
+
+def nonzeros_per_column(weights: Weights) -> np.ndarray:
+    """Non-zero weights in each column (each presynaptic neuron's stored fan-out)."""
+    if sp.issparse(weights):
+        return np.bincount(weights.indices[weights.data != 0], minlength=weights.shape[1])
+    return np.count_nonzero(np.asarray(weights), axis=0)
 
 
 def dense(weights: Weights) -> np.ndarray:

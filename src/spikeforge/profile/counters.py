@@ -44,6 +44,8 @@ from spikeforge.compile.lower import ConvSynapses, LoihiPlan
 from spikeforge.compile.placement import IO_CORE, Placement
 from spikeforge.compile.timing import BIAS_SOURCE
 from spikeforge.errors import SpikeforgeError
+from spikeforge.ir.weights import block_column_counts, nonzeros_per_column
+from spikeforge.runtimes.matrices import device_matrix, times
 
 SpikeStep = Mapping[str, "torch.Tensor | np.ndarray"]
 #: A count's value: a float per inference, or an array (numpy or torch) over steps,
@@ -110,8 +112,10 @@ class _Tables:
     ``fanout_pop[s]`` ``[n_s, populations]`` and ``fanout_core[s]`` ``[n_s, cores]``:
     synapses each neuron of ``s`` reaches; ``messages[s]`` ``[n_s]``: destination cores;
     ``hops[s]`` / ``longest[s]``: per neuron of ``s``, summed and longest routes of
-    those messages; ``arrivals[(pre, post, delay)]`` ``[n_pre, n_post]``: which synapses
-    a spike reaches after ``delay``; ``neurons_per_core`` ``[populations, cores]``;
+    those messages; ``arrivals[(pre, post, delay)]`` ``[n_post, n_pre]``: which synapses
+    a spike reaches after ``delay``, as a route stores its weights (CSR for a CSR route,
+    :func:`~spikeforge.runtimes.matrices.device_matrix` on the device);
+    ``neurons_per_core`` ``[populations, cores]``;
     ``pacemaker_spikes[name]`` ``[1, n]``: the one channel a pacemaker fires.
     """
 
@@ -133,7 +137,9 @@ class _Tables:
             dtype = torch.float32 if value.dtype == np.float32 else torch.float64
             return torch.as_tensor(value, dtype=dtype, device=device)
 
-        return replace(self, **{f.name: move(getattr(self, f.name)) for f in fields(self)})
+        moved = {f.name: move(getattr(self, f.name)) for f in fields(self) if f.name != "arrivals"}
+        arrivals = {k: device_matrix(v, torch.float32, device) for k, v in self.arrivals.items()}
+        return replace(self, arrivals=arrivals, **moved)
 
 
 @dataclass
@@ -235,18 +241,17 @@ class ActivityCounter:
         reach: dict[str, np.ndarray] = {}
         routes = [(pre, w, syn) for syn in plan.synapses for pre, w in syn.routes()]
         for pre, weights, syn in routes:
-            stored = weights != 0
-            fanout_pop[pre][:, self._pop_index[syn.post]] += stored.sum(axis=0)
+            stored = weights != 0  # a CSR matrix's mask stays CSR
+            fanout_pop[pre][:, self._pop_index[syn.post]] += nonzeros_per_column(weights)
             key = (pre, syn.post, 1 + syn.extra_delay)
-            arrivals[key] = arrivals[key] | stored.T if key in arrivals else stored.T.copy()
+            # Boolean + is OR, for an ndarray and a scipy matrix alike.
+            arrivals[key] = arrivals[key] + stored if key in arrivals else stored
             if placement is None:
                 continue
-            dest = placement.neuron_core[syn.post]
-            for core in np.unique(dest):
-                rows = stored[dest == core]
-                fanout_core[pre][:, core] += rows.sum(axis=0)
-                reach.setdefault(pre, np.zeros((self._sizes[pre], n_cores), bool))
-                reach[pre][:, core] |= rows.any(axis=0)
+            cores, columns, counts = block_column_counts(weights, placement.neuron_core[syn.post])
+            np.add.at(fanout_core[pre], (columns, cores), counts)
+            reach.setdefault(pre, np.zeros((self._sizes[pre], n_cores), bool))
+            reach[pre][columns, cores] = True
         for conv in plan.convolutions:
             post = self._pop_index[conv.post]
             dest = (
@@ -284,7 +289,7 @@ class ActivityCounter:
             messages=messages,
             hops={s: Route(*table.T) for s, table in hops.items()},
             longest={s: Route(*table.T) for s, table in longest.items()},
-            arrivals={k: v.astype(np.float32) for k, v in arrivals.items()},
+            arrivals=arrivals,
             neurons_per_core=neurons_per_core,
             pacemaker_spikes={
                 name: np.eye(self._sizes[name], dtype=np.float32)[None, channel]
@@ -419,7 +424,7 @@ class ActivityCounter:
             history = self._history[pre]
             # history[0] is this step; a spike sent ``delay`` steps ago arrives now.
             if delay < len(history):
-                active |= (history[delay] @ mask) > 0
+                active |= times(history[delay], mask) > 0
         return active
 
     # ------------------------------------------------------------------ result

@@ -44,6 +44,7 @@ from spikeforge.compile.lower import LoihiPlan
 from spikeforge.compile.placement import Core, Placement
 from spikeforge.compile.timing import BIAS_SOURCE, PACEMAKER
 from spikeforge.errors import SpikeforgeError
+from spikeforge.ir.weights import nonzeros
 from spikeforge.profile.counters import (
     CORE_COUNTS,
     HOPS,
@@ -249,7 +250,7 @@ def helper_costs(cost: CostReport, plan: LoihiPlan, hardware: Hardware) -> dict[
         if role is None:
             continue
         fanout = sum(
-            int(np.count_nonzero(weights))
+            nonzeros(weights)
             for syn in plan.synapses
             for pre, weights in syn.routes()
             if pre == name

@@ -46,6 +46,7 @@ from norse.torch.module.snn import SNNCell, SNNRecurrentCell
 
 from spikeforge.compile.hardware import Quantity
 from spikeforge.compile.network import Network
+from spikeforge.ir.weights import nonzeros, nonzeros_per_column
 from spikeforge.runtimes.norse import run_norse
 from spikeforge.runtimes.result import delayed
 
@@ -325,18 +326,20 @@ def network_stats(
     for conn in network.connections:
         pre = delayed(np.asarray(signals[conn.pre], dtype=np.float64), conn.delay)
         x = torch.as_tensor(pre.reshape(-1, pre.shape[-1]))
-        stored = torch.as_tensor(conn.weight != 0, dtype=torch.float64)
-        effective = float((_nonzero(x) @ stored.T).sum())
-        macs = float(x.shape[0] * np.count_nonzero(conn.weight))
+        # Each non-zero input reaches its column's stored synapses: no dense mask needed.
+        fanout = torch.as_tensor(nonzeros_per_column(conn.weight), dtype=torch.float64)
+        effective = float(_nonzero(x).sum(dim=0) @ fanout)
+        macs = float(x.shape[0] * nonzeros(conn.weight))
         tally.synapses(x, effective, macs, x.shape[0] * conn.weight.shape[0])
     for name, pop in network.populations.items():
         if pop.spiking:
             tally.activations(torch.as_tensor(np.asarray(signals[name])))
     batch, steps = next(iter(signals.values())).shape[:2]
     matrices = [c.weight for c in network.connections]
-    n_weights = sum(w.size for w in matrices)
+    n_weights = sum(int(np.prod(w.shape)) for w in matrices)
+    stored = sum(nonzeros(w) for w in matrices)
     neurons = sum(p.size for p in network.populations.values())
-    parameters = sum(int(np.count_nonzero(w)) for w in matrices) + NEURON_PARAMETERS * neurons
+    parameters = stored + NEURON_PARAMETERS * neurons
     return SourceStats(
         label=label,
         samples=batch,
@@ -344,14 +347,12 @@ def network_stats(
         wall_s_per_sample=wall_s / batch,
         parameters=parameters,
         footprint_bytes=8 * parameters,
-        connection_sparsity=(
-            sum(int((w == 0).sum()) for w in matrices) / n_weights if n_weights else 0.0
-        ),
+        connection_sparsity=(n_weights - stored) / n_weights if n_weights else 0.0,
         activation_sparsity=tally.zeros / tally.outputs if tally.outputs else 0.0,
         spikes=tally.spikes / batch,
         effective_acs=tally.acs / batch,
         effective_macs=tally.macs / batch,
         dense_ops=tally.dense / batch,
-        weight_bytes=float(BYTES_PER_VALUE * sum(np.count_nonzero(w) for w in matrices)),
+        weight_bytes=float(BYTES_PER_VALUE * stored),
         activation_bytes=BYTES_PER_VALUE * tally.activation_values / batch,
     )

@@ -43,6 +43,8 @@ from spikeforge.compile.lower import CorePopulation, LoihiPlan, Synapses, dense_
 from spikeforge.compile.quantize import quantize_plane, quantize_population
 from spikeforge.compile.timing import BIAS_SOURCE
 from spikeforge.errors import SpikeforgeError, UnsupportedError
+from spikeforge.ir.weights import dense, is_sparse
+from spikeforge.limits import require_fits
 from spikeforge.loihi_format import DU_OFFSET
 
 #: Hardware steps a netx network runs behind spikeforge's own process graph for the
@@ -206,8 +208,18 @@ def describe(exported: NetxPlan) -> str:
 
 
 def _dense_only(plan: LoihiPlan) -> LoihiPlan:
+    """``plan`` as netx stores it, every layer's weights one dense array: convolutions
+    as the dense layers they equal, CSR matrices densified (netx has no sparse layer),
+    unless the array would be too large to hold (:func:`~spikeforge.limits.require_fits`)."""
+    for syn in plan.synapses:
+        if is_sparse(syn.weights):
+            require_fits(
+                8 * int(np.prod(syn.weights.shape)),
+                f"connection {syn.pre} -> {syn.post} as netx's dense weight array",
+            )
+    synapses = [replace(s, weights=dense(s.weights)) for s in plan.synapses]
     convs = [dense_synapses(conv) for conv in plan.convolutions]
-    return replace(plan, synapses=[*convs, *plan.synapses], convolutions=[])
+    return replace(plan, synapses=[*convs, *synapses], convolutions=[])
 
 
 def _incoming(plan: LoihiPlan) -> dict[str, list[Synapses]]:
