@@ -9,10 +9,13 @@ and peak resident memory of every compiler pass (import, normalise, split, sched
 lower, quantise, place), the cores and chips Loihi 2 needs, then the emulator's
 sample-steps/s at batch 1, 32 and 256 with its peak memory. A size whose estimated
 compile peak exceeds ``--max-gib`` is reported, not attempted; so is an emulator run
-whose estimated peak does.
+whose estimated peak does. ``--profile`` also counts activity on the placed plan
+(an :class:`ActivityCounter` fed by the emulator at batch 1 and 8): the seconds its
+tables take to build, the seconds of the counted run beside the uncounted one, and
+the peak memory of both, which is what ``spikeforge profile`` adds to a run.
 
     .venv/bin/python scripts/bench_scale.py [--sizes 1000 10000 100000] [--kinds ff rec]
-        [--steps 5] [--max-gib 8]
+        [--steps 5] [--max-gib 8] [--profile]
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ import torch
 from bench_emulator import peak_memory
 from spikeforge.compile.lower import LoihiPlan, lower
 from spikeforge.compile.network import normalize
+from spikeforge.compile.placement import Placement
 from spikeforge.compile.quantize import quantize
 from spikeforge.compile.split import split_decays
 from spikeforge.compile.timing import schedule
@@ -37,6 +41,7 @@ from spikeforge.errors import SpikeforgeError
 from spikeforge.ir import from_nir
 from spikeforge.limits import MAX_BYTES_VARIABLE
 from spikeforge.profile import load_hardware, place
+from spikeforge.profile.counters import ActivityCounter
 from spikeforge.runtimes.emulator import Emulator
 
 LAYERS = 4
@@ -104,6 +109,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--max-gib", type=float, default=8.0, help="skip larger estimated peaks")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--profile", action="store_true", help="count activity on the placement")
     args = parser.parse_args()
     device = torch.device(args.device)
     # One guard: spikeforge's own refusal of large matrices follows --max-gib.
@@ -139,6 +145,7 @@ def main() -> None:
                     placement = _timed(passes, "place", place, plan, hardware)
                     where = f"{len(placement.cores)} cores, {placement.chips_used} chip(s)"
                 except SpikeforgeError as exc:
+                    placement = None
                     where = f"does not place: {exc}"
             total, cpu = (sum(p[i] for p in passes) for i in (1, 2))
             times = ", ".join(f"{name} {wall:.2f}" for name, wall, _ in passes)
@@ -152,7 +159,9 @@ def main() -> None:
                 print(f"{'':>{len(label)}s}  emulator skipped: estimated peak {estimate:.0f} GiB")
             else:
                 _emulate(plan, device, width, args.steps, len(label))
-            del plan
+            if args.profile and placement is not None:
+                _profile(plan, placement, device, width, args.steps, len(label))
+            del plan, placement
 
 
 def _emulate(plan: LoihiPlan, device: torch.device, width: int, steps: int, indent: int) -> None:
@@ -172,6 +181,38 @@ def _emulate(plan: LoihiPlan, device: torch.device, width: int, steps: int, inde
             f"{'':>{indent}s}  emulator b={batch:<3d} {batch * steps / took:9.0f} "
             f"sample-steps/s, peak {peak.mib:.0f} MiB"
         )
+
+
+def _profile(
+    plan: LoihiPlan,
+    placement: Placement,
+    device: torch.device,
+    width: int,
+    steps: int,
+    indent: int,
+) -> None:
+    """Seconds and peak memory of counting activity on the placed plan at batch 1 and 8:
+    the counter's tables, then the emulator's run with and without it observing."""
+    emulator = Emulator(plan, device, fuse=True)
+    rng = np.random.default_rng(1)
+    for batch in (1, 8):
+        spikes = {"input": rng.random((batch, steps, width), dtype=np.float32) < 0.1}
+        emulator.run(spikes, steps, [], [])  # warm-up, as in _emulate
+        start = time.perf_counter()
+        emulator.run(spikes, steps, [], [])
+        alone = time.perf_counter() - start
+        with peak_memory(device) as peak:
+            start = time.perf_counter()
+            counter = ActivityCounter(plan, placement)
+            tables = time.perf_counter() - start
+            emulator.run(spikes, steps, [], [], on_step=counter)
+            counted = time.perf_counter() - start - tables
+            counter.result()
+        print(
+            f"{'':>{indent}s}  profile b={batch}: tables {tables:.2f} s, run {counted:.2f} s "
+            f"counted vs {alone:.2f} s alone, peak {peak.mib:.0f} MiB"
+        )
+        del counter
 
 
 def _max_rss_gib() -> float:
