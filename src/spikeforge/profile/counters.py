@@ -106,11 +106,35 @@ INPUT_COUNTS = ("spikes", "messages", *HOPS)
 
 
 @dataclass
+class _CoreFanout:
+    """Synapses a source's neurons reach per destination core, as index arrays over the
+    distinct (neuron, core) pairs that a non-zero weight joins: proportional to the
+    synapses, where a ``[neurons, cores]`` table of a 10^5-neuron network on ~4800
+    cores would take gigabytes, almost all of it zeros."""
+
+    neuron: np.ndarray | torch.Tensor
+    core: np.ndarray | torch.Tensor
+    synapses: np.ndarray | torch.Tensor
+
+    def to(self, device: torch.device) -> _CoreFanout:
+        return _CoreFanout(
+            torch.as_tensor(self.neuron, dtype=torch.int64, device=device),
+            torch.as_tensor(self.core, dtype=torch.int64, device=device),
+            torch.as_tensor(self.synapses, dtype=torch.float64, device=device),
+        )
+
+    def per_core(self, counts: torch.Tensor, cores: torch.Tensor) -> None:
+        """Add to ``cores`` the synaptic ops of ``counts`` spikes per neuron."""
+        cores.index_add_(0, self.core, counts[self.neuron] * self.synapses)
+
+
+@dataclass
 class _Tables:
     """Per-source fan-out tables, as numpy arrays, then as tensors on the spikes' device.
 
-    ``fanout_pop[s]`` ``[n_s, populations]`` and ``fanout_core[s]`` ``[n_s, cores]``:
-    synapses each neuron of ``s`` reaches; ``messages[s]`` ``[n_s]``: destination cores;
+    ``fanout_pop[s]`` ``[n_s, populations]``: synapses each neuron of ``s`` reaches per
+    population; ``fanout_core[s]``: the same per destination core (:class:`_CoreFanout`);
+    ``messages[s]`` ``[n_s]``: destination cores;
     ``hops[s]`` / ``longest[s]``: per neuron of ``s``, summed and longest routes of
     those messages; ``arrivals[(pre, post, delay)]`` ``[n_post, n_pre]``: which synapses
     a spike reaches after ``delay``, as a route stores its weights (CSR for a CSR route,
@@ -120,7 +144,7 @@ class _Tables:
     """
 
     fanout_pop: dict
-    fanout_core: dict
+    fanout_core: dict[str, _CoreFanout]
     messages: dict
     hops: dict[str, Route]
     longest: dict[str, Route]
@@ -134,6 +158,8 @@ class _Tables:
                 return {k: move(v) for k, v in value.items()}
             if isinstance(value, Route):
                 return value.map(move)
+            if isinstance(value, _CoreFanout):
+                return value.to(device)
             dtype = torch.float32 if value.dtype == np.float32 else torch.float64
             return torch.as_tensor(value, dtype=dtype, device=device)
 
@@ -233,12 +259,9 @@ class ActivityCounter:
         n_pops = len(self._pops)
         n_cores = 0 if placement is None else len(placement.cores)
         fanout_pop = {s: np.zeros((self._sizes[s], n_pops)) for s in self._sources}
-        fanout_core = {s: np.zeros((self._sizes[s], n_cores)) for s in self._sources}
-        messages = {s: np.zeros(self._sizes[s]) for s in self._sources}
-        hops = {s: np.zeros((self._sizes[s], len(HOPS))) for s in self._sources}
-        longest = {s: np.zeros((self._sizes[s], len(HOPS))) for s in self._sources}
         arrivals: dict[tuple[str, str, int], np.ndarray] = {}
-        reach: dict[str, np.ndarray] = {}
+        # Per source, (neuron, core, synapses) pieces from every route and convolution.
+        pieces: dict[str, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = {}
         routes = [(pre, w, syn) for syn in plan.synapses for pre, w in syn.routes()]
         for pre, weights, syn in routes:
             stored = weights != 0  # a CSR matrix's mask stays CSR
@@ -246,12 +269,11 @@ class ActivityCounter:
             key = (pre, syn.post, 1 + syn.extra_delay)
             # Boolean + is OR, for an ndarray and a scipy matrix alike.
             arrivals[key] = arrivals[key] + stored if key in arrivals else stored
-            if placement is None:
-                continue
-            cores, columns, counts = block_column_counts(weights, placement.neuron_core[syn.post])
-            np.add.at(fanout_core[pre], (columns, cores), counts)
-            reach.setdefault(pre, np.zeros((self._sizes[pre], n_cores), bool))
-            reach[pre][columns, cores] = True
+            if placement is not None:
+                cores, columns, counts = block_column_counts(
+                    weights, placement.neuron_core[syn.post]
+                )
+                pieces.setdefault(pre, []).append((columns, cores, counts))
         for conv in plan.convolutions:
             post = self._pop_index[conv.post]
             dest = (
@@ -262,22 +284,15 @@ class ActivityCounter:
             for core in np.unique(dest):
                 fan = _conv_fanout(conv, dest == core)
                 fanout_pop[conv.pre][:, post] += fan
-                if placement is None:
-                    continue
-                fanout_core[conv.pre][:, core] += fan
-                reach.setdefault(conv.pre, np.zeros((self._sizes[conv.pre], n_cores), bool))
-                reach[conv.pre][:, core] |= fan > 0
-        # One message per spike per destination core, however many synapse processes
-        # (weight planes, delays) it feeds there: the core expands it to its synapses.
-        for pre, cores_reached in reach.items():
-            source = placement.neuron_core.get(pre, np.full(self._sizes[pre], IO_CORE))
-            for core in np.flatnonzero(cores_reached.any(axis=0)):
-                reaches = cores_reached[:, core]
-                messages[pre] += reaches
-                starts, which = np.unique(source, return_inverse=True)
-                route = np.array([placement.hops(int(c), int(core)) for c in starts])[which]
-                hops[pre] += reaches[:, None] * route
-                longest[pre] = np.maximum(longest[pre], reaches[:, None] * route)
+                if placement is not None:
+                    reached = np.flatnonzero(fan)
+                    pieces.setdefault(conv.pre, []).append(
+                        (reached, np.full(len(reached), core), fan[reached])
+                    )
+        fanout_core = {
+            s: _merged(pieces.get(s, []), n_cores) for s in (self._sources if placement else [])
+        }
+        messages, hops, longest = self._routes(fanout_core)
         neurons_per_core = np.zeros((n_pops, n_cores))
         if placement is not None:
             for name in self._pops:
@@ -287,15 +302,35 @@ class ActivityCounter:
             fanout_pop=fanout_pop,
             fanout_core=fanout_core,
             messages=messages,
-            hops={s: Route(*table.T) for s, table in hops.items()},
-            longest={s: Route(*table.T) for s, table in longest.items()},
+            hops=hops,
+            longest=longest,
             arrivals=arrivals,
             neurons_per_core=neurons_per_core,
             pacemaker_spikes={
-                name: np.eye(self._sizes[name], dtype=np.float32)[None, channel]
+                name: np.eye(1, self._sizes[name], channel, dtype=np.float32)
                 for name, (_, channel) in plan.pacemakers.items()
             },
         )
+
+    def _routes(
+        self, fanout_core: dict[str, _CoreFanout]
+    ) -> tuple[dict[str, np.ndarray], dict[str, Route], dict[str, Route]]:
+        """Per neuron of each source: messages (one per spike per destination core,
+        however many synapse processes — weight planes, delays — it feeds there: the core
+        expands it to its synapses), and the summed and longest routes of those messages."""
+        messages = {s: np.zeros(self._sizes[s]) for s in self._sources}
+        zeros = {s: Route(*(np.zeros(self._sizes[s]) for _ in HOPS)) for s in self._sources}
+        hops, longest = dict(zeros), dict(zeros)
+        for pre, fan in fanout_core.items():
+            n = self._sizes[pre]
+            source = self.placement.neuron_core.get(pre, np.full(n, IO_CORE))
+            route = _pair_hops(self.placement, source[fan.neuron], fan.core)
+            messages[pre] = np.bincount(fan.neuron, minlength=n).astype(np.float64)
+            hops[pre] = Route(*(np.bincount(fan.neuron, r, minlength=n) for r in route.T))
+            most = np.zeros((n, len(HOPS)))
+            np.maximum.at(most, fan.neuron, route)
+            longest[pre] = Route(*most.T)
+        return messages, hops, longest
 
     def _to_device(self, device: torch.device) -> None:
         self._device = device
@@ -343,7 +378,7 @@ class ActivityCounter:
             row.messages[i] = counts @ t.messages[name]
             for hop in HOPS:
                 getattr(row, hop)[i] = counts @ getattr(t.hops[name], hop)
-            core.synaptic_ops.add_(counts @ t.fanout_core[name])
+            t.fanout_core[name].per_core(counts, core.synaptic_ops)
             fired = (counts > 0).to(torch.float64)
             route = Route(
                 *(
@@ -443,6 +478,31 @@ class ActivityCounter:
             cores=_stack(self._core_steps) if placed else None,
             longest_route=_stack(self._route_steps) if placed else None,
         )
+
+
+def _merged(pieces: list[tuple[np.ndarray, np.ndarray, np.ndarray]], n_cores: int) -> _CoreFanout:
+    """(neuron, core, synapses) pieces of one source summed per distinct (neuron, core)
+    pair: several routes (weight planes, delays, groups) may reach the same core."""
+    if not pieces:
+        empty = np.zeros(0, dtype=np.int64)
+        return _CoreFanout(empty, empty, np.zeros(0))
+    neuron, core, synapses = (np.concatenate(p) for p in zip(*pieces, strict=True))
+    pairs, which = np.unique(
+        neuron.astype(np.int64) * n_cores + core.astype(np.int64), return_inverse=True
+    )
+    summed = np.bincount(which, weights=synapses.astype(np.float64), minlength=len(pairs))
+    return _CoreFanout(pairs // n_cores, pairs % n_cores, summed)
+
+
+def _pair_hops(placement: Placement, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """``[pairs, 3]`` :meth:`Placement.hops` of each ``src[i] -> dst[i]`` message, asked
+    once per distinct pair of cores (far fewer than messages)."""
+    n = len(placement.cores) + 1  # IO_CORE (-1) shifted to 0
+    pairs, which = np.unique((src.astype(np.int64) + 1) * n + dst + 1, return_inverse=True)
+    route = np.array(
+        [placement.hops(int(p // n) - 1, int(p % n) - 1) for p in pairs], dtype=np.float64
+    ).reshape(len(pairs), len(HOPS))
+    return route[which]
 
 
 def _torch_mask(conv: ConvSynapses) -> np.ndarray:
