@@ -53,7 +53,7 @@ from spikeforge.compile.timing import BIAS_SOURCE
 from spikeforge.errors import SpikeforgeError
 from spikeforge.ir.weights import (
     Weights,
-    block_column_counts,
+    block_columns,
     distinct_columns,
     nonzeros_per_row,
     repeated_columns,
@@ -524,7 +524,7 @@ def _count_output_axons(plan: LoihiPlan, placement: Placement) -> None:
         if pre not in placement.neuron_core:
             continue  # an input: its routes start at the host, not on a core
         # One route per (destination core, presynaptic neuron reaching it).
-        _, columns, _ = block_column_counts(weights, placement.neuron_core[syn.post])
+        columns = block_columns(weights, placement.neuron_core[syn.post])
         counts = np.bincount(placement.neuron_core[pre][columns], minlength=len(placement.cores))
         for index in np.flatnonzero(counts):
             placement.cores[index].usage["output_axons"] += int(counts[index])
