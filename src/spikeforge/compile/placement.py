@@ -373,7 +373,10 @@ class _SliceCounter:
             first = np.maximum(self.later[near] - length + 1, 0)
             steps = np.bincount(first, minlength=size + 1)
             steps -= np.bincount(self.earlier[near] + 1, minlength=size + 1)
-            total = self.cumulative["axons"][length:] - self.cumulative["axons"][:-length]
+            # Also right for an empty population's single empty slice (length 0).
+            total = (
+                self.cumulative["axons"][length:] - self.cumulative["axons"][: size + 1 - length]
+            )
             self.axons[length] = total - np.cumsum(steps)[: len(total)]
         return self.axons[length]
 
