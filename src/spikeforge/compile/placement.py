@@ -41,7 +41,6 @@ is recomputed when needed rather than stored.
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -52,7 +51,13 @@ from spikeforge.compile.hardware import Hardware
 from spikeforge.compile.lower import ConvSynapses, LoihiPlan, Synapses
 from spikeforge.compile.timing import BIAS_SOURCE
 from spikeforge.errors import SpikeforgeError
-from spikeforge.ir.weights import Weights, block_column_counts, distinct_columns, nonzeros_per_row
+from spikeforge.ir.weights import (
+    Weights,
+    block_columns,
+    distinct_columns,
+    nonzeros_per_row,
+    repeated_columns,
+)
 from spikeforge.loihi_format import WEIGHT_BITS
 
 #: Bits of one stored weight: Lava's Dense keeps 8-bit mantissas (see compile/quantize.py).
@@ -267,6 +272,9 @@ class _Needs:
 
     synapses: np.ndarray
     bits: np.ndarray
+    #: Non-zero route weights into each neuron: a slice's input axons before the columns
+    #: its neurons share are subtracted.
+    axons: np.ndarray
     #: ``[post, pre]`` weights of the routes (input axons: the pre columns any post uses).
     axon_masks: list[Weights]
     #: Bits of shared conv kernels, stored once on every core of the population.
@@ -297,7 +305,7 @@ def _needs(
                 f"population '{name}': neuron {worst} alone needs {int(need[worst])} {what}; "
                 f"a {hardware.name} core has {limit} (exceeded by {int(need[worst]) - limit}{unit})"
             )
-    return _Needs(synapses, bits, masks, kernel)
+    return _Needs(synapses, bits, axons_each, masks, kernel)
 
 
 def _usage(need: _Needs, start: int, stop: int, cumulative: dict[str, np.ndarray]) -> dict:
@@ -311,32 +319,91 @@ def _usage(need: _Needs, start: int, stop: int, cumulative: dict[str, np.ndarray
     }
 
 
+@dataclass(frozen=True)
+class _SliceCounter:
+    """Every resource of every slice of a split, counted at once.
+
+    At 10^6 neurons placement tries hundreds of equal splits of 10^4 slices per
+    population; counting each slice's distinct input columns with a sort of its own was
+    most of placement's time. Here the input axons of the slices of one length starting
+    at every neuron are counted once, from the column repeats (:func:`repeated_columns`,
+    one sort per route), and a split only looks its slices up: equal splits of a
+    population have one or two lengths, and successive tries mostly share them. The
+    counts are exactly :func:`_usage`'s for slices at most ``within`` neurons long.
+    """
+
+    cumulative: dict[str, np.ndarray]
+    kernel_bits: int
+    earlier: np.ndarray
+    later: np.ndarray
+    #: Input axons of the slice ``s:s + length`` for every ``s``, by length.
+    axons: dict[int, np.ndarray] = field(default_factory=dict)
+
+    @classmethod
+    def build(cls, need: _Needs, cumulative: dict[str, np.ndarray], within: int) -> _SliceCounter:
+        repeats = [repeated_columns(m, within) for m in need.axon_masks]
+        earlier, later = (
+            np.concatenate([r[i] for r in repeats] + [np.zeros(0, np.int64)]) for i in (0, 1)
+        )
+        return cls(cumulative, need.kernel_bits, earlier, later)
+
+    def usage(self, bounds: np.ndarray) -> dict[str, np.ndarray]:
+        """Per resource, the use of each slice ``bounds[k]:bounds[k + 1]``."""
+        starts, lengths = bounds[:-1], np.diff(bounds)
+        axons = np.zeros(len(starts), dtype=np.int64)
+        for length in np.unique(lengths):
+            at = lengths == length
+            axons[at] = self._axons_of_length(int(length))[starts[at]]
+        spans = {key: np.diff(c[bounds]) for key, c in self.cumulative.items()}
+        return {
+            "neurons": lengths,
+            "synapses": spans["synapses"],
+            "synaptic_memory": spans["bits"] + self.kernel_bits,
+            "input_axons": axons,
+            "output_axons": np.zeros(len(starts), dtype=np.int64),
+        }
+
+    def _axons_of_length(self, length: int) -> np.ndarray:
+        """Distinct input columns of ``s:s + length`` for every start ``s``: the non-zero
+        weights less the repeats whose earlier row is in the slice too, i.e. those with
+        ``later - length < s <= earlier`` (a difference array over ``s``)."""
+        if length not in self.axons:
+            size = len(self.cumulative["axons"]) - 1
+            near = self.later - self.earlier < length
+            first = np.maximum(self.later[near] - length + 1, 0)
+            steps = np.bincount(first, minlength=size + 1)
+            steps -= np.bincount(self.earlier[near] + 1, minlength=size + 1)
+            # Also right for an empty population's single empty slice (length 0).
+            total = (
+                self.cumulative["axons"][length:] - self.cumulative["axons"][: size + 1 - length]
+            )
+            self.axons[length] = total - np.cumsum(steps)[: len(total)]
+        return self.axons[length]
+
+
 def _split(
     name: str, size: int, shape: list[int] | None, need: _Needs, hardware: Hardware
 ) -> list[tuple[Slice, dict[str, int]]]:
     """Blocks of a population that each fit one core (rules in the module docstring)."""
     limits = {r: hardware.limit(r) for r in RESOURCES}
     cumulative = {
-        key: np.concatenate([[0], np.cumsum(getattr(need, key))]) for key in ("synapses", "bits")
+        key: np.concatenate([[0], np.cumsum(getattr(need, key))])
+        for key in ("synapses", "bits", "axons")
     }
 
-    #: Neurons whose slice did not fit in an earlier try: the next try's slices holding
-    #: them are checked first, since a region too dense for one split usually is for
-    #: the next, and finding that late cost a check of every slice before it.
-    hot: list[int] = []
-
-    def fits(bounds: np.ndarray) -> list[tuple[Slice, dict[str, int]]] | None:
-        for at in np.unique(np.searchsorted(bounds, hot, side="right") - 1):
-            if not slice_fits(int(bounds[at]), int(bounds[at + 1])):
-                return None
-        result = []
-        for start, stop in itertools.pairwise(bounds):
-            used = _usage(need, int(start), int(stop), cumulative)
-            if any(used[r] > limits[r] for r in RESOURCES):
-                hot.append(int(start))
-                return None
-            result.append((Slice(name, int(start), int(stop)), used))
-        return result
+    def fits(
+        bounds: np.ndarray, counter: _SliceCounter
+    ) -> list[tuple[Slice, dict[str, int]]] | None:
+        used = counter.usage(bounds)
+        if any(bool((used[r] > limits[r]).any()) for r in RESOURCES):
+            return None
+        return [
+            (
+                Slice(name, int(bounds[k]), int(bounds[k + 1])),
+                {r: int(used[r][k]) for r in RESOURCES},
+            )
+            for k in range(len(bounds) - 1)
+        ]
 
     def slice_fits(start: int, stop: int) -> bool:
         used = _usage(need, start, stop, cumulative)
@@ -345,8 +412,10 @@ def _split(
     if shape is not None and len(shape) == 3:
         rows, per_row = shape[0], size // shape[0]
         block = 1 << (rows.bit_length() - 1)
+        # Blocks only shrink from here: the first one's length bounds every slice's.
+        counter = _SliceCounter.build(need, cumulative, block * per_row)
         while block >= 1:
-            placed = fits(np.minimum(np.arange(0, rows + block, block), rows) * per_row)
+            placed = fits(np.minimum(np.arange(0, rows + block, block), rows) * per_row, counter)
             if placed is not None:
                 return placed
             block //= 2
@@ -364,11 +433,18 @@ def _split(
         math.ceil(int(cumulative["synapses"][-1]) / limits["synapses"]),
         _fewest_parts(size, slice_fits),
     )
+    # Splits into more parts have no longer slices than this first one.
+    counter = _SliceCounter.build(need, cumulative, int(np.diff(_equal_bounds(size, parts)).max()))
     while True:
-        placed = fits(np.linspace(0, size, parts + 1).round().astype(int))
+        placed = fits(_equal_bounds(size, parts), counter)
         if placed is not None:
             return placed
         parts += 1
+
+
+def _equal_bounds(size: int, parts: int) -> np.ndarray:
+    """Bounds of ``parts`` contiguous slices of ``size`` neurons, equal to within one."""
+    return np.linspace(0, size, parts + 1).round().astype(int)
 
 
 def _fewest_parts(size: int, slice_fits: Callable[[int, int], bool]) -> int:
@@ -451,7 +527,7 @@ def _count_output_axons(plan: LoihiPlan, placement: Placement) -> None:
         if pre not in placement.neuron_core:
             continue  # an input: its routes start at the host, not on a core
         # One route per (destination core, presynaptic neuron reaching it).
-        _, columns, _ = block_column_counts(weights, placement.neuron_core[syn.post])
+        columns = block_columns(weights, placement.neuron_core[syn.post])
         counts = np.bincount(placement.neuron_core[pre][columns], minlength=len(placement.cores))
         for index in np.flatnonzero(counts):
             placement.cores[index].usage["output_axons"] += int(counts[index])
