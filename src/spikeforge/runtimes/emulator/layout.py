@@ -42,8 +42,6 @@ from spikeforge.runtimes.matrices import abs_post_sums, device_matrix
 
 #: Integers float32 holds exactly: up to 2^(mantissa bits + 1).
 FLOAT32_EXACT = 2 ** (np.finfo(np.float32).nmant + 1)
-#: Lava's int32 message range, beyond which a plan is refused rather than emulated.
-INT32_LIMIT = INT32_HALF
 
 
 @dataclass
@@ -262,7 +260,7 @@ def _projection(
     graded = any(s.num_message_bits > 0 for s, _ in members)
     if fixed and not graded:
         reach = float(abs_row_sums(weight).max(initial=0.0))
-        if reach >= INT32_LIMIT:
+        if reach >= INT32_HALF:  # Lava's int32 range: beyond it, refused, not emulated
             raise UnsupportedError(
                 f"synapses into '{post}': a step's summed input can reach {reach:.3g}, beyond "
                 "Lava's int32 activation messages (2^31); the emulator does not reproduce "
