@@ -12,7 +12,9 @@ payloads their counts cross Loihi in.
 The column "decays rounded" is the float64 reference with nothing changed but each
 population's ``du``/``dv``, replaced by the 12-bit decays the fixed-point plan holds:
 how far Loihi's decay format alone moves the network, which no scale or weight
-plane can recover.
+plane can recover. The last column holds the decays in 24 bits instead
+(``--decay-bits 24``: spikeforge's SfLif, on the chip a microcoded neuron), with
+three weight planes.
 
     PYTHONPATH=src python scripts/framework_agreement.py [--lava]
 
@@ -43,7 +45,7 @@ from spikeforge.compile.network import Network, normalize
 from spikeforge.errors import SpikeforgeError
 from spikeforge.ir.conventions import ConventionWarning
 from spikeforge.ir.nir_import import load_nir
-from spikeforge.loihi_format import DECAY_UNITY, DU_OFFSET
+from spikeforge.loihi_format import DECAY_BITS_MAX, DU_OFFSET
 from spikeforge.runtimes import run
 from spikeforge.runtimes.reference import calibrate_on, run_reference
 
@@ -52,6 +54,9 @@ N_IN, N_HID, N_OUT = 12, 10, 6
 SAMPLES, STEPS = 4, 150
 #: Fixed-point columns: the compiler's default weight planes, and the third plane.
 PLANES = (2, 3)
+#: The last column: three planes and decays this wide (``--decay-bits``, SfLif).
+WIDE_DECAYS = DECAY_BITS_MAX
+WIDE_COLUMN = f"fixed, 3 planes, {WIDE_DECAYS}-bit decays"
 
 
 @dataclass(frozen=True)
@@ -241,26 +246,29 @@ def agreement(a: np.ndarray, b: np.ndarray) -> float:
 
 def decays_rounded(compiled: CompiledNet) -> Network:
     """The compiled (split) network with each population's ``du``/``dv`` replaced by
-    the 12-bit decays of its fixed-point plan (``u *= (4096 - du - 1) / 4096``,
+    the decays of its fixed-point plan (12-bit: ``u *= (4096 - du - 1) / 4096``,
     ``v *= (4096 - dv) / 4096``), everything else exact."""
     populations = {}
     for name, pop in compiled.network.populations.items():
         fixed = compiled.fixed_plan.populations[name]
         populations[name] = replace(
             pop,
-            du=np.full_like(pop.du, (fixed.du + DU_OFFSET) / DECAY_UNITY),
-            dv=np.full_like(pop.dv, fixed.dv / DECAY_UNITY),
+            du=np.full_like(pop.du, (fixed.du + DU_OFFSET) / 2**fixed.decay_bits),
+            dv=np.full_like(pop.dv, fixed.dv / 2**fixed.decay_bits),
         )
     return replace(compiled.network, populations=populations)
 
 
 def fixed_rows(compiled: CompiledNet, x: np.ndarray, agree) -> dict[str, float]:
     """Agreement of the decay-rounded reference and of the emulator at fixed point with
-    each of :data:`PLANES` weight planes (the same calibrated peaks)."""
+    each of :data:`PLANES` weight planes (the same calibrated peaks), and with three
+    planes and :data:`WIDE_DECAYS`-bit decays."""
     row = {"decays rounded": agree(run_reference(decays_rounded(compiled), x).output)}
     for planes in PLANES:
         out = run(compiled.with_weight_planes(planes), x, "emulator", "fixed", device="cpu")
         row[f"fixed, {planes} planes"] = agree(out.output)
+    wide = compiled.with_decay_bits(WIDE_DECAYS).with_weight_planes(max(PLANES))
+    row[WIDE_COLUMN] = agree(run(wide, x, "emulator", "fixed", device="cpu").output)
     return row
 
 
@@ -381,6 +389,7 @@ def main() -> None:
         *(["Lava float"] if args.lava else []),
         "decays rounded",
         *(f"fixed, {planes} planes" for planes in PLANES),
+        WIDE_COLUMN,
     ]
     print("| framework | setting | " + " | ".join(columns) + " | note |")
     print("|---|---|" + "---|" * len(columns) + "---|")

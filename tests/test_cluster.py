@@ -305,6 +305,14 @@ def test_grid_is_the_cross_product_over_the_defaults():
     ]
 
 
+def test_decay_bits_is_a_compile_setting_of_the_grid():
+    points, varied = parse_grid(["decay_bits=12,24"], Point())
+    assert varied == ["decay_bits"] and [p.decay_bits for p in points] == [12, 24]
+    assert points[0].compile_settings() != points[1].compile_settings()
+    with pytest.raises(SpikeforgeError, match="decay_bits=25: not one of"):
+        parse_grid(["decay_bits=25"], Point())
+
+
 def test_split_covers_every_sample_once():
     shards = split(10, 4)
     assert [(s.start, s.stop) for s in shards] == [(0, 4), (4, 8), (8, 10)]

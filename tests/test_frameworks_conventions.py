@@ -219,3 +219,31 @@ def test_a_dt_other_than_the_frameworks_exporter_dt_is_warned_about():
     g.metadata = {}
     with pytest.warns(UserWarning, match=r"dt = 0.001 s, but snntorch's exporter.*10x"):
         from_nir(g, dt=1e-3, convention="snntorch")
+
+
+def test_cli_decay_bits_holds_time_constants_twelve_bits_round_and_says_so(tmp_path, capsys):
+    """dt/tau = 0.2 is 819.2/4096: ``--decay-bits 24`` holds it as 3355443/2^24 in an
+    SfLif, says so, and netx export, the loihi2 backend and a compiled file refuse."""
+    from spikeforge.compile import load
+
+    path = tmp_path / "lif.nir"
+    nir.write(path, _lif_graph())
+    wide = tmp_path / "wide.sfnet"
+    assert main(["compile", str(path), "-o", str(wide), "--decay-bits", "24"]) == 0
+    out = capsys.readouterr().out
+    assert "population 'lif': 24-bit decays: simulated by spikeforge's SfLif" in out
+    assert "24-bit decays in 1 population(s)" in out
+    lif = load(wide).fixed_plan.populations["lif"]
+    assert (lif.decay_bits, lif.dv) == (24, round(0.2 * 2**24)) and not lif.standard
+    x = (np.random.default_rng(0).random((1, 5, N_IN)) < 0.3).astype(float)
+    np.save(tmp_path / "x.npy", x)
+    given = ["--input", str(tmp_path / "x.npy"), "-o", str(tmp_path / "o.npz")]
+    given += ["--decay-bits", "24"]
+    assert main(["run", str(wide), *given]) == 2
+    assert "--decay-bits cannot apply to an already compiled network" in capsys.readouterr().err
+    assert main(["export-netx", str(wide), "-o", str(tmp_path / "w.net")]) == 2
+    err = capsys.readouterr().err
+    assert "population 'lif': 24-bit decays" in err and "12-bit decays" in err
+    assert not (tmp_path / "w.net").exists()
+    with pytest.raises(SpikeforgeError, match=r"24-bit decays.*microcoded neuron"):
+        run(load(wide), x, "loihi2")

@@ -264,3 +264,54 @@ def test_multi_spike_counts_beyond_the_voltage_are_refused_with_node_value_and_l
     assert f"exceed the {most} " in message
     # Calibrated, the range is the one observed (with its head-room), and fits.
     assert quantize(_multi_spike_plan(most / 4.0), peaks=_peaks(1.0, 3.0, 0.0, n=1))[0]
+
+
+def _decays(du: float, dv: float, decay_bits: int) -> tuple[int, int, int]:
+    plan = _plan(np.full((2, 3), 0.1))
+    plan.populations["p"] = replace(plan.populations["p"], du=du, dv=dv)
+    pop = quantize(plan, decay_bits=decay_bits)[0].populations["p"]
+    return pop.decay_bits, pop.du, pop.dv
+
+
+def test_decays_twelve_bits_hold_exactly_stay_twelve_bits_whatever_decay_bits():
+    """A time constant 12 bits hold exactly keeps Lava's own LIF (and the chip's neuron)."""
+    assert _decays(0.25, 0.125, 24) == (12, 0.25 * 4096 - 1, 0.125 * 4096)
+    assert _decays(1.0, 0.0, 24) == (12, 4095, 0)
+
+
+@pytest.mark.parametrize("decay_bits", [12, 16, 24])
+def test_decays_twelve_bits_round_are_held_in_decay_bits(decay_bits):
+    """beta = 0.9 (dv = 0.1): 409.6/4096 rounds to 410 at 12 bits; at ``decay_bits``
+    the kept fraction is the nearest multiple of 2^-decay_bits."""
+    bits, du, dv = _decays(0.3, 0.1, decay_bits)
+    assert bits == decay_bits
+    assert dv == round(0.1 * 2**decay_bits) and du == round(0.3 * 2**decay_bits) - 1
+    assert abs(dv / 2**decay_bits - 0.1) <= 2.0 ** -(decay_bits + 1)
+
+
+@pytest.mark.parametrize("decay_bits", [11, 25])
+def test_decay_bits_outside_twelve_to_twenty_four_are_refused(decay_bits):
+    with pytest.raises(ValueError, match=r"decay_bits must be 12\.\.24"):
+        quantize(_plan(np.full((2, 3), 0.1)), decay_bits=decay_bits)
+
+
+def test_wide_decays_run_on_the_emulator_as_the_wider_fraction():
+    """Sub-threshold only (no input, no spikes): v decays by exactly the 24-bit keep,
+    truncated toward zero each step, where 12 bits would keep a different fraction."""
+    plan = _plan(np.zeros((1, 1)), vth=1e4)
+    plan.populations["p"] = replace(
+        plan.populations["p"], du=1.0, dv=0.1, v_init=np.array([1000.0])
+    )
+    runs = {}
+    for bits in (12, 24):
+        fixed, _ = quantize(plan, decay_bits=bits)
+        pop = fixed.populations["p"]
+        emulator = Emulator(fixed, torch.device("cpu"))
+        _, v = emulator.run({"in": np.zeros((1, 5, 1))}, 5, ["p"], ["p"])
+        keep, expected, state = (1 << bits) - pop.dv, [], int(pop.v_init[0])
+        for _ in range(5):
+            state = int(np.trunc(state * keep / (1 << bits)))
+            expected.append(state)
+        assert v["p"][0, :, 0].tolist() == expected, bits
+        runs[bits] = expected
+    assert runs[12] != runs[24]

@@ -29,9 +29,16 @@ def _spikes(shape: tuple[int, ...], seed: int = 0) -> np.ndarray:
     return (np.random.default_rng(seed).random(shape) < 0.4).astype(np.float64)
 
 
-def _compile(name: str, calibrate: bool = False, **options: object) -> CompiledNet:
+def _compile(
+    name: str, calibrate: bool = False, dt: float | None = None, **options: object
+) -> CompiledNet:
+    """An example compiled; ``dt`` discretises its exported graph at another step (the
+    graph then forgets the dt it was exported with)."""
     factory, shape = EXAMPLES[name]
-    graph = from_nir(to_nir(factory(), torch.zeros(shape), dt=DT))
+    exported = to_nir(factory(), torch.zeros(shape), dt=DT)
+    if dt is not None:
+        exported.metadata.pop("dt")
+    graph = from_nir(exported, dt=dt)
     calibration = calibrate_on(_spikes((2, 15, *shape), seed=7)) if calibrate else None
     return compile_network(graph, calibration=calibration, **options)
 
@@ -69,6 +76,8 @@ CASES = {
     "iaf_mlp-calibrated": dict(name="iaf_mlp", calibrate=True),
     # a third plane of fractions with pacemakers, calibrated
     "recurrent-3planes-calibrated": dict(name="recurrent", calibrate=True, weight_planes=3),
+    # time constants 12 bits round (dt/tau = 0.275, 0.1375), held in 24-bit decays (SfLif)
+    "lif_mlp-24bit-decays": dict(name="lif_mlp", dt=1.1e-3, decay_bits=24),
 }
 
 
@@ -292,6 +301,25 @@ def test_load_missing_array(good: Path, tmp_path: Path) -> None:
         "compiled.network.connections[0].weight",
         key,
     )
+
+
+def test_load_refuses_decay_bits_outside_what_was_compiled(tmp_path: Path) -> None:
+    """A population's decay width is 12 or the network's ``decay_bits``, within 12..24:
+    anything else would run other time constants than were compiled, or overflow."""
+    path = tmp_path / "wide.sfnet"
+    save(_compile("lif_mlp", dt=1.1e-3, decay_bits=24), path)
+    header, arrays = _contents(path)
+    pops = header["compiled"]["fixed_plan"]["populations"]
+    name = next(n for n, p in pops.items() if p["decay_bits"] == 24)
+    header["compiled"]["decay_bits"] = 20
+    _refused(
+        _rewrite(tmp_path / "mixed.sfnet", header, arrays),
+        f"fixed_plan.populations['{name}'].decay_bits", "= 24", "the network's 20",
+    )  # fmt: skip
+    pops[name]["decay_bits"] = 20  # its du no longer fits a 20-bit fraction
+    _refused(_rewrite(tmp_path / "narrow.sfnet", header, arrays), f"['{name}'].du", "1048575")
+    header["compiled"]["decay_bits"] = pops[name]["decay_bits"] = 40
+    _refused(_rewrite(tmp_path / "wide40.sfnet", header, arrays), "decay_bits", "[12, 24]")
 
 
 def test_load_unmodified_rewrite_is_accepted(good: Path, tmp_path: Path) -> None:

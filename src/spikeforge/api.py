@@ -40,6 +40,7 @@ from spikeforge.errors import SpikeforgeError
 from spikeforge.export import infer_input_shape, to_nir
 from spikeforge.export.exporter import module_dt
 from spikeforge.ir.nir_import import from_nir
+from spikeforge.loihi_format import DECAY_SHIFT
 from spikeforge.profile.hardware import Hardware, load_hardware
 from spikeforge.profile.report import summary_table, write_report
 from spikeforge.profile.stages import (
@@ -312,6 +313,7 @@ def deploy(
     hardware: str | Path = "loihi2",
     precision: str = "fixed",
     weight_planes: int = 2,
+    decay_bits: int = DECAY_SHIFT,
     time_axis: int | None = None,
     allow_timing_divergence: bool = False,
     show_progress: bool = False,
@@ -326,13 +328,15 @@ def deploy(
     the fixed-point scales to the range the network really reaches. ``dt`` defaults
     to the module's cells' (or the graph's). ``import_options`` are those of
     :func:`spikeforge.compile.load_graph` (``convention="snntorch"``, ``reset=...``).
+    ``decay_bits`` above 12 holds time constants that Loihi's 12-bit decays round in
+    wider fractions (spikeforge's SfLif; on the chip, a microcoded neuron).
 
     >>> net = spikeforge.deploy(norse_module, x_train[:32], dt=1e-3)
     >>> net = spikeforge.deploy("model.nir", (1, 8, 8))
     """
     shape, calibration = _shape_and_sample(model, sample_or_input_shape, time_axis)
     options: dict[str, object] = dict(
-        precision=precision, weight_planes=weight_planes,
+        precision=precision, weight_planes=weight_planes, decay_bits=decay_bits,
         allow_timing_divergence=allow_timing_divergence,
         calibration=None if calibration is None else calibrate_on(calibration),
     )  # fmt: skip

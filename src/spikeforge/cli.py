@@ -360,7 +360,7 @@ def _cmd_compile(args: argparse.Namespace) -> int:
         conventions = compiled.network.metadata.get("conventions")
         if conventions:
             print(conventions)
-        for note in microcode_notes(compiled.float_plan):
+        for note in microcode_notes(compiled.fixed_plan):
             print(note)
     if args.output is not None:
         print(f"wrote {args.output}")

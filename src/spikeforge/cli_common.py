@@ -18,6 +18,7 @@ import numpy as np
 
 from spikeforge.choices import WEIGHT_PLANES
 from spikeforge.errors import SpikeforgeError
+from spikeforge.loihi_format import DECAY_BITS_MAX, DECAY_SHIFT
 from spikeforge.npy_guard import read_npy
 
 if TYPE_CHECKING:  # the CLI builds its parser without loading the compiler
@@ -92,6 +93,16 @@ def import_options(args: argparse.Namespace) -> dict[str, object]:
 
 def add_compile_options(parser: argparse.ArgumentParser) -> None:
     add_weight_planes_option(parser)
+    parser.add_argument(
+        "--decay-bits",
+        type=int,
+        choices=range(DECAY_SHIFT, DECAY_BITS_MAX + 1),
+        default=None,
+        metavar=f"{{{DECAY_SHIFT}..{DECAY_BITS_MAX}}}",
+        help=f"bits of the fixed-point decays ({DECAY_SHIFT}, the default: Loihi's LIF); "
+        "wider holds time constants 12 bits round, as spikeforge's SfLif (on the chip a "
+        "microcoded neuron)",
+    )
     parser.add_argument(
         "--calibrate", type=Path, default=None, help=".npy input to calibrate fixed-point scales on"
     )
@@ -205,7 +216,9 @@ def load_array(path: Path, what: str) -> np.ndarray:
 
 
 #: Options that shape compilation, and so cannot apply to an already compiled ``.sfnet``.
-COMPILE_ONLY_OPTIONS = ("dt", "calibrate", "weight_planes", "allow_timing_divergence")
+COMPILE_ONLY_OPTIONS = (
+    "dt", "calibrate", "weight_planes", "decay_bits", "allow_timing_divergence",
+)  # fmt: skip
 #: Import options whose default is ``None`` (the convention options included).
 #: Import options that are single convention choices (``load_graph``'s ``overrides``).
 CONVENTION_OVERRIDES = (
@@ -250,6 +263,7 @@ def compiled_from_args(args: argparse.Namespace, precision: str = "fixed") -> Co
         netx=netx,
         precision=precision,
         weight_planes=args.weight_planes or 2,
+        decay_bits=args.decay_bits or DECAY_SHIFT,
         calibration=calibration,
         allow_timing_divergence=args.allow_timing_divergence,
     )

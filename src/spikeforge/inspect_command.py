@@ -21,7 +21,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--hardware", default="loihi2", metavar="NAME|FILE", help="hardware model for placement"
     )
     add_import_options(parser)
-    parser.set_defaults(handler=_cmd_inspect, weight_planes=2, calibrate=None,
+    parser.set_defaults(handler=_cmd_inspect, weight_planes=2, decay_bits=None, calibrate=None,
                         allow_timing_divergence=False)  # fmt: skip
 
 

@@ -23,6 +23,11 @@ from __future__ import annotations
 DECAY_SHIFT = 12
 DECAY_UNITY = 1 << DECAY_SHIFT
 DECAY_MAX = DECAY_UNITY - 1
+#: spikeforge's ``SfLif`` (on the chip: a microcoded neuron) holds wider decay
+#: fractions, up to this many bits, for time constants 12 bits round too coarsely.
+#: Lava's arithmetic promotes ``u``/``v`` (24-bit) to int64 before the product, so
+#: ``|u * keep| < 2^(STATE_BITS - 1 + DECAY_BITS_MAX)`` must stay below 2^63.
+DECAY_BITS_MAX = 24
 #: Lava's current keeps ``DECAY_UNITY - (du + DU_OFFSET)`` per step (voltage: ``- dv``);
 #: netx therefore writes ``du = iDecay - DU_OFFSET`` for slayer's ``iDecay``.
 DU_OFFSET = 1
@@ -74,14 +79,14 @@ NUM_WEIGHT_BITS_MAX = WEIGHT_BITS + 1
 MAX_SYNAPSE_DELAY = 62
 
 
-def lava_u_keep(du: int) -> int:
-    """What Lava's current keeps of itself per step, in units of ``1/DECAY_UNITY``."""
-    return DECAY_UNITY - (du + DU_OFFSET)
+def lava_u_keep(du: int, bits: int = DECAY_SHIFT) -> int:
+    """What Lava's current keeps of itself per step, in units of ``2^-bits``."""
+    return (1 << bits) - (du + DU_OFFSET)
 
 
-def lava_v_keep(dv: int) -> int:
-    """What Lava's voltage keeps of itself per step, in units of ``1/DECAY_UNITY``."""
-    return DECAY_UNITY - dv
+def lava_v_keep(dv: int, bits: int = DECAY_SHIFT) -> int:
+    """What Lava's voltage keeps of itself per step, in units of ``2^-bits``."""
+    return (1 << bits) - dv
 
 #: Sigma-delta neurons (Lava ``lava.proc.sdn``, netx SDNN layers). netx builds them
 #: with ``state_exp = 6`` and ``spike_exp = 6`` (its ``Network(spike_exp=6)`` default):

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, fields, replace
 from spikeforge.choices import WEIGHT_PLANES
 from spikeforge.errors import SpikeforgeError
 from spikeforge.ir import conventions
+from spikeforge.loihi_format import DECAY_BITS_MAX, DECAY_SHIFT
 
 #: A convention setting left to the graph (its metadata's framework, else NIR/norse).
 AUTO = "auto"
@@ -24,12 +25,13 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "backend": SWEEP_BACKENDS,
     "precision": ("float", "fixed"),
     "weight_planes": tuple(str(p) for p in WEIGHT_PLANES),
+    "decay_bits": tuple(str(b) for b in range(DECAY_SHIFT, DECAY_BITS_MAX + 1)),
     "convention": (AUTO, *conventions.FRAMEWORKS),
     "cuba_order": (AUTO, *conventions.CUBA_ORDERS),
     "reset": (AUTO, *conventions.RESET_MODES),
 }
 #: Settings that change the compiled network (the rest only change how it runs).
-COMPILE_KEYS = ("weight_planes", "calibrate", "convention", "cuba_order", "reset")
+COMPILE_KEYS = ("weight_planes", "decay_bits", "calibrate", "convention", "cuba_order", "reset")
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,7 @@ class Point:
     backend: str = "emulator"
     precision: str = "fixed"
     weight_planes: int = 2
+    decay_bits: int = DECAY_SHIFT
     hardware: str = "loihi2"
     calibrate: str = "none"
     convention: str = AUTO
@@ -98,7 +101,8 @@ def parse_grid(items: Sequence[str], defaults: Point) -> tuple[list[Point], list
     points = []
     for combination in itertools.product(*values.values()):
         chosen = dict(zip(values, combination, strict=True))
-        if "weight_planes" in chosen:
-            chosen["weight_planes"] = int(chosen["weight_planes"])
+        for key in ("weight_planes", "decay_bits"):
+            if key in chosen:
+                chosen[key] = int(chosen[key])
         points.append(replace(defaults, **chosen))
     return points, [k for k, v in values.items() if len(v) > 1]

@@ -101,6 +101,7 @@ def _file_source(
                 dt=dt,
                 **point.import_options(),
                 weight_planes=point.weight_planes,
+                decay_bits=point.decay_bits,
                 calibration=calibration,
             )
 
@@ -151,7 +152,9 @@ def _zoo_source(
             calibration = None
         else:
             calibration = load_array(Path(point.calibrate), "calibration input")
-        return export_and_compile(module, card, calibration, point.weight_planes)
+        return export_and_compile(
+            module, card, calibration, point.weight_planes, point.decay_bits
+        )
 
     return SweepSource(
         name=name,

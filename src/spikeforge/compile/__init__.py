@@ -13,6 +13,7 @@ from spikeforge.ir.conventions import Conventions
 from spikeforge.ir.netx_import import NETX_SUFFIX, load_netx
 from spikeforge.ir.nir_import import CubaOrder, load_nir
 from spikeforge.ir.nodes import Graph, ResetMode
+from spikeforge.loihi_format import DECAY_SHIFT
 
 SFNET_SUFFIX = ".sfnet"
 
@@ -47,6 +48,11 @@ def load_or_compile(
         if compile_options.get("calibration") is not None:
             raise SpikeforgeError(
                 f"{path}: --calibrate: a netx file is already fixed point, nothing to calibrate"
+            )
+        if compile_options.get("decay_bits", DECAY_SHIFT) != DECAY_SHIFT:
+            raise SpikeforgeError(
+                f"{path}: --decay-bits: a netx file's decays are its own {DECAY_SHIFT}-bit "
+                "integers (--precision float reads them as reals)"
             )
         return load_netx_plan(path, netx)
     if netx_options:

@@ -34,6 +34,7 @@ from spikeforge.compile.timing import Timing, schedule
 from spikeforge.errors import SpikeforgeError
 from spikeforge.ir.nodes import Graph
 from spikeforge.limits import require_fits
+from spikeforge.loihi_format import DECAY_SHIFT
 from spikeforge.npy_guard import read_header, read_npy
 
 FORMAT = "spikeforge.sfnet"
@@ -66,6 +67,10 @@ class CompiledNet:
     allow_timing_divergence: bool = False
     weight_planes: int = 2
     peaks: dict[str, np.ndarray] | None = None
+    #: Bits of the fixed-point decays where 12 bits do not hold a time constant exactly
+    #: (:func:`spikeforge.compile.quantize.decay_width`); above 12 such populations run
+    #: as SfLif, on the chip a microcoded neuron.
+    decay_bits: int = DECAY_SHIFT
 
     def plan(self, precision: str | None = None) -> LoihiPlan:
         precision = precision or self.precision
@@ -81,13 +86,24 @@ class CompiledNet:
     def with_weight_planes(self, weight_planes: int) -> CompiledNet:
         """The same network quantised again into ``weight_planes`` planes, with the same
         calibrated peaks (the fixed plan is derived state: never change the count alone)."""
+        return self._requantized(weight_planes, self.decay_bits)
+
+    def with_decay_bits(self, decay_bits: int) -> CompiledNet:
+        """The same network quantised again with ``decay_bits``-bit decays."""
+        return self._requantized(self.weight_planes, decay_bits)
+
+    def _requantized(self, weight_planes: int, decay_bits: int) -> CompiledNet:
         if self.float_plan is None:
             raise SpikeforgeError(
                 "a netx file's fixed-point plan is the file's own integers; it is not re-quantised"
             )
-        fixed_plan, report = quantize(self.float_plan, weight_planes, self.peaks)
+        fixed_plan, report = quantize(self.float_plan, weight_planes, self.peaks, decay_bits)
         return replace(
-            self, fixed_plan=fixed_plan, quant_report=report, weight_planes=weight_planes
+            self,
+            fixed_plan=fixed_plan,
+            quant_report=report,
+            weight_planes=weight_planes,
+            decay_bits=decay_bits,
         )
 
     @property
@@ -106,6 +122,7 @@ def compile_network(
     allow_timing_divergence: bool = False,
     weight_planes: int = 2,
     calibration: Calibrate | None = None,
+    decay_bits: int = DECAY_SHIFT,
 ) -> CompiledNet:
     """Run the passes: normalise (if given a graph), split per-neuron decays, schedule,
     lower, quantise.
@@ -113,7 +130,8 @@ def compile_network(
     ``calibration`` (e.g. :func:`spikeforge.runtimes.reference.calibrate_on` of some
     inputs) returns the peak states of the float network; quantisation then scales
     each population to them instead of the worst case (see
-    :func:`spikeforge.compile.quantize.quantize`).
+    :func:`spikeforge.compile.quantize.quantize`). ``decay_bits`` above 12 holds time
+    constants that Loihi's 12-bit decays round in wider fractions (a microcoded neuron).
     """
     from spikeforge.compile.network import normalize
     from spikeforge.compile.split import split_decays
@@ -122,7 +140,7 @@ def compile_network(
     timing = schedule(network, allow_divergence=allow_timing_divergence)
     peaks = None if calibration is None else calibration(network)
     float_plan = lower(network, timing)
-    fixed_plan, report = quantize(float_plan, weight_planes, peaks)
+    fixed_plan, report = quantize(float_plan, weight_planes, peaks, decay_bits)
     return CompiledNet(
         network,
         timing,
@@ -133,6 +151,7 @@ def compile_network(
         allow_timing_divergence,
         weight_planes,
         peaks,
+        decay_bits,
     )
 
 

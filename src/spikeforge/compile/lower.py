@@ -38,7 +38,13 @@ from spikeforge.compile.network import Connection, Network, Population
 from spikeforge.compile.timing import BIAS_SOURCE, PACEMAKER, Timing
 from spikeforge.errors import UnsupportedError
 from spikeforge.ir.weights import Weights, scale_rows, split_column
-from spikeforge.loihi_format import GRADED_BITS_MAX, STATE_HALF, VTH_SHIFT, WEIGHT_BITS
+from spikeforge.loihi_format import (
+    DECAY_SHIFT,
+    GRADED_BITS_MAX,
+    STATE_HALF,
+    VTH_SHIFT,
+    WEIGHT_BITS,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -96,10 +102,20 @@ class CorePopulation:
     #: and sent as one graded payload (``num_message_bits`` wide). The conventions pair
     #: it with reset ``subtract``; ``threshold`` plays no part (a count of 1 is ``v >= vth``).
     multi_spike: bool = False
+    #: Bits of the fixed-point ``du``/``dv`` fractions: Lava's LIF (and the chip's
+    #: neuron) hold :data:`DECAY_SHIFT`; a wider decay (up to :data:`DECAY_BITS_MAX`,
+    #: ``--decay-bits``) runs as spikeforge's SfLif, on the chip a microcoded neuron.
+    decay_bits: int = DECAY_SHIFT
 
     @property
     def standard(self) -> bool:
-        return self.reset == "to_value" and self.threshold == ">" and not self.multi_spike
+        """Whether Lava's own LIF (and the chip's standard neuron) runs it."""
+        return (
+            self.reset == "to_value"
+            and self.threshold == ">"
+            and not self.multi_spike
+            and self.decay_bits == DECAY_SHIFT
+        )
 
     @property
     def graded(self) -> bool:
@@ -326,7 +342,7 @@ def lower(network: Network, timing: Timing) -> LoihiPlan:
                      num_message_bits=bits)
         )  # fmt: skip
     for name, pop in network.populations.items():
-        drive = pop.current_bias + _pipeline_safe_leak(pop)
+        drive = pop.current_bias + (0.0 if starts_at_rest(pop) else _pipeline_safe_leak(pop))
         if drive.any():
             weights = (populations[name].scale * drive)[:, None]
             synapses.append(
@@ -354,6 +370,14 @@ def _as_conv(
     if not np.all(per_channel == per_channel[:, :1]):
         return None
     return conv_synapses(conn, conn.kernel * per_channel[:, 0, None, None, None])
+
+
+def starts_at_rest(pop: Population) -> bool:
+    """Whether every neuron's ``v`` starts where its leak holds it without input
+    (``dv * v_init == v_bias``, i.e. ``v_init = v_leak``; SpikingJelly starts ``v`` at
+    ``v_reset = v_leak``). Such a leak can stay a voltage bias: during the
+    pipeline-fill steps Loihi runs before source step 0 it keeps ``v`` where it is."""
+    return bool(np.all(pop.dv * pop.start == pop.v_bias))
 
 
 def _pipeline_safe_leak(pop: Population) -> np.ndarray:
@@ -387,19 +411,26 @@ def _uniform(pop: Population, values: np.ndarray, parameter: str) -> float:
 
 
 def microcode_notes(plan: LoihiPlan) -> list[str]:
-    """One line per population whose firing rule Lava's LIF (and the chip's) lacks."""
+    """One line per population whose firing rule or decay width Lava's LIF (and the
+    chip's standard neuron) lacks."""
     return [
-        f"population '{name}': reset {pop.reset}, fires at v {pop.threshold} theta"
-        + (
-            f", multi-spike counts sent as {pop.num_message_bits}-bit graded payloads"
-            if pop.multi_spike
-            else ""
-        )
-        + ": simulated by spikeforge's SfLif process; on a Loihi 2 chip it needs a "
-        "microcoded neuron"
+        f"population '{name}': {', '.join(nonstandard_features(pop))}: simulated by spikeforge's "
+        "SfLif process; on a Loihi 2 chip it needs a microcoded neuron"
         for name, pop in plan.populations.items()
-        if pop.spiking and not pop.standard
+        if nonstandard_features(pop)
     ]
+
+
+def nonstandard_features(pop: CorePopulation) -> list[str]:
+    """What of ``pop`` Lava's LIF cannot run, in words (empty: nothing)."""
+    parts = []
+    if pop.spiking and (pop.reset, pop.threshold, pop.multi_spike) != ("to_value", ">", False):
+        parts.append(f"reset {pop.reset}, fires at v {pop.threshold} theta")
+    if pop.multi_spike:
+        parts.append(f"multi-spike counts sent as {pop.num_message_bits}-bit graded payloads")
+    if pop.decay_bits != DECAY_SHIFT:
+        parts.append(f"{pop.decay_bits}-bit decays")
+    return parts
 
 
 def count_bits(vth: int) -> int:
@@ -444,15 +475,18 @@ def _core_population(pop: Population, latency: int) -> CorePopulation:
         uniform = np.all(distance == distance[0])
         scale = np.ones(pop.size) if uniform else 1.0 / distance
         vth = float(distance[0]) if uniform else 1.0
-    # Only the reset shift stays a voltage bias: -v_reset is its fixed point, so it
-    # is inert during the pipeline-fill steps before source step 0 (see
-    # _pipeline_safe_leak for the leak term).
-    bias = scale * (-dv * v_reset)
-    if dv != 0 and np.any(pop.start != 0) and latency > 0:
+    # A voltage bias acts during the pipeline-fill steps before source step 0 too. The
+    # reset shift is inert there (-v_reset is its fixed point), and so is the whole leak
+    # of a neuron that starts at rest; any other leak is delivered as a current from
+    # source step 0 on (_pipeline_safe_leak).
+    at_rest = starts_at_rest(pop)
+    bias = scale * ((pop.v_bias if at_rest else 0.0) - dv * v_reset)
+    if dv != 0 and not at_rest and np.any(pop.start != 0) and latency > 0:
         raise UnsupportedError(
             f"population '{pop.name}' ({pop.kind}): v starts at {pop.start.max():g}, not at "
-            f"rest, and decays (dv = {dv:g}) during the {latency} hardware step(s) Loihi runs "
-            "it before source step 0; start at 0 or use the reference backend"
+            f"its rest (v_leak), and decays (dv = {dv:g}) during the {latency} hardware "
+            "step(s) Loihi runs it before source step 0; start at 0 or at v_leak, or use "
+            "the reference backend"
         )
     return CorePopulation(
         name=pop.name,

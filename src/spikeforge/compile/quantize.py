@@ -3,7 +3,8 @@
 Formats (:mod:`spikeforge.loihi_format`, whose names these are; lava
 ``PyLifModelBitAcc`` / ``PyDenseModelBitAcc``): du, dv 12-bit with the current keeping
 ``lava_u_keep(du) / DECAY_UNITY`` per step and the voltage ``lava_v_keep(dv) /
-DECAY_UNITY``; vth ``VTH_BITS``, compared as ``vth << VTH_SHIFT``; bias
+DECAY_UNITY`` (or ``decay_bits`` wide, where 12 bits round a time constant:
+:func:`decay_width`); vth ``VTH_BITS``, compared as ``vth << VTH_SHIFT``; bias
 ``BIAS_MANT_BITS`` mantissa << 3-bit exponent; u, v ``STATE_BITS``; weights
 ``WEIGHT_BITS`` (even values when signs are mixed) << a weight exponent per synapse
 process; synaptic input enters ``u`` as ``a_in << ACT_SHIFT``.
@@ -49,7 +50,8 @@ from spikeforge.loihi_format import (
     ACT_SHIFT,
     BIAS_EXP_MAX,
     BIAS_MANT_MAX,
-    DECAY_MAX,
+    DECAY_BITS_MAX,
+    DECAY_SHIFT,
     DECAY_UNITY,
     DU_OFFSET,
     MIXED_SIGN_WEIGHT_STEP,
@@ -115,6 +117,7 @@ def quantize(
     plan: LoihiPlan,
     weight_planes: int = 1,
     peaks: dict[str, np.ndarray] | None = None,
+    decay_bits: int = DECAY_SHIFT,
 ) -> tuple[LoihiPlan, list[QuantReport]]:
     """The fixed-point plan and one report per population.
 
@@ -127,9 +130,15 @@ def quantize(
     rounded once per step rather than once per spike, and a pacemaker per presynaptic
     source: for chaotic recurrent networks, where even one-unit errors
     per spike change spike trains (``scripts/fixed_agreement.py``).
+    ``decay_bits`` above Loihi's 12 holds each time constant that 12 bits round in a
+    wider fraction (:func:`decay_width`), at the cost of a microcoded neuron.
     """
     if weight_planes not in WEIGHT_PLANES:
         raise ValueError(f"weight_planes must be one of {WEIGHT_PLANES}, got {weight_planes}")
+    if not DECAY_SHIFT <= decay_bits <= DECAY_BITS_MAX:
+        raise ValueError(
+            f"decay_bits must be {DECAY_SHIFT}..{DECAY_BITS_MAX}, got {decay_bits}"
+        )
     if plan.precision != "float":
         raise ValueError("quantize expects a floating-point plan")
     if weight_planes == 3:
@@ -153,7 +162,7 @@ def quantize(
     reports: list[QuantReport] = []
     for name, pop in plan.populations.items():
         scale = scales[name]
-        qpop, bias_err, bias_clipped = quantize_population(pop, scale)
+        qpop, bias_err, bias_clipped = quantize_population(pop, scale, decay_bits)
         populations[name] = qpop
         w_err_sq = w_norm_sq = 0.0
         w_err_max = w_max = 0.0
@@ -193,8 +202,8 @@ def quantize(
                 weights_total=total,
                 bias_error_max=bias_err,
                 bias_clipped=bias_clipped,
-                du_error=abs((qpop.du + DU_OFFSET) / DECAY_UNITY - pop.du),
-                dv_error=abs(qpop.dv / DECAY_UNITY - pop.dv),
+                du_error=abs((qpop.du + DU_OFFSET) / 2**qpop.decay_bits - pop.du),
+                dv_error=abs(qpop.dv / 2**qpop.decay_bits - pop.dv),
                 v_floor=float(np.max(-(STATE_HALF - 1) / np.asarray(qpop.scale))),
             )
         )
@@ -366,7 +375,26 @@ def _state_peaks(observed: np.ndarray) -> np.ndarray:
     return observed if len(observed) == 3 else observed[[0, 1, 1]]
 
 
-def quantize_population(pop: CorePopulation, scale: float) -> tuple[CorePopulation, float, int]:
+def decay_width(pop: CorePopulation, decay_bits: int) -> int:
+    """The bits of ``pop``'s fixed-point decays: Loihi's :data:`DECAY_SHIFT` where they
+    hold both ``du`` and ``dv`` exactly (Lava's own LIF then runs it, and the chip's
+    standard neuron), else ``decay_bits``.
+
+    A decay rounded to 1/4096 moves every time constant by up to 1/8192 per step, and
+    a recurrent network is chaotic in them: snnTorch's RSynaptic (``alpha = 0.7``,
+    ``beta = 0.9``) agrees with its own simulation on 97.8 % of outputs with nothing
+    but its decays rounded to 12 bits (``scripts/framework_agreement.py``).
+    """
+    unity = float(DECAY_UNITY)
+    exact = all(
+        float(np.round(d * unity)) == d * unity for d in (pop.du, pop.dv)
+    )
+    return DECAY_SHIFT if exact else decay_bits
+
+
+def quantize_population(
+    pop: CorePopulation, scale: float, decay_bits: int = DECAY_SHIFT
+) -> tuple[CorePopulation, float, int]:
     """``pop`` at ``scale`` in Loihi's formats, its bias error and how many biases clipped.
 
     Public because the netx exporter re-quantises a population at its own scale.
@@ -388,11 +416,14 @@ def quantize_population(pop: CorePopulation, scale: float) -> tuple[CorePopulati
     vth = int(np.clip(np.round(scale * pop.vth), 0, VTH_MAX)) if pop.spiking else VTH_MAX
     # A multi-spike payload: the largest count the 24-bit voltage holds at this threshold.
     bits = count_bits(vth) if pop.multi_spike else pop.num_message_bits
+    width = decay_width(pop, decay_bits)
+    unity = 1 << width
     quantized = replace(
         pop,
         num_message_bits=bits,
-        du=int(np.clip(np.round(pop.du * DECAY_UNITY) - DU_OFFSET, 0, DECAY_MAX)),
-        dv=int(np.clip(np.round(pop.dv * DECAY_UNITY), 0, DECAY_MAX)),
+        decay_bits=width,
+        du=int(np.clip(np.round(pop.du * unity) - DU_OFFSET, 0, unity - 1)),
+        dv=int(np.clip(np.round(pop.dv * unity), 0, unity - 1)),
         vth=vth,
         bias_mant=mant,
         bias_exp=exp,

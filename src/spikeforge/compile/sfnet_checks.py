@@ -33,6 +33,9 @@ from spikeforge.loihi_format import (
     BIAS_EXP_MAX,
     BIAS_MANT_MAX,
     BIAS_MANT_MIN,
+    DECAY_BITS_MAX,
+    DECAY_SHIFT,
+    DU_OFFSET,
     GRADED_BITS_MAX,
     MAX_SYNAPSE_DELAY,
     NETX_DU_MAX,
@@ -207,10 +210,13 @@ def _plan(plan: LoihiPlan, where: str, precision: str) -> None:
         if precision == "fixed":
             at = f"{where}.populations[{name!r}]"
             # The widest values Lava's fixed-point LIF takes from either compiler
-            # (netx's integrator: du = NETX_DU_MIN, dv = NETX_DV_MAX, vth = NETX_NEVER_SPIKES).
+            # (netx's integrator: du = NETX_DU_MIN, dv = NETX_DV_MAX, vth = NETX_NEVER_SPIKES),
+            # the decays as fractions of 2^decay_bits (SfLif's wider ones alike).
+            _bounded_int(pop.decay_bits, DECAY_SHIFT, DECAY_BITS_MAX, f"{at}.decay_bits")
+            wider = 1 << (pop.decay_bits - DECAY_SHIFT)
             for field, low, high in (
-                ("du", NETX_DU_MIN, NETX_DU_MAX),
-                ("dv", 0, NETX_DV_MAX),
+                ("du", NETX_DU_MIN, (NETX_DU_MAX + DU_OFFSET) * wider - DU_OFFSET),
+                ("dv", 0, NETX_DV_MAX * wider),
                 ("vth", 0, NETX_NEVER_SPIKES),
             ):
                 _bounded_int(getattr(pop, field), low, high, f"{at}.{field}")
@@ -218,6 +224,11 @@ def _plan(plan: LoihiPlan, where: str, precision: str) -> None:
             _integers_within(pop.bias_exp, 0, BIAS_EXP_MAX, f"{at}.bias_exp")
         elif pop.reset_interval or pop.bias_driven or pop.shape is not None:
             _fail(f"{where}.populations[{name!r}]", "netx fields in a float plan")
+        elif pop.decay_bits != DECAY_SHIFT:
+            _fail(
+                f"{where}.populations[{name!r}].decay_bits",
+                f"= {pop.decay_bits!r}, must be {DECAY_SHIFT} in a float plan",
+            )
     for i, syn in enumerate(plan.synapses):
         at = f"{where}.synapses[{i}]"
         if syn.post not in plan.populations:
@@ -432,6 +443,14 @@ def check_compiled(compiled) -> None:
         _plan(compiled.float_plan, "float_plan", "float")
     _plan(compiled.fixed_plan, "fixed_plan", "fixed")
     _bounded_int(compiled.weight_planes, min(WEIGHT_PLANES), max(WEIGHT_PLANES), "weight_planes")
+    _bounded_int(compiled.decay_bits, DECAY_SHIFT, DECAY_BITS_MAX, "decay_bits")
+    for name, pop in compiled.fixed_plan.populations.items():
+        if pop.decay_bits not in (DECAY_SHIFT, compiled.decay_bits):
+            _fail(
+                f"fixed_plan.populations[{name!r}].decay_bits",
+                f"= {pop.decay_bits}, must be {DECAY_SHIFT} or the network's "
+                f"{compiled.decay_bits}",
+            )
     for name in ("float_plan", "fixed_plan"):
         if getattr(compiled, name) is not None:
             check_graded(getattr(compiled, name), name)  # the sdnn branch's fields

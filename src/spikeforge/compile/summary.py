@@ -6,6 +6,7 @@ from spikeforge.compile.compiled import CompiledNet
 from spikeforge.compile.hardware import Hardware
 from spikeforge.compile.placement import placement_summary
 from spikeforge.ir.weights import nonzeros
+from spikeforge.loihi_format import DECAY_SHIFT
 
 
 def summarize(compiled: CompiledNet, hardware: Hardware) -> str:
@@ -33,6 +34,12 @@ def summarize(compiled: CompiledNet, hardware: Hardware) -> str:
     synapses = sum(synapses_in.values())
     pacemakers = len(compiled.fixed_plan.pacemakers)
     paced = f" with {pacemakers} pacemaker(s) making sums round" if pacemakers else ""
+    wide = [p for p in compiled.fixed_plan.populations.values() if p.decay_bits != DECAY_SHIFT]
+    if wide:
+        paced += (
+            f"; {compiled.decay_bits}-bit decays in {len(wide)} population(s) whose time "
+            f"constants {DECAY_SHIFT} bits round (SfLif; on the chip a microcoded neuron)"
+        )
     lines += [
         "",
         f"total: {len(net.populations)} populations, {neurons} neurons, {synapses} synapses",

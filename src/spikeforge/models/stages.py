@@ -24,6 +24,7 @@ from spikeforge.compile import compile_network
 from spikeforge.compile.compiled import CompiledNet
 from spikeforge.export import to_nir, write_nir
 from spikeforge.ir.nir_import import load_nir
+from spikeforge.loihi_format import DECAY_SHIFT
 from spikeforge.models.zoo import ModelCard, get, load_trained
 from spikeforge.profile.hardware import load_hardware
 from spikeforge.profile.render import Table, to_markdown, to_terminal
@@ -131,7 +132,11 @@ def evaluate(
 
 
 def export_and_compile(
-    module: torch.nn.Module, card: ModelCard, calibration: np.ndarray, weight_planes: int = 2
+    module: torch.nn.Module,
+    card: ModelCard,
+    calibration: np.ndarray,
+    weight_planes: int = 2,
+    decay_bits: int = DECAY_SHIFT,
 ) -> CompiledNet:
     """Export to a real NIR file and read it back, as a user's pipeline would; then compile
     with fixed-point scales calibrated on ``calibration`` inputs."""
@@ -140,4 +145,7 @@ def export_and_compile(
         path = Path(tmp) / f"{card.name}.nir"
         write_nir(graph, path)
         ir = load_nir(path)
-    return compile_network(ir, weight_planes=weight_planes, calibration=calibrate_on(calibration))
+    return compile_network(
+        ir, weight_planes=weight_planes, calibration=calibrate_on(calibration),
+        decay_bits=decay_bits,
+    )  # fmt: skip

@@ -475,6 +475,7 @@ def _lif(pop: CorePopulation, fixed: bool, bias: np.ndarray | None = None) -> LI
             reset_mode=RESET_CODES[pop.reset],
             inclusive=pop.threshold == ">=",
             multi_spike=pop.multi_spike,
+            decay_bits=pop.decay_bits,
             **kwargs,
         )
     if pop.reset_interval:

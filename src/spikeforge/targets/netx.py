@@ -39,13 +39,19 @@ import numpy as np
 
 from spikeforge.atomic import atomic_path
 from spikeforge.compile.compiled import CompiledNet
-from spikeforge.compile.lower import CorePopulation, LoihiPlan, Synapses, dense_synapses
+from spikeforge.compile.lower import (
+    CorePopulation,
+    LoihiPlan,
+    Synapses,
+    dense_synapses,
+    nonstandard_features,
+)
 from spikeforge.compile.quantize import quantize_plane, quantize_population
 from spikeforge.compile.timing import BIAS_SOURCE
 from spikeforge.errors import SpikeforgeError, UnsupportedError
 from spikeforge.ir.weights import dense, is_sparse
 from spikeforge.limits import require_fits
-from spikeforge.loihi_format import DU_OFFSET
+from spikeforge.loihi_format import DECAY_SHIFT, DU_OFFSET
 
 #: Hardware steps a netx network runs behind spikeforge's own process graph for the
 #: same input process (measured and tested in tests/test_netx.py).
@@ -103,6 +109,14 @@ def netx_plan(compiled: CompiledNet) -> NetxPlan:
             f"({', '.join(sorted(float_plan.inputs))})"
         )
     input_name = next(iter(float_plan.inputs))
+    for name, pop in compiled.fixed_plan.populations.items():
+        if nonstandard_features(pop):
+            raise UnsupportedError(
+                f"population '{name}': {', '.join(nonstandard_features(pop))}, which a netx "
+                "CUBA neuron cannot hold: it resets to 0 on the spike step, fires at "
+                f"v > theta, sends single spikes and has {DECAY_SHIFT}-bit decays"
+                + (" (compile without --decay-bits)" if pop.decay_bits != DECAY_SHIFT else "")
+            )
     for syn in float_plan.synapses:
         if syn.pre == BIAS_SOURCE:
             raise UnsupportedError(_bias_refusal(float_plan, syn.post))

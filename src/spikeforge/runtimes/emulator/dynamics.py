@@ -1,13 +1,13 @@
 """Lava's LIF process models, batched: ``PyLifModelBitAcc`` bit for bit, ``PyLifModelFloat``.
 
 The fixed-point update copies the order and widths of
-``lava.proc.lif.models.AbstractPyLifModelFixed``: 12-bit decays applied with a
-sign-magnitude right shift, synaptic input MSB-aligned by ``ACT_SHIFT`` bits, int32
-arithmetic, ``u`` wrapped once into ``STATE_BITS`` (Lava's asymmetric rule: ``x >
-STATE_HALF`` loses ``2 * STATE_HALF``, ``x <= -STATE_HALF`` gains it), ``v`` clipped to
-``±(STATE_HALF - 1)``, spike when ``v > vth << VTH_SHIFT``, reset to 0 (the formats of
-:mod:`spikeforge.loihi_format`). Every parameter is a per-neuron tensor over the
-concatenated populations.
+``lava.proc.lif.models.AbstractPyLifModelFixed``: 12-bit decays (SfLif's up to
+``DECAY_BITS_MAX``) applied with a sign-magnitude right shift, synaptic input
+MSB-aligned by ``ACT_SHIFT`` bits, int32 arithmetic, ``u`` wrapped once into
+``STATE_BITS`` (Lava's asymmetric rule: ``x > STATE_HALF`` loses ``2 * STATE_HALF``,
+``x <= -STATE_HALF`` gains it), ``v`` clipped to ``±(STATE_HALF - 1)``, spike when
+``v > vth << VTH_SHIFT``, reset to 0 (the formats of :mod:`spikeforge.loihi_format`).
+Every parameter is a per-neuron tensor over the concatenated populations.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import torch
 from spikeforge.compile.lower import LoihiPlan
 from spikeforge.loihi_format import (
     ACT_SHIFT,
-    DECAY_UNITY,
+    DECAY_BITS_MAX,
     INT32_HALF,
     STATE_HALF,
     VTH_SHIFT,
@@ -42,10 +42,17 @@ def wrap_int32(x: torch.Tensor) -> torch.Tensor:
     return ((x + INT32_HALF) & (2 * INT32_HALF - 1)) - INT32_HALF
 
 
+#: Every population's ``keep`` is held in units of ``2^-DECAY_BITS_MAX``: a 12-bit
+#: ``keep`` is scaled up by ``2^(DECAY_BITS_MAX - 12)``, which leaves
+#: ``trunc(x * keep / 2^bits)`` exactly as it was (the same rational, truncated), so
+#: one kernel serves Lava's LIF and SfLif's wider decays alike.
+KEEP_UNITY = 1 << DECAY_BITS_MAX
+
+
 def _decay(x: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
-    """``sign(x·keep) * (|x·keep| >> DECAY_SHIFT)``: Lava's sign-magnitude shift truncates
-    toward 0."""
-    return torch.div(x * keep, DECAY_UNITY, rounding_mode="trunc")
+    """``sign(x·keep) * (|x·keep| >> bits)``: Lava's sign-magnitude shift truncates
+    toward 0 (``keep`` in units of :data:`KEEP_UNITY`)."""
+    return torch.div(x * keep, KEEP_UNITY, rounding_mode="trunc")
 
 
 def _subthreshold(
@@ -242,8 +249,8 @@ def neuron_model(
             for m, e in zip(as_int, exps, strict=True)
         ]
         return FixedLif(
-            u_keep=per_neuron([lava_u_keep(int(p.du)) for p in pops], torch.int64),
-            v_keep=per_neuron([lava_v_keep(int(p.dv)) for p in pops], torch.int64),
+            u_keep=per_neuron([_keep(lava_u_keep, p.du, p.decay_bits) for p in pops], torch.int64),
+            v_keep=per_neuron([_keep(lava_v_keep, p.dv, p.decay_bits) for p in pops], torch.int64),
             bias=per_neuron(bias, torch.int64),
             vth=per_neuron([int(p.vth) << VTH_SHIFT for p in pops], torch.int64),
             v_init=per_neuron([np.asarray(p.v_init).astype(np.int32) for p in pops], torch.int64),
@@ -262,6 +269,12 @@ def neuron_model(
         v_init=per_neuron([np.asarray(p.v_init, np.float64) for p in pops], torch.float64),
         rule=firing_rule(plan, device),
     )
+
+
+def _keep(keep: Callable[[int, int], int], decay: int, bits: int) -> int:
+    """A population's ``keep`` (:func:`~spikeforge.loihi_format.lava_u_keep` or
+    ``lava_v_keep`` of its ``bits``-bit decay) in units of :data:`KEEP_UNITY`."""
+    return keep(int(decay), bits) << (DECAY_BITS_MAX - bits)
 
 
 def _resets(pops: list, device: torch.device) -> list[tuple[int, int, torch.Tensor]]:

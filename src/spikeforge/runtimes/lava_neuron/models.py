@@ -11,6 +11,9 @@ Both reuse Lava's LIF sub-threshold update unchanged (``AbstractPyLifModelFloat`
    the threshold; the next-step modes remember the spikes.
 
 The fixed-point threshold is ``vth << vth_shift`` (``VTH_SHIFT``) as in ``PyLifModelBitAcc``.
+Its decays are ``decay_bits``-bit fractions (Lava's LIF: 12): the inherited update
+reads the width from ``decay_shift``/``decay_unity``, set from ``decay_bits``, with
+``u`` and ``v`` promoted to int64 before the product as ever.
 
 With ``multi_spike`` steps 2-3 are instead sinabs' MultiSpike with MembraneSubtract:
 ``count = (v > 0) * trunc(v / vth)``, ``v -= count * vth``, and the count is sent as
@@ -29,7 +32,7 @@ from lava.magma.core.resources import CPU
 from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
 from lava.proc.lif.models import AbstractPyLifModelFixed, AbstractPyLifModelFloat
 
-from spikeforge.loihi_format import STATE_BITS, VTH_BITS
+from spikeforge.loihi_format import DECAY_BITS_MAX, STATE_BITS, VTH_BITS
 from spikeforge.runtimes.lava_neuron.process import RESET_CODES, SfLif
 
 TO_VALUE, SUBTRACT, SUBTRACT_NEXT, ZERO_NEXT = (
@@ -70,6 +73,7 @@ class PySfLifModelFloat(AbstractPyLifModelFloat):
     reset_mode: int = LavaPyType(int, int)
     inclusive: int = LavaPyType(int, int)
     multi_spike: int = LavaPyType(int, int)
+    decay_bits: int = LavaPyType(int, int)
 
     def run_spk(self) -> None:
         self.subthr_dynamics(activation_in=self.a_in.recv())
@@ -87,10 +91,16 @@ class PySfLifModelBitAcc(AbstractPyLifModelFixed):
     reset_mode: int = LavaPyType(int, np.int32, precision=2)
     inclusive: int = LavaPyType(int, np.int32, precision=1)
     multi_spike: int = LavaPyType(int, np.int32, precision=1)
+    decay_bits: int = LavaPyType(int, np.int32, precision=5)
+    du: int = LavaPyType(int, np.int32, precision=DECAY_BITS_MAX)
+    dv: int = LavaPyType(int, np.int32, precision=DECAY_BITS_MAX)
 
     def run_spk(self) -> None:
         a_in = self.a_in.recv()
         self.scale_bias()
+        # AbstractPyLifModelFixed reads its decay width from these two attributes.
+        self.decay_shift = int(self.decay_bits)
+        self.decay_unity = 1 << self.decay_shift
         self.subthr_dynamics(activation_in=a_in)
         limit = self.max_uv_val - 1
         spikes = _rule(
