@@ -22,6 +22,9 @@ snnTorch runs here. Frameworks that cannot be installed beside the pinned stack
 (sinabs and Rockpool pin nir <= 1.0.4) are measured against fixtures their own
 exporters and simulations wrote in their own venvs
 (``scripts/framework_fixtures/*_fixtures.py`` -> ``tests/data/frameworks/``).
+SpikingJelly has no released exporter: its fixtures' NIR is written by
+``spikingjelly_fixtures.py`` per its repository exporter's mapping (the manifest's
+``nir_written_by``), ``y`` by SpikingJelly 0.0.0.0.14's own simulation.
 """
 
 from __future__ import annotations

@@ -2,7 +2,9 @@
 
 The frameworks whose exporters cannot be installed beside the pinned stack (sinabs
 3.1 pins nir <= 1.0.4; SpikingJelly's PyPI release has no NIR export; Rockpool and
-Spyx are absent) make no exactness claim here. What is tested is that each rule
+Spyx are absent) make no exactness claim here (tests/test_frameworks_fixtures.py
+measures each against its own simulation; SpikingJelly's on graphs written per its
+repository exporter's mapping). What is tested is that each rule
 (inclusive threshold, subtract on the spike step, multi-spike counts, IF with
 dt*r, start at v_reset) does what :mod:`spikeforge.ir.nodes` says, independently of
 the importer (literal numpy loops), and that the fixed-point SfLif models Lava runs

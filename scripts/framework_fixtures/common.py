@@ -9,7 +9,9 @@ It writes, under ``tests/data/frameworks/FRAMEWORK/``:
 * ``NAME.npz``: ``x`` the input ``[sample, step, ...]`` and ``y`` the framework's
   output ``[sample, step, ...]`` (spike counts), both small unsigned integers;
 * ``manifest.json``: per case the setting as the README states it, the ``--from``
-  preset and overrides spikeforge reads it with, and the package versions used.
+  preset and overrides spikeforge reads it with, and the package versions used
+  (and ``nir_written_by`` where the ``.nir`` is not the framework's own export:
+  SpikingJelly's released wheel has no exporter).
 
 This module imports only numpy and the standard library, so every venv can use it.
 """
@@ -51,10 +53,18 @@ def save_case(framework: str, entry: Entry, x: np.ndarray, y: np.ndarray) -> Non
     np.savez_compressed(folder / f"{entry.name}.npz", x=x.astype(np.uint8), y=y.astype(np.uint8))
 
 
-def write_manifest(framework: str, entries: list[Entry], versions: dict[str, str]) -> None:
+def write_manifest(
+    framework: str,
+    entries: list[Entry],
+    versions: dict[str, str],
+    nir_written_by: str | None = None,
+) -> None:
+    """``nir_written_by``: who wrote the ``.nir`` files when not the framework's own
+    exporter (stated in the manifest as ``nir_written_by``)."""
     folder = DATA / framework
-    text = json.dumps(
-        {"framework": framework, "versions": versions, "cases": [asdict(e) for e in entries]},
-        indent=1,
-    )
+    spec: dict[str, object] = {"framework": framework, "versions": versions}
+    if nir_written_by is not None:
+        spec["nir_written_by"] = nir_written_by
+    spec["cases"] = [asdict(e) for e in entries]
+    text = json.dumps(spec, indent=1)
     (folder / "manifest.json").write_text(text + "\n")

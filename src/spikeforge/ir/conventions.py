@@ -148,8 +148,9 @@ PRESETS: dict[str, Conventions] = {
     # Spyx 0.1.20 LIF: fires on the previous membrane (H(V - theta), strict), then
     # V = beta*V + x - spikes*theta; dt 1 ms as its to_nir default is given here.
     "spyx": Conventions(framework="spyx", reset="subtract_next", fires_on="previous", dt=1e-3),
-    # SpikingJelly 2.0 LIF/IF: hard reset to v_reset, v >= theta, v starts at v_reset;
-    # its IF exporter writes r = 1/dt for dv/dt = r*x, so one step adds dt*r*x.
+    # SpikingJelly LIFNode/IFNode (0.0.0.0.14 measured, tests/data/frameworks/spikingjelly):
+    # hard reset to v_reset, v >= theta, v starts at v_reset; its repository's exporter
+    # (no released one) writes IF r = 1/dt for dv/dt = r*x, so one step adds dt*r*x.
     "spikingjelly": Conventions(
         framework="spikingjelly", threshold=">=", if_input="dt_r", v_init="v_reset", dt=1e-4
     ),
