@@ -37,6 +37,7 @@ from spikeforge.compile.compiled import compile_network, load, save
 from spikeforge.compile.lower import count_bits, microcode_notes
 from spikeforge.compile.network import normalize
 from spikeforge.compile.sfnet_checks import check_multi_spike
+from spikeforge.compile.timing import BIAS_SOURCE
 from spikeforge.errors import SpikeforgeError, UnsupportedError
 from spikeforge.ir.conventions import ConventionWarning, preset
 from spikeforge.ir.nir_import import load_nir
@@ -173,6 +174,7 @@ def test_lava_fixed_pt_is_bit_exact_with_three_planes_from_a_graded_source():
         ("spikingjelly/lif_mlp_nobias_s", 0.99),
         ("spikingjelly/lif_tau", 0.99),
         ("spikingjelly/lif_no_decay_input", 0.99),
+        ("spikingjelly/lif_v_reset", 0.99),
         ("spikingjelly/conv", 0.99),
         # SpikingJelly's IF has no leak and no lower bound: these membranes sink 132 to
         # 545 thresholds below reset, and the 24-bit voltage saturates 15.6 to 31 below it
@@ -197,13 +199,16 @@ def test_lava_float_equals_sinabs_and_fixed_pt_is_bit_exact_with_the_emulator():
     _lava_float_equals_and_fixed_pt_is_bit_exact("sinabs/iaf_reset")
 
 
-@pytest.mark.parametrize("key", ["spikingjelly/lif_no_decay_input", "spikingjelly/if_v_reset"])
+@pytest.mark.parametrize(
+    "key",
+    ["spikingjelly/lif_no_decay_input", "spikingjelly/if_v_reset", "spikingjelly/lif_v_reset"],
+)
 def test_lava_float_equals_spikingjelly_and_fixed_pt_is_bit_exact_with_the_emulator(key):
     _lava_float_equals_and_fixed_pt_is_bit_exact(key)
 
 
 def test_every_spikingjelly_fixture_is_measured_and_says_who_wrote_its_nir():
-    """Each case runs on a compiled backend above, or is the refusal below; the
+    """Each case runs on the compiled backends above; the
     manifest states that the NIR is this repository's, per SpikingJelly's mapping."""
     covered = {
         "lif_mlp", "lif_mlp_nobias_s", "lif_tau", "lif_no_decay_input", "conv", "if_mlp",
@@ -274,14 +279,23 @@ def _clipped_if(x: np.ndarray, affine, neuron, floor: float | None) -> np.ndarra
     return spikes
 
 
-def test_spikingjelly_lif_starting_below_zero_is_refused_by_the_compiler():
-    """LIFNode with v_reset -0.3 starts at v_reset (= v_leak, its rest): the reference
-    equals SpikingJelly (above); Loihi runs the population one hardware step before
-    source step 0 with its leak delivered from step 0 on, so the compiler refuses a
-    start != 0 that decays, naming it."""
+def test_spikingjelly_lif_starting_at_its_rest_keeps_its_leak_as_a_voltage_bias():
+    """LIFNode with v_reset -0.3 starts at v_reset (= v_leak, its rest). Loihi runs the
+    population one hardware step before source step 0, where a voltage bias already
+    acts; at rest the whole leak holds v where it is, so it stays a voltage bias (no
+    bias neuron) and every step is exact. Starting anywhere else that decays is
+    refused, naming the population."""
     fix = FIXTURES["spikingjelly/lif_v_reset"]
-    with pytest.raises(UnsupportedError, match=r"v starts at -0.3.*reference backend"):
-        compile_network(fix.load())
+    compiled = compile_network(fix.load())
+    pop, plan = compiled.network.populations["_1"], compiled.float_plan.populations["_1"]
+    assert np.all(pop.v_bias != 0) and np.all(pop.start == pop.v_bias / pop.dv)
+    np.testing.assert_allclose(plan.bias_mant, plan.scale * (pop.v_bias - pop.dv * pop.v_reset))
+    (drive,) = [s for s in compiled.float_plan.synapses if (s.pre, s.post) == (BIAS_SOURCE, "_1")]
+    np.testing.assert_allclose(drive.weights[:, 0], plan.scale * pop.current_bias)  # no leak
+    graph = fix.load()
+    graph.nodes["_1"].v_init = graph.nodes["_1"].v_init + 0.1
+    with pytest.raises(UnsupportedError, match=r"v starts at -0.2, not at its rest"):
+        compile_network(graph)
 
 
 def _emulator_float_equals_and_fixed_agrees(key: str, least: float, planes: int = 2) -> np.ndarray:
