@@ -249,3 +249,18 @@ def test_cli_decay_bits_holds_time_constants_twelve_bits_round_and_says_so(tmp_p
     assert not (tmp_path / "w.net").exists()
     with pytest.raises(SpikeforgeError, match=r"24-bit decays.*microcoded neuron"):
         run(load(wide), x, "loihi2")
+
+
+def test_api_deploys_wide_decays_and_the_profile_says_their_cost_is_estimated():
+    """``deploy(..., decay_bits=24)`` compiles the SfLif; the profile prices its neuron
+    updates as the standard neuron's and says so, naming the population."""
+    import spikeforge
+    from spikeforge.profile.report import helper_notes
+
+    x = (np.random.default_rng(1).random((2, 20, N_IN)) < 0.3).astype(float)
+    net = spikeforge.deploy(_lif_graph(), x, decay_bits=24, time_axis=1)
+    assert net.compiled.fixed_plan.populations["lif"].decay_bits == 24
+    notes = helper_notes(net.profile(x, time_axis=1).profile)
+    assert any("(lif)" in n and "microcoded neuron" in n and "an estimate" in n for n in notes)
+    narrow = spikeforge.deploy(_lif_graph(), x, time_axis=1)
+    assert not any("microcoded" in n for n in helper_notes(narrow.profile(x, time_axis=1).profile))

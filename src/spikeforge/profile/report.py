@@ -21,6 +21,7 @@ import numpy as np
 from matplotlib.figure import Figure as MplFigure
 
 from spikeforge.atomic import atomic_path
+from spikeforge.compile.lower import nonstandard_features
 from spikeforge.compile.placement import RESOURCES
 from spikeforge.compile.timing import BIAS_SOURCE
 from spikeforge.errors import SpikeforgeError
@@ -341,7 +342,8 @@ def _helper_value(h: HelperCost) -> str:
 
 
 def helper_notes(profile: Profile) -> list[str]:
-    """Why each kind of helper is there and what the cheaper alternative loses."""
+    """Why each kind of helper is there and what the cheaper alternative loses, and
+    which neuron updates are priced as the standard neuron's though they are not."""
     helpers = _helpers(profile)
     plan = profile.compiled.plan(profile.deployed.precision)
     notes = []
@@ -365,6 +367,15 @@ def helper_notes(profile: Profile) -> list[str]:
             "Pacemakers are spikeforge's too: always-spiking neurons that make the third "
             "weight plane (`--weight-planes 3`) round each step's input to nearest; with the "
             "default two planes there are none, and the input is rounded once per spike."
+        )
+    microcoded = [name for name, pop in plan.populations.items() if nonstandard_features(pop)]
+    if microcoded:
+        notes.append(
+            f"{len(microcoded)} population(s) ({', '.join(microcoded[:4])}"
+            f"{', ...' if len(microcoded) > 4 else ''}) run a rule Loihi 2's standard neuron "
+            "lacks (spikeforge's SfLif; on the chip a microcoded neuron): their neuron "
+            "updates are priced as the standard neuron's, an estimate, as no microcoded "
+            "neuron's cost has been measured."
         )
     return notes
 
