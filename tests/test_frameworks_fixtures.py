@@ -70,13 +70,18 @@ def test_reference_equals_the_frameworks_own_simulation(key):
         ("sinabs/lif_mlp", 2, 0.99),
         # Counts up to 4 a step multiply each weight's rounding error: 98.94 % with the
         # default two planes; the third plane (pacemakers on the graded source too)
-        # rounds each step's sum once instead: 99.06 %. The float64 reference with
-        # only the decays rounded agrees 100 %.
-        ("sinabs/conv", 3, 0.99),
+        # rounds each step's sum once instead: 98.92 %. The float64 reference with
+        # only the decays rounded agrees 100 %. Lowered from 0.99 (measured 99.06 %)
+        # when the scale began to round current biases (quantize._bias_rounding_scale):
+        # averaged over 8 copies with every rounding re-rolled (weights and biases
+        # jittered by 0.1 %) it measures 99.32 % against 99.34 % before, so the fixture
+        # moved by the luck of its roundings, 5 of 3600 entries.
+        ("sinabs/conv", 3, 0.985),
         # Taus per neuron rounded to 12-bit decays: the float64 reference with only the
         # decays rounded (scripts/framework_agreement.py, "decays rounded") already
-        # agrees on just 97.53 %; measured 96.33 % with two planes, 96.86 % with three.
-        ("rockpool/lif_mlp", 2, 0.96),
+        # agrees on just 97.53 %; measured 98.06 % with two planes, 98.25 % with three
+        # (before biases rounded by the scale: 96.33 %, 96.86 %).
+        ("rockpool/lif_mlp", 2, 0.98),
     ],
 )
 def test_multi_spike_counts_run_as_graded_spikes(key, planes, least):
@@ -159,9 +164,9 @@ def test_lava_fixed_pt_is_bit_exact_with_three_planes_from_a_graded_source():
         ("spyx/lif_mlp", 0.99),
         # Taus per neuron, each rounded to Loihi's 12-bit decays: a float64 run with
         # only the decays rounded already agrees on just 99.17 %; calibrated scales
-        # measure 97.53 % (their voltage floor sits above the 34 thresholds below
-        # reset these membranes reach; README, NIR conventions, footnote 3).
-        ("rockpool/lif_mlp_single", 0.97),
+        # measure 99.06 % (97.53 % before the voltage range held what one spike a
+        # step leaves above threshold; README, NIR conventions, footnote 3).
+        ("rockpool/lif_mlp_single", 0.99),
     ],
 )
 def test_emulator_float_equals_and_fixed_agrees(key, least):
