@@ -156,9 +156,7 @@ def quantize(
     if weight_planes not in WEIGHT_PLANES:
         raise ValueError(f"weight_planes must be one of {WEIGHT_PLANES}, got {weight_planes}")
     if not DECAY_SHIFT <= decay_bits <= DECAY_BITS_MAX:
-        raise ValueError(
-            f"decay_bits must be {DECAY_SHIFT}..{DECAY_BITS_MAX}, got {decay_bits}"
-        )
+        raise ValueError(f"decay_bits must be {DECAY_SHIFT}..{DECAY_BITS_MAX}, got {decay_bits}")
     if plan.precision != "float":
         raise ValueError("quantize expects a floating-point plan")
     if weight_planes == 3:
@@ -449,10 +447,7 @@ def decay_width(pop: CorePopulation, decay_bits: int) -> int:
     ``beta = 0.9``) agrees with its own simulation on 97.8 % of outputs with nothing
     but its decays rounded to 12 bits (``scripts/framework_agreement.py``).
     """
-    unity = float(DECAY_UNITY)
-    exact = all(
-        float(np.round(d * unity)) == d * unity for d in (pop.du, pop.dv)
-    )
+    exact = all(np.round(d * DECAY_UNITY) == d * DECAY_UNITY for d in (pop.du, pop.dv))
     return DECAY_SHIFT if exact else decay_bits
 
 

@@ -35,17 +35,18 @@ def summarize(compiled: CompiledNet, hardware: Hardware) -> str:
     pacemakers = len(compiled.fixed_plan.pacemakers)
     paced = f" with {pacemakers} pacemaker(s) making sums round" if pacemakers else ""
     wide = [p for p in compiled.fixed_plan.populations.values() if p.decay_bits != DECAY_SHIFT]
-    if wide:
-        paced += (
-            f"; {compiled.decay_bits}-bit decays in {len(wide)} population(s) whose time "
-            f"constants {DECAY_SHIFT} bits round (SfLif; on the chip a microcoded neuron)"
-        )
+    decays = (
+        f"; {compiled.decay_bits}-bit decays in {len(wide)} population(s) whose time "
+        f"constants {DECAY_SHIFT} bits round (SfLif; on the chip a microcoded neuron)"
+        if wide
+        else ""
+    )
     lines += [
         "",
         f"total: {len(net.populations)} populations, {neurons} neurons, {synapses} synapses",
         "output latency (hardware steps behind source): "
         + ", ".join(f"{k} {v}" for k, v in compiled.output_latency.items()),
-        f"fixed point: weight planes {compiled.weight_planes}{paced}, scales "
+        f"fixed point: weight planes {compiled.weight_planes}{paced}{decays}, scales "
         + ("calibrated on sample input" if compiled.peaks is not None else "from worst-case bounds")
         + "; v floor: voltage (source units, from reset) below which v saturates",
     ]
